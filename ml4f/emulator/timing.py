@@ -1,0 +1,161 @@
+"""Cortex-M4F cycle estimate of an emulated run.
+
+The emulator counts how often each basic block ran and which block followed
+which; every distinct block is decoded once and costed with the table below
+plus the pipeline hazard rules, and taken branches pay the refill.  The result
+is an estimate for zero-wait-state memory, not a measurement.
+
+Sources (tags as in docs/cycle-model.md):
+  [TRM]  ARM Cortex-M4 TRM (DDI 0439) instruction timing tables, integer and FPU
+  [GCC]  GCC cortex-m4.md / cortex-m4-fpu.md reservations (result latencies)
+  [LLVM] LLVM ARMScheduleM4.td
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..thumb import decode
+
+# kind -> (issue cycles, extra cycles per transferred register, source)
+ISSUE = {
+    "alu":      (1, 0, "TRM"),
+    "it":       (1, 0, "TRM; folds (0) after a 16-bit instruction"),
+    "mul":      (1, 0, "TRM"),
+    "div":      (7, 0, "TRM 2-12, data dependent: midpoint"),
+    "ldr":      (2, 0, "TRM; 1 when pipelined after another load/store"),
+    "str":      (1, 0, "TRM (write buffer)"),
+    "ldrd":     (3, 0, "TRM 1+N"),
+    "strd":     (3, 0, "TRM 1+N"),
+    "ldm":      (1, 1, "TRM 1+N"),
+    "stm":      (1, 1, "TRM 1+N"),
+    "pop_pc":   (1, 1, "TRM 1+N, +P"),
+    "branch":   (1, 0, "TRM 1, +P when taken"),
+    "nop":      (1, 0, "TRM"),
+    "vadd":     (1, 0, "TRM"),
+    "vmul":     (1, 0, "TRM"),
+    "vmac":     (3, 0, "TRM"),
+    "vdiv":     (14, 0, "TRM"),
+    "vsqrt":    (14, 0, "TRM"),
+    "vmov":     (1, 0, "TRM"),
+    "vcmp":     (1, 0, "TRM"),
+    "vcvt":     (1, 0, "TRM"),
+    "vmov_core": (2, 0, "TRM (single register: 2)"),
+    "vmrs":     (1, 0, "TRM"),
+    "vldr":     (2, 0, "TRM"),
+    "vstr":     (2, 0, "TRM"),
+    "vldm":     (1, 1, "TRM 1+N"),
+    "vstm":     (1, 1, "TRM 1+N"),
+    "data":     (0, 0, "not executed"),
+}
+
+# Result latency of FP arithmetic for a dependent FP instruction right after
+# it: GCC models 2 (one stall), LLVM 1.  Default: GCC's (the pessimistic one).
+FP_RESULT_STALL = {"vadd": 1, "vmul": 1, "vcvt": 1}
+LOAD_USE_STALL = 1            # [TRM]/[LLVM] LoadLatency 2: one stall if used next
+AGU_STALL = 1                 # [TRM] address from the immediately preceding ALU result
+BRANCH_REFILL = 1             # P: pipeline refill of a taken branch, TRM range 1-3
+
+LOADS = {"ldr", "ldrd", "ldm", "pop_pc", "vldr", "vldm"}
+MEMORY = LOADS | {"str", "strd", "stm", "vstr", "vstm"}
+
+
+@dataclass
+class TimingModel:
+    fp_result_stall: dict = field(default_factory=lambda: dict(FP_RESULT_STALL))
+    branch_refill: int = BRANCH_REFILL
+
+    def insn_cycles(self, insn, prev) -> int:
+        """Cycles of `insn` executed right after `prev` (None at a block start)."""
+        base, per_reg, _ = ISSUE[insn.kind]
+        c = base + per_reg * (insn.nregs if per_reg else 0)
+        if insn.kind == "it" and prev is not None and prev.size == 2:
+            return 0
+        if insn.kind == "pop_pc":
+            c += self.branch_refill
+        if prev is None:
+            return c
+        dep = insn.reads & prev.writes
+        if insn.kind == "ldr" and prev.kind == "ldr" and not dep:
+            c = 1                   # [TRM] back-to-back loads pipeline
+        if prev.kind in LOADS and dep:
+            if prev.kind == "vldm" or prev.kind == "ldm":
+                last = _last_loaded(prev)
+                if last is not None and last in insn.reads:
+                    c += LOAD_USE_STALL
+            else:
+                c += LOAD_USE_STALL
+        elif prev.kind in self.fp_result_stall and dep and insn.kind.startswith("v"):
+            c += self.fp_result_stall[prev.kind]
+        elif prev.kind in ("alu", "mul") and insn.kind in MEMORY and dep & _address_regs(insn):
+            c += AGU_STALL
+        return c
+
+
+def _last_loaded(insn):
+    regs = sorted((r for r in insn.writes if r[0] == "s" or (r[0] == "r" and r != insn.base)),
+                  key=lambda r: (r[0], int(r[1:])))
+    return regs[-1] if regs else None
+
+
+def _address_regs(insn):
+    base = getattr(insn, "base", None)
+    return {base} if base else set()
+
+
+@dataclass
+class BlockCost:
+    insns: list                     # (offset, insn, cycles)
+    branch: object = None           # last instruction if it is a branch
+
+    @property
+    def cycles(self) -> int:
+        return sum(c for _, _, c in self.insns)
+
+
+class CycleCounter:
+    """Turns a profiled run (block and edge counts) into cycles per address range."""
+
+    def __init__(self, code: bytes, model: TimingModel | None = None) -> None:
+        self.code = code
+        self.model = model or TimingModel()
+        self._blocks: dict[tuple[int, int], BlockCost] = {}
+
+    def block(self, start: int, size: int) -> BlockCost:
+        key = (start, size)
+        cost = self._blocks.get(key)
+        if cost is None:
+            insns, prev, off = [], None, start
+            while off < start + size:
+                insn = decode(self.code, off)
+                insns.append((off, insn, self.model.insn_cycles(insn, prev)))
+                prev, off = insn, off + insn.size
+            branch = prev if prev is not None and prev.is_branch else None
+            cost = self._blocks[key] = BlockCost(insns, branch)
+        return cost
+
+    def count(self, block_counts: dict, edge_counts: dict, ranges=None) -> dict:
+        """Cycles per named range ({name: (start, end)} of code offsets), plus 'total'.
+        Instructions outside every range are charged to 'other'."""
+        ranges = ranges or {}
+        out = {name: 0 for name in ranges}
+        out["other"] = 0
+
+        def where(off):
+            for name, (a, b) in ranges.items():
+                if a <= off < b:
+                    return name
+            return "other"
+        for (start, size), n in block_counts.items():
+            for off, _, c in self.block(start, size).insns:
+                out[where(off)] += c * n
+        sizes = {start: size for (start, size) in block_counts}
+        for (src, dst), n in edge_counts.items():
+            cost = self.block(src, sizes[src])
+            br = cost.branch
+            if br is None or dst == src + sizes[src]:
+                continue            # fall-through (or a split without a branch)
+            if br.kind == "pop_pc":
+                continue            # refill already in its issue cycles
+            out[where(cost.insns[-1][0])] += self.model.branch_refill * n
+        out["total"] = sum(v for k, v in out.items())
+        return out
