@@ -1,0 +1,59 @@
+"""Recognise a model file by its content: HDF5 (legacy ``.h5``) or zip (``.keras``)."""
+from __future__ import annotations
+
+import os
+import zipfile
+
+from ..errors import ModelFormatError
+
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")
+
+H5 = "h5"
+KERAS = "keras"
+
+
+def _hdf5_at(handle, size: int) -> bool:
+    """HDF5 signature at offset 0, 512, 1024, 2048… (a user block may precede it)."""
+    offset = 0
+    while offset + len(HDF5_SIGNATURE) <= size:
+        handle.seek(offset)
+        if handle.read(len(HDF5_SIGNATURE)) == HDF5_SIGNATURE:
+            return True
+        offset = 512 if offset == 0 else offset * 2
+    return False
+
+
+def detect_format(path: str) -> str:
+    """``"h5"`` or ``"keras"``; :class:`ModelFormatError` for anything else."""
+    if os.path.isdir(path):
+        entries = set(os.listdir(path))
+        if entries & {"saved_model.pb", "saved_model.pbtxt", "keras_metadata.pb"}:
+            raise ModelFormatError(
+                "is a TensorFlow SavedModel directory, not a Keras model file; save the model "
+                "with model.save('model.keras') or model.save('model.h5')", path=path)
+        if "model.json" in entries:
+            raise ModelFormatError("is a directory (a TensorFlow.js model?), not a Keras .h5 or "
+                                   ".keras model file", path=path)
+        raise ModelFormatError("is a directory, not a Keras .h5 or .keras model file", path=path)
+    if not os.path.exists(path):
+        raise ModelFormatError("file not found", path=path)
+    size = os.path.getsize(path)
+    if size == 0:
+        raise ModelFormatError("file is empty", path=path)
+    with open(path, "rb") as handle:
+        head = handle.read(16)
+        if head.startswith(ZIP_SIGNATURES):
+            return KERAS
+        if _hdf5_at(handle, size):
+            return H5
+    if zipfile.is_zipfile(path):
+        return KERAS
+    if head[4:8] == b"TFL3":
+        raise ModelFormatError("is a TensorFlow Lite model, not a Keras .h5 or .keras model",
+                               path=path)
+    if head.lstrip()[:1] in (b"{", b"["):
+        raise ModelFormatError("is a JSON file, not a Keras .h5 or .keras model (a TensorFlow.js "
+                               "model.json or a bare configuration?)", path=path)
+    raise ModelFormatError("not a Keras model file (neither HDF5 nor a .keras zip archive)",
+                           path=path)
