@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..thumb import decode
+from ..thumb.encoding import invert_cond
 
 # kind -> (issue cycles, extra cycles per transferred register, source)
 ISSUE = {
@@ -92,14 +93,17 @@ class TimingModel:
 
 
 def _last_loaded(insn):
-    regs = sorted((r for r in insn.writes if r[0] == "s" or (r[0] == "r" and r != insn.base)),
-                  key=lambda r: (r[0], int(r[1:])))
-    return regs[-1] if regs else None
+    """The register a multiple load delivers last (the one a consumer may wait for)."""
+    if "list" in insn.ops:
+        first, count = insn.ops["list"]
+        return f"s{first.num + count - 1}"
+    regs = insn.ops.get("regs")
+    return max(regs, key=lambda r: r.num).canon if regs else None
 
 
 def _address_regs(insn):
-    base = getattr(insn, "base", None)
-    return {base} if base else set()
+    base = insn.ops.get("rn")
+    return {base.canon} if base is not None and hasattr(base, "canon") else set()
 
 
 @dataclass
@@ -124,9 +128,12 @@ class CycleCounter:
         key = (start, size)
         cost = self._blocks.get(key)
         if cost is None:
-            insns, prev, off = [], None, start
+            insns, prev, off, slots = [], None, start, []
             while off < start + size:
-                insn = decode(self.code, off)
+                insn = decode(self.code, off, it_cond=slots.pop(0) if slots else None)
+                if insn.form.name == "it":
+                    first, pattern = insn.ops["it"]
+                    slots = [first] + [first if p == "t" else invert_cond(first) for p in pattern]
                 insns.append((off, insn, self.model.insn_cycles(insn, prev)))
                 prev, off = insn, off + insn.size
             branch = prev if prev is not None and prev.is_branch else None

@@ -1,0 +1,197 @@
+"""`ml4f` command line.
+
+    ml4f compile MODEL [-o DIR] [-b NAME] [--float16] [--no-validate] [--test-data]
+                       [--listing] [--optimize size|balanced|speed] [--mhz MHZ]
+    ml4f run OBJECT [INPUT.json|INPUT.npy] [--json]
+
+Exit status: 0 ok, 1 compile (or run) error, 2 usage error.  Errors are one
+line on stderr; a failed compile leaves no output files behind.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .errors import ML4FError, UsageError
+
+OUTPUT_SUFFIXES = (".bin", ".h", ".S", ".json", ".lst")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        self.print_usage(sys.stderr)
+        self.exit(2, f"ml4f: error: {message}\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="ml4f", description="Compile Keras models to Cortex-M4F machine code (ML4F objects).")
+    p.add_argument("--version", action="version", version=f"ml4f {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    c = sub.add_parser("compile", help="compile a Keras model (.h5 or .keras)")
+    c.add_argument("model", help="Keras model file (.h5 written by Keras 2 or 3, or .keras)")
+    c.add_argument("-o", "--output", default="built", help="output directory (default: built)")
+    c.add_argument("-b", "--basename", help="output base name and C symbol prefix (default: the model file's name)")
+    c.add_argument("--float16", action="store_true", help="store weights as float16 (half the flash)")
+    c.add_argument("-n", "--no-validate", dest="validate", action="store_false",
+                   help="skip running each layer in the emulator against the reference")
+    c.add_argument("-t", "--test-data", action="store_true",
+                   help="embed a test input and the expected output in the object")
+    c.add_argument("--listing", action="store_true", help="also write NAME.lst (annotated disassembly)")
+    c.add_argument("--optimize", choices=("size", "balanced", "speed"), default="balanced",
+                   help="code size against speed (default: balanced)")
+    c.add_argument("--mhz", type=float, default=64.0, help="clock for the time estimate (default: 64)")
+    c.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+
+    r = sub.add_parser("run", help="run an ML4F object in the emulator")
+    r.add_argument("object", help="ML4F object (.bin)")
+    r.add_argument("input", nargs="?", help="input values (.json list or .npy); default: the embedded test input")
+    r.add_argument("--json", action="store_true", help="print the result as JSON")
+    r.add_argument("--mhz", type=float, default=64.0, help="clock for the time estimate (default: 64)")
+    return p
+
+
+def _write_atomically(files: dict[Path, bytes]) -> None:
+    tmps = []
+    try:
+        for path, data in files.items():
+            tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+            tmp.write_bytes(data)
+            tmps.append((tmp, path))
+        for tmp, path in tmps:
+            os.replace(tmp, path)
+    finally:
+        for tmp, _ in tmps:
+            if tmp.exists():
+                tmp.unlink()
+
+
+def _remove_outputs(out_dir: Path, name: str) -> None:
+    for suffix in OUTPUT_SUFFIXES:
+        p = out_dir / f"{name}{suffix}"
+        if p.exists():
+            p.unlink()
+
+
+def cmd_compile(args) -> int:
+    from .api import compile_file
+    from .firmware import asm_file, c_identifier, header_file
+    from .report import summary
+
+    name = args.basename or c_identifier(Path(args.model).stem)
+    if not name or any(ch in name for ch in "/\\") or name.startswith("."):
+        raise UsageError(f"invalid --basename {name!r}")
+    out_dir = Path(args.output)
+    try:
+        compiled = compile_file(args.model, float16=args.float16, validate=args.validate,
+                                test_data=args.test_data, optimize=args.optimize, mhz=args.mhz)
+    except ML4FError:
+        if out_dir.is_dir():
+            _remove_outputs(out_dir, name)      # never leave a stale object to be linked
+        raise
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = {
+        out_dir / f"{name}.bin": compiled.object,
+        out_dir / f"{name}.h": header_file(name, compiled.header, compiled.report,
+                                           compiled.content_hash).encode(),
+        out_dir / f"{name}.S": asm_file(name, f"{name}.bin", compiled.content_hash).encode(),
+        out_dir / f"{name}.json": (json.dumps(_stable(compiled.report), indent=2) + "\n").encode(),
+    }
+    if args.listing:
+        files[out_dir / f"{name}.lst"] = compiled.listing().encode()
+    elif (out_dir / f"{name}.lst").exists():
+        (out_dir / f"{name}.lst").unlink()
+    _write_atomically(files)
+    if not args.quiet:
+        print(summary(compiled.report, name))
+    return 0
+
+
+def _stable(report: dict) -> dict:
+    """The report without the run-dependent compile time (keeps NAME.json deterministic)."""
+    return {k: v for k, v in report.items() if k != "compile_seconds"}
+
+
+def _read_input(path: str, elems: int) -> np.ndarray:
+    p = Path(path)
+    try:
+        if p.suffix == ".npy":
+            x = np.load(p, allow_pickle=False)
+        else:
+            data = json.loads(p.read_text())
+            if isinstance(data, dict):
+                data = data.get("x", data.get("input"))
+            x = np.asarray(data, dtype=np.float32)
+    except (OSError, ValueError, TypeError) as e:
+        raise UsageError(f"cannot read input values: {e}", path=path) from None
+    if x.size != elems:
+        raise UsageError(f"input has {x.size} values, the model takes {elems}", path=path)
+    return x.astype(np.float32).ravel()
+
+
+def cmd_run(args) -> int:
+    from .container import parse_header
+    from .emulator import Machine
+    from .emulator.timing import CycleCounter
+
+    try:
+        obj = Path(args.object).read_bytes()
+    except OSError as e:
+        raise UsageError(f"cannot read object: {e.strerror}", path=args.object) from None
+    header = parse_header(obj, path=args.object)
+    x = _read_input(args.input, header.input_elems) if args.input else None
+    res = Machine(obj, profile=True, path=args.object).run(x)
+    cycles = CycleCounter(obj).count(res.block_counts, res.edge_counts)["total"]
+    out = res.output.ravel()
+    result = {"output_shape": list(header.output_shape), "output": [float(v) for v in out],
+              "cycles": cycles, "ms": round(cycles / (args.mhz * 1e3), 4),
+              "instructions": res.instructions, "stack_bytes": res.stack_bytes}
+    status = 0
+    if x is None:
+        expected = np.frombuffer(obj, "<f4", header.output_elems, header.test_output_offset)
+        diff = np.abs(out - expected)
+        ok = bool(np.all((diff < 2e-5) | (diff / (np.abs(out) + np.abs(expected) + 1e-30) < 2e-5)))
+        result["embedded_test"] = "pass" if ok else "FAIL"
+        status = 0 if ok else 1
+    if args.json:
+        print(json.dumps(result))
+    else:
+        np.set_printoptions(precision=6, suppress=False, linewidth=100)
+        print(f"output {list(header.output_shape)}: {np.array2string(out, separator=', ')}")
+        print(f"argmax: {int(np.argmax(out))}")
+        print(f"estimated {cycles:,} cycles ({result['ms']:.3f} ms at {args.mhz:g} MHz), "
+              f"{res.instructions:,} instructions, stack {res.stack_bytes} B")
+        if "embedded_test" in result:
+            print(f"embedded test vector: {result['embedded_test']}")
+    return status
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return {"compile": cmd_compile, "run": cmd_run}[args.command](args)
+    except UsageError as e:
+        print(f"ml4f: error: {e}", file=sys.stderr)
+        return 2
+    except ML4FError as e:
+        print(f"ml4f: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("ml4f: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:       # a bug in the compiler: still one line, never a traceback
+        if os.environ.get("ML4F_DEBUG"):
+            raise
+        print(f"ml4f: internal error: {type(e).__name__}: {e} "
+              "(please report this with the model file)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""Graph + arena plan -> one position-independent function in Thumb-2 code.
+
+The function is the ML4F entry point: r0 = object base, r1 = arena.  It saves
+what AAPCS asks to be saved (r4-r11, s16-s31), keeps the arena and weights
+base in a small stack frame, runs every op's kernel in order and returns.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .container import header_size_for
+from .graph.ops import Graph, Op
+from .kernels import KERNELS
+from .kernels.common import FRAME_ARENA, FRAME_BYTES, FRAME_WEIGHTS, Ctx
+from .plan import ArenaPlan
+from .thumb import Assembler, Program
+from .thumb.regs import S, r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, lr, pc, sp
+from .weights import WeightBlob
+
+SAVED_CORE = [r3, r4, r5, r6, r7, r8, r9, r10, r11]     # r3: keeps the stack 8-byte aligned
+STACK_BYTES = 4 * (len(SAVED_CORE) + 1) + 4 * 16 + FRAME_BYTES
+
+
+@dataclass
+class LayerCode:
+    op: Op
+    start: int = 0            # code offsets (from the entry point)
+    end: int = 0
+    weight_offset: int = 0
+    weight_bytes: int = 0
+    plan: object = None
+
+
+@dataclass
+class Generated:
+    program: Program
+    code: bytes               # padded to a word
+    weights: bytes
+    layers: list[LayerCode] = field(default_factory=list)
+    header_size: int = 0
+    stack_bytes: int = STACK_BYTES
+
+
+def generate(graph: Graph, arena: ArenaPlan, *, float16: bool, optimize: str = "balanced") -> Generated:
+    asm = Assembler()
+    blob = WeightBlob(float16)
+    ctx = Ctx(asm, blob, optimize)
+    header_size = header_size_for(graph.input_shape, graph.output_shape)
+
+    asm.push(SAVED_CORE + [lr])
+    asm.vpush(S[16], 16)
+    asm.sub(sp, sp, FRAME_BYTES)
+    asm.ldr(r2, r0, 16)                  # header word 4: weights offset
+    asm.add(r2, r2, r0)
+    asm.str(r2, r1, 0)                   # arena[0]: weights address, arena[4]: 0.0
+    asm.movs(r3, 0)
+    asm.str(r3, r1, 4)
+    asm.str(r1, sp, FRAME_ARENA)
+    asm.str(r2, sp, FRAME_WEIGHTS)
+
+    layers = []
+    marks = []
+    for op in graph.ops:
+        start = asm.here()
+        w0 = len(blob.data)
+        kernel_plan = KERNELS[op.kind](op, ctx, arena.offsets[op.inputs[0]], arena.offsets[op.output])
+        end = asm.here()
+        layers.append(LayerCode(op, weight_offset=w0, weight_bytes=len(blob.data) - w0,
+                                plan=kernel_plan))
+        marks.append((start, end))
+
+    asm.add(sp, sp, FRAME_BYTES)
+    asm.vpop(S[16], 16)
+    asm.pop(SAVED_CORE + [pc])
+    asm.align(4)
+    program = asm.assemble(origin=header_size)
+    for layer, (start, end) in zip(layers, marks):
+        layer.start, layer.end = program.address(start), program.address(end)
+    code = program.code + b"\0" * (-len(program.code) % 4)
+    return Generated(program, code, blob.bytes(), layers, header_size)

@@ -1,0 +1,152 @@
+"""Ops of the compiler's graph: concrete shapes, numpy weights, no Keras and no Thumb.
+
+Tensors are float32, channels last, batch dimension dropped.  Spatial ops see
+their tensors as (H, W, C); 1-D layers are mapped to H = 1.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+
+def elems(shape) -> int:
+    n = 1
+    for d in shape:
+        n *= int(d)
+    return n
+
+
+@dataclass(frozen=True)
+class Activation:
+    """An element-wise activation applied to an op's result before it is stored."""
+
+    kind: str = "linear"          # linear, relu, relu6, leaky_relu, ...
+    alpha: float = 0.0            # negative slope (leaky_relu, relu with negative_slope)
+    max_value: float | None = None
+    threshold: float = 0.0
+
+    @property
+    def is_linear(self) -> bool:
+        return self.kind == "linear"
+
+
+LINEAR = Activation()
+RELU = Activation("relu")
+
+
+@dataclass
+class Op:
+    """Base op: one output tensor computed from input tensors."""
+
+    name: str                     # the Keras layer path name(s) it comes from
+    layer_class: str
+    inputs: list[str]             # tensor names
+    output: str
+    in_shapes: list[tuple[int, ...]]
+    out_shape: tuple[int, ...]
+
+    kind: ClassVar[str] = "op"
+    inplace: ClassVar[bool] = False         # may write its output over its (dying) first input
+    WEIGHTS: ClassVar[tuple[str, ...]] = ()  # array fields stored in the weight type (f32 or f16)
+    FLOAT32: ClassVar[tuple[str, ...]] = ()  # array fields always stored as float32
+
+    @property
+    def in_shape(self) -> tuple[int, ...]:
+        return self.in_shapes[0]
+
+    def macs(self) -> int:
+        return 0
+
+    def weight_arrays(self) -> list[np.ndarray]:
+        return []
+
+
+@dataclass
+class Conv2D(Op):
+    """Convolution (also 1-D convolutions as H = 1).  kernel: (KH, KW, Cin, Cout)."""
+
+    kernel: np.ndarray = None
+    bias: np.ndarray | None = None
+    strides: tuple[int, int] = (1, 1)
+    dilation: tuple[int, int] = (1, 1)
+    pads: tuple[int, int, int, int] = (0, 0, 0, 0)     # top, left, bottom, right
+    activation: Activation = LINEAR
+
+    kind = "conv2d"
+    WEIGHTS = ("kernel",)
+    FLOAT32 = ("bias",)
+
+    def macs(self) -> int:
+        kh, kw, cin, cout = self.kernel.shape
+        return elems(self.out_shape) * kh * kw * cin
+
+    def weight_arrays(self):
+        return [self.kernel] + ([self.bias] if self.bias is not None else [])
+
+
+@dataclass
+class Dense(Op):
+    """y = x @ kernel + bias over the last axis; leading axes are rows."""
+
+    kernel: np.ndarray = None      # (in, units)
+    bias: np.ndarray | None = None
+    activation: Activation = LINEAR
+
+    kind = "dense"
+    WEIGHTS = ("kernel",)
+    FLOAT32 = ("bias",)
+
+    def macs(self) -> int:
+        return elems(self.in_shape) * self.kernel.shape[1]
+
+    def weight_arrays(self):
+        return [self.kernel] + ([self.bias] if self.bias is not None else [])
+
+
+@dataclass
+class Pool2D(Op):
+    """Max or average pooling over (H, W) windows, per channel."""
+
+    mode: str = "max"              # "max" | "avg"
+    pool: tuple[int, int] = (2, 2)
+    strides: tuple[int, int] = (2, 2)
+    pads: tuple[int, int, int, int] = (0, 0, 0, 0)
+    activation: Activation = LINEAR
+
+    kind = "pool2d"
+
+
+@dataclass
+class Elementwise(Op):
+    """A standalone activation (when it could not be fused into its producer)."""
+
+    activation: Activation = LINEAR
+
+    kind = "activation"
+    inplace = True
+
+
+@dataclass
+class Softmax(Op):
+    """Softmax over the last axis, for every position of the leading axes."""
+
+    kind = "softmax"
+    inplace = True
+
+
+@dataclass
+class Graph:
+    input: str
+    output: str
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    ops: list[Op] = field(default_factory=list)
+    shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+
+    def consumers(self, tensor: str) -> list[Op]:
+        return [op for op in self.ops if tensor in op.inputs]
+
+    def macs(self) -> int:
+        return sum(op.macs() for op in self.ops)

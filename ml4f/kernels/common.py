@@ -1,0 +1,152 @@
+"""What every kernel shares: the stack frame, pointers into the arena and the
+weight blob, counted loops, constants, and the fused activation + store.
+
+Register conventions inside a kernel: every core register except sp (r0-r12,
+lr) and every S register is free; the model prologue saved the callee-saved
+ones.  The frame at sp holds the arena base, the weights base and spill words.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from ..graph.ops import Activation
+from ..thumb import Assembler
+from ..thumb.regs import S, r0, r1, r2, r3, sp
+from ..weights import WeightBlob
+
+FRAME_ARENA = 0
+FRAME_WEIGHTS = 4
+FRAME_SPILL = 8          # spill words for kernels: [sp, #8] .. [sp, #44]
+SPILL_SLOTS = 10
+FRAME_BYTES = FRAME_SPILL + 4 * SPILL_SLOTS
+
+
+@dataclass
+class Ctx:
+    """Code generation state shared by the kernels of one model."""
+
+    asm: Assembler
+    blob: WeightBlob
+    optimize: str = "balanced"          # "size" | "balanced" | "speed"
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def float16(self) -> bool:
+        return self.blob.float16
+
+    def arena_ptr(self, rd, offset: int) -> None:
+        self.asm.ldr(rd, sp, FRAME_ARENA)
+        add_const(self.asm, rd, rd, offset)
+
+    def weights_ptr(self, rd, offset: int) -> None:
+        self.asm.ldr(rd, sp, FRAME_WEIGHTS)
+        add_const(self.asm, rd, rd, offset)
+
+    def spill(self, rt, slot: int) -> None:
+        self.asm.str(rt, sp, FRAME_SPILL + 4 * slot)
+
+    def reload(self, rt, slot: int) -> None:
+        self.asm.ldr(rt, sp, FRAME_SPILL + 4 * slot)
+
+
+def is_modified_imm(v: int) -> bool:
+    """Thumb-2 modified immediate (ThumbExpandImm) encodable?"""
+    v &= 0xFFFFFFFF
+    b = v & 0xFF
+    if v == b or v == (b | b << 16) or v == (b << 8 | b << 24) or v == b * 0x01010101:
+        return True
+    for rot in range(8, 32):
+        x = ((v << rot) | (v >> (32 - rot))) & 0xFFFFFFFF   # rotate left = undo ror
+        if x <= 0xFF and x & 0x80:
+            return True
+    return False
+
+
+def _imm_chunks(v: int) -> list[int]:
+    """Split 0 < v < 2**32 into few parts that ADD/ADDW accept as immediates."""
+    parts = []
+    while v:
+        if v < 4096 or is_modified_imm(v):
+            parts.append(v)
+            break
+        h = v.bit_length() - 1
+        chunk = v & (0xFF << (h - 7))       # 8 bits from the top set bit: a modified immediate
+        parts.append(chunk)
+        v -= chunk
+    return parts
+
+
+def add_const(asm: Assembler, rd, rn, value: int, scratch=None) -> None:
+    """rd = rn + value for any 32-bit value, with the fewest instructions
+    (a scratch register, if given, allows MOVW/MOVT + ADD for awkward values)."""
+    if value == 0:
+        if rd != rn:
+            asm.mov(rd, rn)
+        return
+    op, v = (asm.add, value) if value > 0 else (asm.sub, -value)
+    parts = _imm_chunks(v)
+    tmp = scratch if scratch is not None and scratch != rn else (rd if rd != rn else None)
+    if len(parts) > 2 and tmp is not None:
+        asm.mov_const(tmp, value & 0xFFFFFFFF)
+        asm.add(rd, rn, tmp)
+        return
+    src = rn
+    for part in parts:
+        op(rd, src, part)
+        src = rd
+
+
+@contextmanager
+def counted_loop(asm: Assembler, counter, count: int):
+    """Body runs `count` times (count >= 1); counts down to zero in `counter`."""
+    if count == 1:
+        yield
+        return
+    asm.mov_const(counter, count)
+    top = asm.here()
+    yield
+    asm.subs(counter, counter, 1)
+    asm.b(top, cond="ne")
+
+
+def sregs(first: int, count: int):
+    return [S[first + i] for i in range(count)]
+
+
+# ------------------------------------------------------- activation + store
+TEMPS = (r0, r1, r2, r3)
+
+
+def store_activated(asm: Assembler, regs, ptr, act: Activation, temps=TEMPS) -> None:
+    """Store consecutive S registers `regs` to consecutive floats at [ptr],
+    applying `act` on the way; `ptr` advances past them.  A non-linear
+    activation works on the integer images in `temps` (ascending core registers)."""
+    first, n = regs[0].num, len(regs)
+    assert [r.num for r in regs] == list(range(first, first + n))
+    assert ptr not in temps
+    if act.is_linear:
+        asm.vstm(ptr, regs[0], n, wb=True)
+        return
+    apply = CORE_ACTIVATIONS[act.kind]
+    temps = sorted(temps, key=lambda r: r.num)[:4]
+    done = 0
+    while done < n:
+        group = temps[:n - done]
+        for i, t in enumerate(group):
+            asm.vmov_to_core(t, regs[done + i])
+        apply(asm, group, act)
+        asm.stm(ptr, group, wb=True)
+        done += len(group)
+
+
+def _relu_core(asm: Assembler, temps, act: Activation) -> None:
+    # Integer image of a float: clearing every bit when the sign is set maps
+    # negatives, -0.0 and -inf to +0.0 exactly and keeps the rest.
+    for t in temps:
+        asm.bic(t, t, t, shift=("asr", 31))
+
+
+CORE_ACTIVATIONS = {
+    "relu": _relu_core,
+}

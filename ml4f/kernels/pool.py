@@ -1,0 +1,98 @@
+"""Max and average pooling, vectorised over channels.
+
+For each output pixel, channels are processed n at a time: the first window
+tap is loaded into n accumulators with one VLDM, every further tap into n
+temporaries, combined with VCMP/VMRS/IT/VMOV (max) or VADD (average).
+Taps outside the input are skipped (TensorFlow's -inf / "count only real
+elements" semantics), so padding is never materialised: rows and columns
+whose windows are clipped get their own code with a shorter tap list.
+"""
+from __future__ import annotations
+
+from ..graph.ops import Pool2D
+from ..graph.shapes import hwc
+from ..thumb.regs import S, r0, r1, r2, r3, r4, r5, r6, r8, r9, r10, r11, r12
+from .common import Ctx, add_const, counted_loop, store_activated
+from .conv import Geometry
+
+R_ROW, R_PIX, R_C, R_TAP, R_OUT, C_ROW, C_PIX, C_CH = r4, r5, r6, r8, r9, r10, r11, r12
+MAX_CHUNK = 8
+SCALE = S[15]          # 1/taps for average pooling
+
+
+def _geometry(op: Pool2D) -> Geometry:
+    h, w, c = hwc(op.in_shape)
+    oh, ow, _ = hwc(op.out_shape)
+    return Geometry(h, w, c, oh, ow, c, op.pool[0], op.pool[1], op.strides[0], op.strides[1],
+                    1, 1, op.pads[0], op.pads[1])
+
+
+def _row_classes(g: Geometry):
+    """Consecutive output rows sharing a ky range: (oy0, count, ky0, ky1)."""
+    runs = []
+    for oy in range(g.OH):
+        kr = g.ky_range(oy)
+        if runs and runs[-1][2:] == list(kr):
+            runs[-1][1] += 1
+        else:
+            runs.append([oy, 1, *kr])
+    return [tuple(r) for r in runs]
+
+
+def emit_pool2d(op: Pool2D, ctx: Ctx, in_off: int, out_off: int) -> None:
+    asm = ctx.asm
+    g = _geometry(op)
+    c4 = 4 * g.cin
+    n = min(g.cin, MAX_CHUNK)
+    chunks, tail = divmod(g.cin, n)
+    ctx.arena_ptr(R_OUT, out_off)
+    for oy0, rows, ky0, ky1 in _row_classes(g):
+        ctx.arena_ptr(R_ROW, in_off)
+        add_const(asm, R_ROW, R_ROW, ((oy0 * g.sh - g.pt + ky0) * g.W - g.pl) * c4, scratch=r0)
+        with counted_loop(asm, C_ROW, rows):
+            asm.mov(R_PIX, R_ROW)
+            for ox0, count, kx0, kx1 in g.column_runs():
+                taps = [((ky - ky0) * g.W + kx) * c4
+                        for ky in range(ky0, ky1) for kx in range(kx0, kx1)]
+                if op.mode == "avg" and len(taps) > 1:
+                    ctx.weights_ptr(r0, ctx.blob.add_f32([1.0 / len(taps)]))
+                    asm.vldr(SCALE, r0, 0)
+                with counted_loop(asm, C_PIX, count):
+                    asm.mov(R_C, R_PIX)
+                    if chunks:
+                        with counted_loop(asm, C_CH, chunks):
+                            _chunk(op, ctx, n, taps)
+                    if tail:
+                        _chunk(op, ctx, tail, taps)
+                    add_const(asm, R_PIX, R_PIX, g.sw * c4, scratch=r0)
+            add_const(asm, R_ROW, R_ROW, g.sh * g.W * c4, scratch=r0)
+
+
+def _chunk(op: Pool2D, ctx: Ctx, n: int, taps: list[int]) -> None:
+    """n channels of one output pixel; R_C points at channel c0 of the pixel's
+    window origin and advances by n channels."""
+    asm = ctx.asm
+    acc = [S[i] for i in range(n)]
+    tmp = [S[16 + i] for i in range(n)]
+    for t, off in enumerate(taps):
+        dst = acc if t == 0 else tmp
+        if off:
+            add_const(asm, R_TAP, R_C, off, scratch=r0)
+            asm.vldm(R_TAP, dst[0], n)
+        else:
+            asm.vldm(R_C, dst[0], n)
+        if t == 0:
+            continue
+        for a, b in zip(acc, tmp):
+            if op.mode == "max":
+                asm.vcmp(a, b)
+                asm.vmrs_apsr()
+                asm.it("mi")
+                asm.vmov(a, b, cond="mi")
+            else:
+                asm.vadd(a, a, b)
+    if op.mode == "avg" and len(taps) > 1:
+        for a in acc:
+            asm.vmul(a, a, SCALE)
+    store_activated(asm, acc, R_OUT, op.activation, temps=(r0, r1, r2, r3))
+    add_const(asm, R_C, R_C, 4 * n, scratch=r0)

@@ -1,0 +1,90 @@
+"""The compile report (NAME.json) and the short human summary."""
+from __future__ import annotations
+
+from . import __version__
+from .graph.ops import elems
+
+
+def _plan_text(plan) -> str | None:
+    if plan is None:
+        return None
+    fields = getattr(plan, "__dataclass_fields__", None)
+    if not fields:
+        return str(plan)
+    return " ".join(f"{k}={getattr(plan, k)}" for k in fields)
+
+
+def build_report(model, graph, gen, arena, header, cycles, options, errors, stack, content) -> dict:
+    layers = []
+    for i, L in enumerate(gen.layers):
+        op = L.op
+        macs = op.macs()
+        cyc = cycles.get(str(i), 0)
+        layers.append({
+            "name": op.name,
+            "class": op.layer_class,
+            "op": op.kind,
+            "input_shape": list(op.in_shape),
+            "output_shape": list(op.out_shape),
+            "activation": getattr(getattr(op, "activation", None), "kind", None),
+            "macs": macs,
+            "code_bytes": L.end - L.start,
+            "weight_bytes": L.weight_bytes,
+            "cycles": cyc,
+            "cycles_per_mac": round(cyc / macs, 3) if macs else None,
+            "kernel": _plan_text(L.plan),
+            "max_error": errors.get(op.name),
+        })
+    total_macs = sum(L["macs"] for L in layers)
+    total_cycles = cycles["total"]
+    code_bytes = header.weights_offset - header.header_size
+    weight_bytes = len(gen.weights)
+    model_size = header.test_input_offset or header.object_size
+    return {
+        "compiler": f"ml4f {__version__}",
+        "model": model.path,
+        "model_name": model.name,
+        "keras_version": model.keras_version,
+        "content_hash": content,
+        "options": options.signature() | {"validate": options.validate},
+        "input_shape": list(graph.input_shape),
+        "output_shape": list(graph.output_shape),
+        "layers": layers,
+        "totals": {
+            "macs": total_macs,
+            "cycles": total_cycles,
+            "cycles_per_mac": round(total_cycles / total_macs, 3) if total_macs else None,
+            "overhead_cycles": cycles.get("other", 0),
+            "ms_at_mhz": round(total_cycles / (options.mhz * 1e3), 4),
+            "mhz": options.mhz,
+            "code_bytes": code_bytes,
+            "weight_bytes": weight_bytes,
+            "header_bytes": header.header_size,
+            "model_bytes": model_size,
+            "object_bytes": header.object_size,
+            "file_bytes": -(-header.object_size // 16) * 16,
+            "stack_bytes": stack,
+        },
+        "arena": arena.as_dict(),
+        "validation": {"enabled": options.validate, "tolerance": 1e-5,
+                       "max_error": errors.get("model"), "layers": len(errors) - 1 if errors else 0},
+        "cycle_model": "static Cortex-M4F estimate over the emulated run (zero wait states)",
+    }
+
+
+def summary(report: dict, name: str) -> str:
+    t = report["totals"]
+    a = report["arena"]
+    lines = [
+        f"{name}: {report['model']} ({len(report['layers'])} ops, {t['macs']:,} MACs)",
+        f"  code {t['code_bytes']:,} B, weights {t['weight_bytes']:,} B, object {t['file_bytes']:,} B; "
+        f"arena {a['arena_bytes']:,} B (lower bound {a['lower_bound']:,} B); stack {t['stack_bytes']} B",
+        f"  estimated {t['cycles']:,} cycles ({t['ms_at_mhz']:.3f} ms at {t['mhz']:g} MHz)"
+        + (f", {t['cycles_per_mac']} cycles/MAC" if t["cycles_per_mac"] else ""),
+    ]
+    v = report["validation"]
+    if v["enabled"]:
+        lines.append(f"  validated in the emulator: max error {v['max_error']:.2g} (tolerance {v['tolerance']:g})")
+    else:
+        lines.append("  not validated (--no-validate)")
+    return "\n".join(lines)

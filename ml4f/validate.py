@@ -1,0 +1,100 @@
+"""Validation: the emitted machine code, run in the emulator, against the NumPy
+reference -- each op alone with random weights, then the whole model.
+
+Error measure, per element: |actual - expected| / (|expected| + rms(expected)),
+i.e. relative error with a floor at the tensor's RMS so that values that
+cancel to nearly zero are judged against the size of the tensor.  The
+expected values come from the float64 reference.  Where a model is so
+ill-conditioned that float32 rounding alone moves a result by more than the
+tolerance (e.g. softmax over large logits from long sums), the reference is
+also evaluated in float32 and the allowance for that element widens to
+NOISE_FACTOR times the difference between the two evaluations.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from .errors import ValidationError
+from .graph.ops import Graph, Op
+from .weights import f16_round
+
+RTOL = 1e-5
+NOISE_FACTOR = 16.0
+
+
+def errors(actual: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """Per-element error (see module doc); inf where finiteness differs."""
+    a = np.asarray(actual, np.float64).ravel()
+    b = np.asarray(expected, np.float64).ravel()
+    if a.shape != b.shape:
+        return np.array([np.inf])
+    fin = np.isfinite(b)
+    out = np.zeros(b.shape)
+    out[~fin] = np.where(a[~fin] == b[~fin], 0.0, np.inf)
+    if fin.any():
+        bf = b[fin]
+        floor = np.sqrt(np.mean(bf * bf))
+        den = np.abs(bf) + floor
+        den[den == 0] = 1.0
+        with np.errstate(invalid="ignore"):
+            e = np.abs(a[fin] - bf) / den
+        out[fin] = np.where(np.isfinite(a[fin]), e, np.inf)
+    return out
+
+
+def error(actual: np.ndarray, expected: np.ndarray) -> float:
+    e = errors(actual, expected)
+    return float(e.max()) if e.size else 0.0
+
+
+def map_weights(op: Op, fn) -> Op:
+    """A copy of `op` with fn(field, array, stored_as_f16_capable) applied to its arrays."""
+    changes = {}
+    for name in op.WEIGHTS + op.FLOAT32:
+        arr = getattr(op, name)
+        if arr is not None:
+            changes[name] = fn(name, arr, name in op.WEIGHTS)
+    return dataclasses.replace(op, **changes)
+
+
+def as_seen_by_code(graph: Graph, float16: bool) -> Graph:
+    """The graph with weights as the generated code sees them (f16-rounded)."""
+    if not float16:
+        return graph
+    ops = [map_weights(op, lambda n, a, w: f16_round(a) if w else a) for op in graph.ops]
+    return dataclasses.replace(graph, ops=ops)
+
+
+def random_op(op: Op, rng: np.random.Generator) -> Op:
+    def rand(name, arr, is_weight):
+        scale = 1.0 / np.sqrt(max(1, arr.size // max(1, arr.shape[-1])))
+        return rng.uniform(-1.0, 1.0, arr.shape).astype(np.float32) * np.float32(scale if is_weight else 0.5)
+    return map_weights(op, rand)
+
+
+def single_op_graph(op: Op) -> Graph:
+    op = dataclasses.replace(op, inputs=["x"], output="y")
+    return Graph(input="x", output="y", input_shape=tuple(op.in_shapes[0]),
+                 output_shape=tuple(op.out_shape), ops=[op],
+                 shapes={"x": tuple(op.in_shapes[0]), "y": tuple(op.out_shape)})
+
+
+def check(actual, expected, *, what: str, op: Op | None = None, rtol: float = RTOL,
+          expected32=None) -> float:
+    """Raise ValidationError unless `actual` matches the float64 reference
+    `expected`; `expected32` (the float32 evaluation) widens the allowance
+    where float32 rounding alone exceeds the tolerance."""
+    e = errors(actual, expected)
+    allowed = np.full(e.shape, rtol)
+    if expected32 is not None:
+        noise = errors(expected32, expected)
+        allowed = np.maximum(allowed, NOISE_FACTOR * noise)
+    bad = ~(e <= allowed)
+    err = float(e.max()) if e.size else 0.0
+    if bad.any():
+        raise ValidationError(
+            f"{what}: emulated machine code differs from the reference (error {err:.3g} > {rtol:g})",
+            layer=op.name if op else None, layer_class=op.layer_class if op else None)
+    return err

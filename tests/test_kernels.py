@@ -1,0 +1,157 @@
+"""Every kernel's real machine code, run in the emulator, against the NumPy
+reference over many random configurations (no TensorFlow needed here; the
+reference itself is proven against TensorFlow in test_reference_vs_tf.py)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ml4f import reference
+from ml4f.api import Options, compile_graph
+from ml4f.emulator import Machine
+from ml4f.graph.ops import RELU, LINEAR, Conv2D, Dense, Elementwise, Pool2D, Softmax
+from ml4f.graph.shapes import conv_out_and_pads
+from ml4f.validate import as_seen_by_code, error, single_op_graph
+
+RTOL = 1e-5
+
+
+def run_op(op, float16=False, inputs=2, seed=0, optimize="balanced"):
+    g = single_op_graph(op)
+    _, gen, obj = compile_graph(g, Options(float16=float16, optimize=optimize))
+    m = Machine(obj, check_alignment=False)
+    ref_g = as_seen_by_code(g, float16)
+    rng = np.random.default_rng(seed)
+    worst = 0.0
+    for _ in range(inputs):
+        x = rng.standard_normal(g.input_shape).astype(np.float32)
+        out = m.run(x).output
+        exp = reference.run_graph(ref_g, x)
+        worst = max(worst, error(out, exp))
+    return worst, gen
+
+
+def conv_op(rng, h, w, cin, cout, k, stride, padding, dilation=(1, 1), act=LINEAR, bias=True, rank=2):
+    kh, kw = k
+    oh, pt, pb = conv_out_and_pads(h, kh, stride[0], dilation[0], padding)
+    ow, pl, pr = conv_out_and_pads(w, kw, stride[1], dilation[1], padding)
+    kernel = rng.uniform(-1, 1, (kh, kw, cin, cout)).astype(np.float32)
+    b = rng.uniform(-1, 1, cout).astype(np.float32) if bias else None
+    in_shape = (h, w, cin) if rank == 2 else (w, cin)
+    out_shape = (oh, ow, cout) if rank == 2 else (ow, cout)
+    return Conv2D("conv", "Conv2D", ["x"], "y", [in_shape], out_shape, kernel=kernel, bias=b,
+                  strides=stride, dilation=dilation, pads=(pt, pl, pb, pr), activation=act)
+
+
+def random_conv(seed):
+    rng = np.random.default_rng(seed)
+    k = (int(rng.integers(1, 6)), int(rng.integers(1, 6)))
+    stride = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
+    padding = str(rng.choice(["valid", "same"]))
+    dil = (1, 1)
+    if rng.random() < 0.25:
+        stride = (1, 1)
+        dil = (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+    h = int(rng.integers(k[0] * dil[0], k[0] * dil[0] + 10))
+    w = int(rng.integers(k[1] * dil[1], k[1] * dil[1] + 10))
+    cin = int(rng.choice([1, 2, 3, 4, 5, 8, 13, 16]))
+    cout = int(rng.choice([1, 2, 3, 5, 7, 8, 12, 16, 17]))
+    act = RELU if rng.random() < 0.5 else LINEAR
+    return conv_op(rng, h, w, cin, cout, k, stride, padding, dil, act, bias=rng.random() < 0.8)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_conv2d_random(seed):
+    op = random_conv(seed)
+    err, _ = run_op(op, seed=seed)
+    assert err <= RTOL, (op.in_shape, op.kernel.shape, op.strides, op.pads, err)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_conv2d_random_f16(seed):
+    op = random_conv(1000 + seed)
+    err, _ = run_op(op, float16=True, seed=seed)
+    assert err <= RTOL, (op.in_shape, op.kernel.shape, op.strides, op.pads, err)
+
+
+@pytest.mark.parametrize("optimize", ["size", "balanced", "speed"])
+def test_conv2d_optimize_modes(optimize):
+    rng = np.random.default_rng(5)
+    op = conv_op(rng, 12, 11, 8, 16, (3, 3), (1, 1), "same", act=RELU)
+    err, _ = run_op(op, optimize=optimize)
+    assert err <= RTOL
+
+
+def test_conv2d_many_channels():
+    rng = np.random.default_rng(3)
+    op = conv_op(rng, 4, 5, 300, 260, (2, 2), (1, 1), "valid")
+    err, _ = run_op(op, inputs=1)
+    assert err <= RTOL
+
+
+def test_conv1d_as_conv2d():
+    rng = np.random.default_rng(4)
+    op = conv_op(rng, 1, 40, 3, 8, (1, 5), (1, 2), "same", rank=1)
+    err, _ = run_op(op)
+    assert err <= RTOL
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_dense_random(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.choice([1, 2, 3, 7, 16, 33, 64, 100, 257]))
+    units = int(rng.choice([1, 2, 3, 5, 8, 10, 13, 32, 300]))
+    rows = int(rng.choice([1, 1, 1, 3]))
+    in_shape = (n,) if rows == 1 else (rows, n)
+    out_shape = (units,) if rows == 1 else (rows, units)
+    op = Dense("dense", "Dense", ["x"], "y", [in_shape], out_shape,
+               kernel=rng.uniform(-1, 1, (n, units)).astype(np.float32),
+               bias=rng.uniform(-1, 1, units).astype(np.float32) if rng.random() < 0.8 else None,
+               activation=RELU if rng.random() < 0.5 else LINEAR)
+    for f16 in (False, True):
+        err, _ = run_op(op, float16=f16, seed=seed)
+        assert err <= RTOL, (n, units, rows, f16, err)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_maxpool_random(seed):
+    rng = np.random.default_rng(seed)
+    pool = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
+    stride = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
+    padding = str(rng.choice(["valid", "same"]))
+    h, w = int(rng.integers(pool[0], 12)), int(rng.integers(pool[1], 12))
+    c = int(rng.choice([1, 3, 8, 11, 20]))
+    oh, pt, pb = conv_out_and_pads(h, pool[0], stride[0], 1, padding)
+    ow, pl, pr = conv_out_and_pads(w, pool[1], stride[1], 1, padding)
+    op = Pool2D("pool", "MaxPooling2D", ["x"], "y", [(h, w, c)], (oh, ow, c), mode="max",
+                pool=pool, strides=stride, pads=(pt, pl, pb, pr))
+    err, _ = run_op(op, seed=seed)
+    assert err == 0.0, (pool, stride, padding, h, w, c, err)
+
+
+@pytest.mark.parametrize("shape", [(1,), (10,), (3, 7), (2, 2, 5), (100,)])
+def test_softmax(shape):
+    op = Softmax("sm", "Softmax", ["x"], "y", [shape], shape)
+    err, _ = run_op(op, inputs=4)
+    assert err <= RTOL
+
+
+def test_softmax_extreme_inputs():
+    op = Softmax("sm", "Softmax", ["x"], "y", [(6,)], (6,))
+    g = single_op_graph(op)
+    _, _, obj = compile_graph(g, Options())
+    m = Machine(obj)
+    for x in ([0, 0, 0, 0, 0, 0], [100, -100, 50, 0, 1e-3, -1e-3], [-80, -90, -100, -200, 80, 79],
+              [3.4e38, 0, -3.4e38, 1, 2, 3]):
+        x = np.asarray(x, np.float32)
+        assert error(m.run(x).output, reference.run_graph(g, x)) <= RTOL, x
+
+
+@pytest.mark.parametrize("n", [1, 3, 4, 13, 64])
+def test_relu_standalone(n):
+    op = Elementwise("relu", "Activation", ["x"], "y", [(n,)], (n,), activation=RELU)
+    g = single_op_graph(op)
+    _, _, obj = compile_graph(g, Options())
+    x = np.array([-np.inf, -1.5, -0.0, 0.0, 2.5, np.inf, -1e-40, 1e-40] * 8, np.float32)[:n]
+    out = Machine(obj).run(x).output
+    assert np.array_equal(out, np.maximum(x, 0)), (x, out)
