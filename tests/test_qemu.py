@@ -1,0 +1,100 @@
+"""An object compiled by the `ml4f` CLI, linked into a C program with
+arm-none-eabi-gcc (hard float), run under QEMU (netduinoplus2, a Cortex-M4F):
+it prints exactly what the Unicorn emulator computes -- a second, independent
+CPU model agreeing with the first."""
+from __future__ import annotations
+
+import shutil
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ml4f.emulator import Machine
+
+HERE = Path(__file__).resolve().parent
+EXAMPLES = HERE.parent / "examples" / "models"
+CFLAGS = ["-mcpu=cortex-m4", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard", "-mthumb", "-O2",
+          "-ffunction-sections", "-fdata-sections", "-Wall", "-Werror"]
+LDFLAGS = ["-nostartfiles", "--specs=nano.specs", "--specs=rdimon.specs", "-Wl,--gc-sections"]
+
+pytestmark = pytest.mark.slow
+
+
+def require(tool):
+    if shutil.which(tool) is None:
+        pytest.fail(f"{tool} is not installed (CI installs it; see .ci/run)")
+
+
+def c_floats(values) -> str:
+    return ", ".join(f"{float(v)!r}f" if np.isfinite(v) else "0.0f" for v in values)
+
+
+MAIN_C = """\
+#include <stdio.h>
+#include <string.h>
+#include "{name}.h"
+
+static const float inputs[{n}][{N}_INPUT_ELEMS] = {{
+{rows}
+}};
+static {name}_arena_t arena;
+
+int main(void)
+{{
+    float out[{N}_OUTPUT_ELEMS];
+    for (int i = 0; i < {n}; i++) {{
+        {name}_predict(inputs[i], out, &arena);
+        printf("out %d class %d", i, {name}_argmax(out, {N}_OUTPUT_ELEMS));
+        for (unsigned j = 0; j < {N}_OUTPUT_ELEMS; j++) {{
+            unsigned long bits;
+            memcpy(&bits, &out[j], sizeof bits);
+            printf(" %08lx", bits);
+        }}
+        printf("\\n");
+    }}
+    return 0;
+}}
+"""
+
+
+def build_and_run(tmp_path: Path, model: Path, name: str, x: np.ndarray, extra=()):
+    require("arm-none-eabi-gcc")
+    require("qemu-system-arm")
+    out = tmp_path / "built"
+    cli = subprocess.run([sys.executable, "-m", "ml4f", "compile", str(model), "-o", str(out),
+                          "-b", name, *extra], capture_output=True, text=True)
+    assert cli.returncode == 0, cli.stderr
+    rows = ",\n".join("    {" + c_floats(v.ravel()) + "}" for v in x)
+    (tmp_path / "main.c").write_text(MAIN_C.format(name=name, N=name.upper(), n=len(x), rows=rows))
+    elf = tmp_path / "fw.elf"
+    subprocess.run(["arm-none-eabi-gcc", *CFLAGS, *LDFLAGS, "-T", str(HERE / "qemu" / "link.ld"),
+                    "-I", str(out), str(HERE / "qemu" / "startup.c"), str(tmp_path / "main.c"),
+                    str(out / f"{name}.S"), "-o", str(elf)], check=True)
+    run = subprocess.run(["qemu-system-arm", "-M", "netduinoplus2", "-nographic", "-monitor", "none",
+                          "-serial", "none", "-semihosting-config", "enable=on,target=native",
+                          "-kernel", str(elf)], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, (run.returncode, run.stdout, run.stderr)
+    outputs = []
+    for line in run.stdout.splitlines():
+        parts = line.split()
+        if parts and parts[0] == "out":
+            bits = [int(h, 16) for h in parts[4:]]
+            outputs.append(np.array(struct.unpack(f"<{len(bits)}f", struct.pack(f"<{len(bits)}I", *bits)),
+                                    np.float32))
+    assert len(outputs) == len(x), run.stdout
+    return np.stack(outputs), (out / f"{name}.bin").read_bytes()
+
+
+@pytest.mark.parametrize("extra", [(), ("--float16",)], ids=["f32", "f16"])
+def test_digits_in_qemu_matches_unicorn(tmp_path, extra):
+    x = np.load(EXAMPLES / "digits_test_x.npy")[:12]
+    qemu_out, obj = build_and_run(tmp_path, EXAMPLES / "digits.h5", "digits", x, extra)
+    machine = Machine(obj)
+    unicorn_out = np.stack([machine.run(v).output for v in x])
+    assert np.array_equal(qemu_out.view(np.uint32), unicorn_out.view(np.uint32))
+    labels = np.load(EXAMPLES / "digits_test_y.npy")[:12]
+    assert (qemu_out.argmax(-1) == labels).mean() >= 0.9
