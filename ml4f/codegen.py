@@ -63,7 +63,8 @@ def generate(graph: Graph, arena: ArenaPlan, *, float16: bool, optimize: str = "
     for op in graph.ops:
         start = asm.here()
         w0 = len(blob.data)
-        kernel_plan = KERNELS[op.kind](op, ctx, arena.offsets[op.inputs[0]], arena.offsets[op.output])
+        kernel_plan = KERNELS[op.kind](op, ctx, [arena.offsets[t] for t in op.inputs],
+                                       arena.offsets[op.output])
         end = asm.here()
         layers.append(LayerCode(op, weight_offset=w0, weight_bytes=len(blob.data) - w0,
                                 plan=kernel_plan))

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from . import __version__
-from .graph.ops import elems
 
 
 def _plan_text(plan) -> str | None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 from ..errors import UnsupportedError
 from ..model.records import Model
 from . import keras_config as kc
-from .convert import CONVERTERS
-from .ops import Elementwise, Graph, Pool2D, Conv2D, Dense
+from .convert import CONVERTERS, MULTI_INPUT
+from .ops import Conv2D, Dense, Elementwise, Graph, Pool2D
 
 
 def _input_shape(model: Model) -> tuple[int, ...]:
@@ -28,13 +28,16 @@ def build_graph(model: Model) -> Graph:
             continue
         if layer.class_name == "InputLayer":
             raise kc.unsupported(layer, "a second input layer is not supported")
-        if len(layer.inbound) != 1:
-            raise kc.unsupported(layer, f"layers with {len(layer.inbound)} inputs are not supported")
-        tin = tensor_of[layer.inbound[0]]
         convert = CONVERTERS.get(layer.class_name)
         if convert is None:
             raise kc.unsupported(layer, f"unsupported layer kind {layer.class_name}")
-        res = convert(layer, shapes[tin], tin, layer.name)
+        tins = [tensor_of[name] for name in layer.inbound]
+        if layer.class_name in MULTI_INPUT:
+            res = convert(layer, [shapes[t] for t in tins], tins, layer.name)
+        elif len(tins) != 1:
+            raise kc.unsupported(layer, f"layers with {len(tins)} inputs are not supported")
+        else:
+            res = convert(layer, shapes[tins[0]], tins[0], layer.name)
         if res.ops:
             graph.ops.extend(res.ops)
             for op in res.ops:
@@ -43,13 +46,12 @@ def build_graph(model: Model) -> Graph:
         else:
             tensor_of[layer.name] = layer.name
             shapes[layer.name] = res.out_shape
-            _alias(graph, layer.name, tin)
+            _alias(graph, layer.name, tins[0])
     out = tensor_of[model.outputs[0]]
     graph.output = out
     graph.output_shape = shapes[out]
     graph.shapes = shapes
     _resolve_aliases(graph)
-    _check_single_consumers(graph)
     fuse_activations(graph)
     return graph
 
@@ -68,18 +70,6 @@ def _resolve_aliases(graph: Graph) -> None:
     for op in graph.ops:
         op.inputs = [root(t) for t in op.inputs]
     graph.output = root(graph.output)
-
-
-def _check_single_consumers(graph: Graph) -> None:
-    seen: dict[str, str] = {}
-    for op in graph.ops:
-        for t in op.inputs:
-            if t in seen:
-                raise UnsupportedError(
-                    f"tensor of '{t}' feeds both '{seen[t]}' and '{op.name}': "
-                    "only chain-shaped models are supported", layer=op.name,
-                    layer_class=op.layer_class)
-            seen[t] = op.name
 
 
 def fuse_activations(graph: Graph) -> None:

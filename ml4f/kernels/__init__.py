@@ -1,14 +1,5 @@
-"""Code generators, one per op family, behind a table keyed by op kind."""
-from .conv import emit_conv2d
-from .dense import emit_dense
-from .elementwise import emit_elementwise
-from .pool import emit_pool2d
-from .softmax import emit_softmax
+"""Code generators, one module per op family, registered by op kind."""
+from . import conv, dense, elementwise, pool, softmax  # noqa: F401  (registration)
+from .registry import KERNELS, kernel
 
-KERNELS = {
-    "conv2d": emit_conv2d,
-    "dense": emit_dense,
-    "pool2d": emit_pool2d,
-    "softmax": emit_softmax,
-    "activation": emit_elementwise,
-}
+__all__ = ["KERNELS", "kernel"]

@@ -29,6 +29,7 @@ from ..errors import CodegenError
 from ..graph.ops import Conv2D
 from ..graph.shapes import hwc
 from ..thumb.regs import S, lr, r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12
+from .registry import kernel
 from .common import Ctx, add_const, counted_loop, store_activated
 from .mac import emit_macs, load_weights
 
@@ -477,7 +478,9 @@ class _Emitter:
         return 0
 
 
-def emit_conv2d(op: Conv2D, ctx: Ctx, in_off: int, out_off: int) -> ConvPlan:
+@kernel("conv2d")
+def emit_conv2d(op: Conv2D, ctx: Ctx, ins: list[int], out_off: int) -> ConvPlan:
+    in_off = ins[0]
     plan = choose_plan(op, ctx.float16, ctx.optimize)
     _Emitter(op, ctx, plan, in_off, out_off).emit()
     return plan

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..graph.ops import Dense, elems
 from ..thumb.regs import S, r0, r4, r5, r6, r8, r9, r10, r11
+from .registry import kernel
 from .common import Ctx, add_const, counted_loop, store_activated
 from .mac import emit_macs, load_weights
 
@@ -74,7 +75,9 @@ def weight_stream(op: Dense, plan: DensePlan, f16: bool):
             yield "w", op.kernel[k0:k0 + m, j0:j0 + u]       # [i][j] order
 
 
-def emit_dense(op: Dense, ctx: Ctx, in_off: int, out_off: int) -> DensePlan:
+@kernel("dense")
+def emit_dense(op: Dense, ctx: Ctx, ins: list[int], out_off: int) -> DensePlan:
+    in_off = ins[0]
     asm, f16 = ctx.asm, ctx.float16
     n, units = op.kernel.shape
     rows = elems(op.in_shape) // n

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from ..graph.ops import Elementwise, elems
 from ..thumb.regs import r0, r1, r2, r3, r4, r5, r6
+from .registry import kernel
 from .common import CORE_ACTIVATIONS, Ctx, counted_loop
 
 R_SRC, R_DST, C_I = r4, r5, r6
 GROUP = (r0, r1, r2, r3)
 
 
-def emit_elementwise(op: Elementwise, ctx: Ctx, in_off: int, out_off: int) -> None:
+@kernel("activation")
+def emit_elementwise(op: Elementwise, ctx: Ctx, ins: list[int], out_off: int) -> None:
+    in_off = ins[0]
     asm = ctx.asm
     n = elems(op.out_shape)
     apply = CORE_ACTIVATIONS[op.activation.kind]

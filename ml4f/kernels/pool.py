@@ -12,6 +12,7 @@ from __future__ import annotations
 from ..graph.ops import Pool2D
 from ..graph.shapes import hwc
 from ..thumb.regs import S, r0, r1, r2, r3, r4, r5, r6, r8, r9, r10, r11, r12
+from .registry import kernel
 from .common import Ctx, add_const, counted_loop, store_activated
 from .conv import Geometry
 
@@ -39,7 +40,9 @@ def _row_classes(g: Geometry):
     return [tuple(r) for r in runs]
 
 
-def emit_pool2d(op: Pool2D, ctx: Ctx, in_off: int, out_off: int) -> None:
+@kernel("pool2d")
+def emit_pool2d(op: Pool2D, ctx: Ctx, ins: list[int], out_off: int) -> None:
+    in_off = ins[0]
     asm = ctx.asm
     g = _geometry(op)
     c4 = 4 * g.cin

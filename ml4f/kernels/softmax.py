@@ -13,6 +13,7 @@ import math
 
 from ..graph.ops import Softmax, elems
 from ..thumb.regs import S, r0, r1, r4, r5, r6, r8, r9
+from .registry import kernel
 from .common import Ctx, counted_loop
 
 LN2_HI = 0.693145751953125            # 16 significant bits: n*LN2_HI is exact for |n| < 256
@@ -50,9 +51,11 @@ def emit_exp(asm, x, t, n_f, r_n, r_bits) -> None:
     asm.vmov_from_core(x, r_bits)
 
 
-def emit_softmax(op: Softmax, ctx: Ctx, in_off: int, out_off: int) -> None:
+@kernel("softmax")
+def emit_softmax(op: Softmax, ctx: Ctx, ins: list[int], out_off: int) -> None:
     """Rows are read from the input and written to the output; both may be
     the same buffer."""
+    in_off = ins[0]
     asm = ctx.asm
     c = op.out_shape[-1]
     rows = elems(op.out_shape) // c

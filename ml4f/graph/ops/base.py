@@ -1,4 +1,4 @@
-"""Ops of the compiler's graph: concrete shapes, numpy weights, no Keras and no Thumb.
+"""Base of the ops of the compiler's graph: concrete shapes, numpy weights, no Keras and no Thumb.
 
 Tensors are float32, channels last, batch dimension dropped.  Spatial ops see
 their tensors as (H, W, C); 1-D layers are mapped to H = 1.
@@ -61,79 +61,6 @@ class Op:
 
     def weight_arrays(self) -> list[np.ndarray]:
         return []
-
-
-@dataclass
-class Conv2D(Op):
-    """Convolution (also 1-D convolutions as H = 1).  kernel: (KH, KW, Cin, Cout)."""
-
-    kernel: np.ndarray = None
-    bias: np.ndarray | None = None
-    strides: tuple[int, int] = (1, 1)
-    dilation: tuple[int, int] = (1, 1)
-    pads: tuple[int, int, int, int] = (0, 0, 0, 0)     # top, left, bottom, right
-    activation: Activation = LINEAR
-
-    kind = "conv2d"
-    WEIGHTS = ("kernel",)
-    FLOAT32 = ("bias",)
-
-    def macs(self) -> int:
-        kh, kw, cin, cout = self.kernel.shape
-        return elems(self.out_shape) * kh * kw * cin
-
-    def weight_arrays(self):
-        return [self.kernel] + ([self.bias] if self.bias is not None else [])
-
-
-@dataclass
-class Dense(Op):
-    """y = x @ kernel + bias over the last axis; leading axes are rows."""
-
-    kernel: np.ndarray = None      # (in, units)
-    bias: np.ndarray | None = None
-    activation: Activation = LINEAR
-
-    kind = "dense"
-    WEIGHTS = ("kernel",)
-    FLOAT32 = ("bias",)
-
-    def macs(self) -> int:
-        return elems(self.in_shape) * self.kernel.shape[1]
-
-    def weight_arrays(self):
-        return [self.kernel] + ([self.bias] if self.bias is not None else [])
-
-
-@dataclass
-class Pool2D(Op):
-    """Max or average pooling over (H, W) windows, per channel."""
-
-    mode: str = "max"              # "max" | "avg"
-    pool: tuple[int, int] = (2, 2)
-    strides: tuple[int, int] = (2, 2)
-    pads: tuple[int, int, int, int] = (0, 0, 0, 0)
-    activation: Activation = LINEAR
-
-    kind = "pool2d"
-
-
-@dataclass
-class Elementwise(Op):
-    """A standalone activation (when it could not be fused into its producer)."""
-
-    activation: Activation = LINEAR
-
-    kind = "activation"
-    inplace = True
-
-
-@dataclass
-class Softmax(Op):
-    """Softmax over the last axis, for every position of the leading axes."""
-
-    kind = "softmax"
-    inplace = True
 
 
 @dataclass

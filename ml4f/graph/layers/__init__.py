@@ -1,0 +1,2 @@
+"""Converters, one module per layer family; importing them fills the table."""
+from . import conv, core, pool  # noqa: F401

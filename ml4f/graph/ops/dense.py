@@ -1,0 +1,27 @@
+"""Dense (matrix-vector) op."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .base import LINEAR, Activation, Op, elems
+
+
+@dataclass
+class Dense(Op):
+    """y = x @ kernel + bias over the last axis; leading axes are rows."""
+
+    kernel: np.ndarray = None      # (in, units)
+    bias: np.ndarray | None = None
+    activation: Activation = LINEAR
+
+    kind = "dense"
+    WEIGHTS = ("kernel",)
+    FLOAT32 = ("bias",)
+
+    def macs(self) -> int:
+        return elems(self.in_shape) * self.kernel.shape[1]
+
+    def weight_arrays(self):
+        return [self.kernel] + ([self.bias] if self.bias is not None else [])

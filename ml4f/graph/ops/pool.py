@@ -1,0 +1,20 @@
+"""Pooling ops."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+from .base import LINEAR, Activation, Op
+
+
+@dataclass
+class Pool2D(Op):
+    """Max or average pooling over (H, W) windows, per channel."""
+
+    mode: str = "max"              # "max" | "avg"
+    pool: tuple[int, int] = (2, 2)
+    strides: tuple[int, int] = (2, 2)
+    pads: tuple[int, int, int, int] = (0, 0, 0, 0)
+    activation: Activation = LINEAR
+
+    kind = "pool2d"
