@@ -133,11 +133,23 @@ def store_activated(asm: Assembler, regs, ptr, act: Activation, temps=TEMPS) -> 
     done = 0
     while done < n:
         group = temps[:n - done]
-        for i, t in enumerate(group):
-            asm.vmov_to_core(t, regs[done + i])
+        move_to_core(asm, group, regs[done:done + len(group)])
         apply(asm, group, act)
         asm.stm(ptr, group, wb=True)
         done += len(group)
+
+
+def move_to_core(asm: Assembler, cores, sregs_) -> None:
+    """Copy S registers to core registers, two at a time where the pairing allows
+    (one 2-cycle VMOV for two values instead of one each)."""
+    i = 0
+    while i < len(cores):
+        if i + 1 < len(cores) and sregs_[i + 1].num == sregs_[i].num + 1 and sregs_[i].num < 31:
+            asm.vmov_to_core2(cores[i], cores[i + 1], sregs_[i])
+            i += 2
+        else:
+            asm.vmov_to_core(cores[i], sregs_[i])
+            i += 1
 
 
 def _relu_core(asm: Assembler, temps, act: Activation) -> None:

@@ -751,6 +751,14 @@ class Assembler:
     def vmov_from_core(self, sn, rt, cond=None):
         self._emit("vmov_from_core", cond, sd=sn, rm=rt)
 
+    def vmov_to_core2(self, rt, rt2, sm, cond=None):
+        """`vmov rt, rt2, sm, sm+1`: two S registers to two core registers."""
+        self._emit("vmov_to_core2", cond, rt=rt, rt2=rt2, sm=sm)
+
+    def vmov_from_core2(self, sm, rt, rt2, cond=None):
+        """`vmov sm, sm+1, rt, rt2`: two core registers to two S registers."""
+        self._emit("vmov_from_core2", cond, rt=rt, rt2=rt2, sm=sm)
+
     def _vcmp(self, api, sd, other, cond):
         if isinstance(other, SReg):
             self._emit(api, cond, sd=sd, sm=other)

@@ -1281,6 +1281,16 @@ def _vfp():
     # distinct operand names from to_core: the direction is in the names
     form("vmov.from_core", "vmov{c} {sd}, {rm}", "11101110 000 0 nnnn tttt 1010 N 001 0000",
          "vmov_from_core", "vmov_core", ops=dict(sd=sn, rm=R("t")), reads="rm", writes="sd")
+    # two core registers <-> two consecutive S registers (one 2-cycle transfer for both)
+    next_s = Derived(lambda o: S[min(o["sm"].num + 1, 31)], "needs the S register after sm")
+    not_s31 = (lambda o: o["sm"].num < 31, "sm must not be s31 (sm+1 is the second register)")
+    form("vmov.to_core2", "vmov{c} {rt}, {rt2}, {sm}, {sm1}", "11101100 010 1 TTTT tttt 1010 00 M 1 mmmm",
+         "vmov_to_core2", "vmov_core", ops=dict(rt=R("t", NOPC), rt2=R("T", NOPC), sm=sm),
+         derive=dict(sm1=next_s), where=(not_s31, (lambda o: o["rt"] != o["rt2"], "rt and rt2 must differ")),
+         reads="sm sm1", writes="rt rt2")
+    form("vmov.from_core2", "vmov{c} {sm}, {sm1}, {rt}, {rt2}", "11101100 010 0 TTTT tttt 1010 00 M 1 mmmm",
+         "vmov_from_core2", "vmov_core", ops=dict(rt=R("t", NOPC), rt2=R("T", NOPC), sm=sm),
+         derive=dict(sm1=next_s), where=(not_s31,), reads="rt rt2", writes="sm sm1")
     form("vmrs.apsr", "vmrs{c} APSR_nzcv, fpscr", "11101110 1111 0001 1111 1010 0001 0000",
          "vmrs_apsr", "vmrs", reads="fpscr", writes="apsr")
     form("vmrs", "vmrs{c} {rt}, fpscr", "11101110 1111 0001 tttt 1010 0001 0000", "vmrs", "vmrs",
