@@ -155,3 +155,50 @@ def test_relu_standalone(n):
     x = np.array([-np.inf, -1.5, -0.0, 0.0, 2.5, np.inf, -1e-40, 1e-40] * 8, np.float32)[:n]
     out = Machine(obj).run(x).output
     assert np.array_equal(out, np.maximum(x, 0)), (x, out)
+
+
+def depthwise_op(rng, h, w, c, m, k, stride, padding, dilation=(1, 1), act=LINEAR, bias=True):
+    from ml4f.graph.ops import DepthwiseConv2D
+    oh, pt, pb = conv_out_and_pads(h, k[0], stride[0], dilation[0], padding)
+    ow, pl, pr = conv_out_and_pads(w, k[1], stride[1], dilation[1], padding)
+    kernel = rng.uniform(-1, 1, (k[0], k[1], c, m)).astype(np.float32)
+    b = rng.uniform(-1, 1, c * m).astype(np.float32) if bias else None
+    return DepthwiseConv2D("dw", "DepthwiseConv2D", ["x"], "y", [(h, w, c)], (oh, ow, c * m),
+                           kernel=kernel, bias=b, strides=stride, dilation=dilation,
+                           pads=(pt, pl, pb, pr), activation=act)
+
+
+def random_depthwise(seed):
+    rng = np.random.default_rng(seed)
+    k = (int(rng.integers(1, 6)), int(rng.integers(1, 6)))
+    stride = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
+    dil = (1, 1)
+    if rng.random() < 0.25:
+        stride, dil = (1, 1), (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+    h = int(rng.integers(k[0] * dil[0], k[0] * dil[0] + 10))
+    w = int(rng.integers(k[1] * dil[1], k[1] * dil[1] + 10))
+    c = int(rng.choice([1, 2, 3, 4, 7, 8, 16, 33]))
+    m = int(rng.choice([1, 1, 1, 2, 3]))
+    return depthwise_op(rng, h, w, c, m, k, stride, str(rng.choice(["valid", "same"])), dil,
+                        RELU if rng.random() < 0.5 else LINEAR, bias=rng.random() < 0.7)
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_depthwise_random(seed):
+    op = random_depthwise(seed)
+    err, _ = run_op(op, seed=seed)
+    assert err <= RTOL, (op.in_shape, op.kernel.shape, op.strides, op.dilation, op.pads, err)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_depthwise_random_f16(seed):
+    op = random_depthwise(300 + seed)
+    err, _ = run_op(op, float16=True, seed=seed)
+    assert err <= RTOL, (op.in_shape, op.kernel.shape, op.strides, op.pads, err)
+
+
+def test_depthwise_many_channels():
+    rng = np.random.default_rng(9)
+    op = depthwise_op(rng, 5, 6, 300, 1, (3, 3), (1, 1), "same")
+    err, _ = run_op(op, inputs=1)
+    assert err <= RTOL

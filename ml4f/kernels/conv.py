@@ -66,6 +66,14 @@ class Geometry:
         return Geometry(h, w, cin, oh, ow, cout, kh, kw, op.strides[0], op.strides[1],
                         op.dilation[0], op.dilation[1], op.pads[0], op.pads[1])
 
+    @staticmethod
+    def of_depthwise(op) -> "Geometry":
+        h, w, c = hwc(op.in_shape)
+        oh, ow, cout = hwc(op.out_shape)
+        kh, kw = op.kernel.shape[:2]
+        return Geometry(h, w, c, oh, ow, cout, kh, kw, op.strides[0], op.strides[1],
+                        op.dilation[0], op.dilation[1], op.pads[0], op.pads[1])
+
     def k_range(self, o: int, stride: int, pad: int, dil: int, k: int, size: int):
         i = o * stride - pad
         k0 = max(0, -(-(-i) // dil)) if i < 0 else 0

@@ -9,7 +9,7 @@ whose windows are clipped get their own code with a shorter tap list.
 """
 from __future__ import annotations
 
-from ..graph.ops import Pool2D
+from ..graph.ops import GlobalPool, Pool2D, elems
 from ..graph.shapes import hwc
 from ..thumb.regs import S, r0, r1, r2, r3, r4, r5, r6, r8, r9, r10, r11, r12
 from .registry import kernel
@@ -97,5 +97,55 @@ def _chunk(op: Pool2D, ctx: Ctx, n: int, taps: list[int]) -> None:
     if op.mode == "avg" and len(taps) > 1:
         for a in acc:
             asm.vmul(a, a, SCALE)
+    store_activated(asm, acc, R_OUT, op.activation, temps=(r0, r1, r2, r3))
+    add_const(asm, R_C, R_C, 4 * n, scratch=r0)
+
+
+GLOBAL_CHUNK = 12
+
+
+@kernel("globalpool")
+def emit_global_pool(op: GlobalPool, ctx: Ctx, ins: list[int], out_off: int) -> None:
+    """Max or mean over all positions: n channels at a time stay in accumulators
+    while a loop walks the positions."""
+    asm = ctx.asm
+    c = op.in_shape[-1]
+    positions = elems(op.in_shape) // c
+    n = min(c, GLOBAL_CHUNK)
+    chunks, tail = divmod(c, n)
+    if op.mode == "avg" and positions > 1:
+        ctx.weights_ptr(r0, ctx.blob.add_f32([1.0 / positions]))
+        asm.vldr(S[31], r0, 0)
+    ctx.arena_ptr(R_C, ins[0])
+    ctx.arena_ptr(R_OUT, out_off)
+    if chunks:
+        with counted_loop(asm, C_CH, chunks):
+            _global_chunk(op, ctx, n, c, positions)
+    if tail:
+        _global_chunk(op, ctx, tail, c, positions)
+
+
+def _global_chunk(op: GlobalPool, ctx: Ctx, n: int, c: int, positions: int) -> None:
+    asm = ctx.asm
+    acc = [S[i] for i in range(n)]
+    tmp = [S[16 + i] for i in range(n)]
+    stride = 4 * c
+    asm.mov(R_TAP, R_C)
+    asm.vldm(R_TAP, acc[0], n)
+    if positions > 1:
+        with counted_loop(asm, C_PIX, positions - 1):
+            add_const(asm, R_TAP, R_TAP, stride, scratch=r0)
+            asm.vldm(R_TAP, tmp[0], n)
+            for a, b in zip(acc, tmp):
+                if op.mode == "max":
+                    asm.vcmp(a, b)
+                    asm.vmrs_apsr()
+                    asm.it("mi")
+                    asm.vmov(a, b, cond="mi")
+                else:
+                    asm.vadd(a, a, b)
+        if op.mode == "avg":
+            for a in acc:
+                asm.vmul(a, a, S[31])
     store_activated(asm, acc, R_OUT, op.activation, temps=(r0, r1, r2, r3))
     add_const(asm, R_C, R_C, 4 * n, scratch=r0)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..graph.ops import Pool2D
+from ..graph.ops import GlobalPool, Pool2D
 from ..graph.shapes import hwc
 from . import activate, reference
 
@@ -32,4 +32,11 @@ def _pool2d(op: Pool2D, xs, dt):
                 out += xp[sl]
                 cnt += ones[sl]
         out = out / cnt
+    return activate(out, op.activation).reshape(op.out_shape)
+
+
+@reference("globalpool")
+def _global_pool(op: GlobalPool, xs, dt):
+    x = xs[0].astype(dt).reshape(-1, op.in_shape[-1])
+    out = x.max(axis=0) if op.mode == "max" else x.sum(axis=0) / dt(x.shape[0])
     return activate(out, op.activation).reshape(op.out_shape)

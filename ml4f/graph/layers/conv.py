@@ -1,18 +1,36 @@
-"""Convolutions: Conv1D, Conv2D."""
+"""Convolutions: Conv1D/2D, DepthwiseConv1D/2D, SeparableConv1D/2D.
+
+1-D layers become 2-D ops with height 1.  A separable convolution is a
+depthwise convolution followed by a 1x1 convolution (two ops)."""
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
 from .. import keras_config as kc
-from ..ops import Conv2D
-from ..registry import converter, weights_of, with_softmax
+from ..ops import Conv2D, DepthwiseConv2D
+from ..registry import Converted, converter, with_softmax
 from ..shapes import conv_out_and_pads, hwc
 
 
-# --------------------------------------------------------------- convolution
-@converter("Conv1D", "Conv2D")
-def _conv(layer, in_shape, tin, tout):
-    rank = 1 if layer.class_name == "Conv1D" else 2
+@dataclass
+class Window:
+    """Spatial parameters of a convolution layer, as 2-D (H = 1 for 1-D layers)."""
+
+    kernel: tuple[int, int]
+    strides: tuple[int, int]
+    dilation: tuple[int, int]
+    pads: tuple[int, int, int, int]
+    out_hw: tuple[int, int]
+
+
+def _rank(layer) -> int:
+    return 1 if layer.class_name.endswith("1D") else 2
+
+
+def _window(layer, in_shape) -> Window:
+    rank = _rank(layer)
     if len(in_shape) != rank + 1:
         raise kc.unsupported(layer, f"input shape {list(in_shape)} must have rank {rank + 1}")
     kc.channels_last(layer)
@@ -24,25 +42,95 @@ def _conv(layer, in_shape, tin, tout):
     if int(kc.get(layer, "groups", 1) or 1) != 1:
         raise kc.unsupported(layer, f"unsupported groups={kc.get(layer, 'groups')}", "groups",
                              kc.get(layer, "groups"))
-    if max(st) > 1 and max(dl) > 1:
-        raise kc.unsupported(layer, "strides > 1 together with dilation_rate > 1",
-                             "dilation_rate", list(dl))
-    use_bias = bool(kc.get(layer, "use_bias", True))
-    (kernel,), bias = weights_of(layer, use_bias)
     if rank == 1:
-        kernel = kernel.reshape((1,) + kernel.shape)
         ks, st, dl = (1,) + ks, (1,) + st, (1,) + dl
-    h, w, c = hwc(in_shape)
-    if kernel.shape[:3] != (ks[0], ks[1], c):
-        raise kc.unsupported(layer, f"kernel shape {kernel.shape} does not fit input {list(in_shape)}")
+    h, w, _ = hwc(in_shape)
     oh, pt, pb = conv_out_and_pads(h, ks[0], st[0], dl[0], padding)
     ow, pl, pr = conv_out_and_pads(w, ks[1], st[1], dl[1], padding)
     if oh < 1 or ow < 1:
         raise kc.unsupported(layer, f"input {list(in_shape)} is smaller than the kernel")
-    cout = kernel.shape[3]
-    out_shape = (ow, cout) if rank == 1 else (oh, ow, cout)
+    return Window(ks, st, dl, (pt, pl, pb, pr), (oh, ow))
+
+
+def _out_shape(layer, win: Window, channels: int) -> tuple[int, ...]:
+    oh, ow = win.out_hw
+    return (ow, channels) if _rank(layer) == 1 else (oh, ow, channels)
+
+
+def _arrays(layer, names: list[str], use_bias: bool) -> list:
+    expect = len(names) + (1 if use_bias else 0)
+    if len(layer.weights) != expect:
+        raise kc.unsupported(layer, f"expected {expect} weight arrays, found {len(layer.weights)}")
+    return list(layer.weights[:len(names)]) + [layer.weights[-1] if use_bias else None]
+
+
+def _as_2d(kernel: np.ndarray, rank: int) -> np.ndarray:
+    return np.ascontiguousarray(kernel.reshape((1,) + kernel.shape) if rank == 1 else kernel)
+
+
+def _check_kernel(layer, kernel, win: Window, c: int, in_shape) -> None:
+    if kernel.ndim != 4 or kernel.shape[:3] != (win.kernel[0], win.kernel[1], c):
+        raise kc.unsupported(layer, f"kernel shape {kernel.shape} does not fit input {list(in_shape)}")
+
+
+@converter("Conv1D", "Conv2D")
+def _conv(layer, in_shape, tin, tout):
+    win = _window(layer, in_shape)
+    kernel, bias = _arrays(layer, ["kernel"], bool(kc.get(layer, "use_bias", True)))
+    kernel = _as_2d(kernel, _rank(layer))
+    c = hwc(in_shape)[2]
+    _check_kernel(layer, kernel, win, c, in_shape)
     act, softmax = kc.activation(layer)
-    op = Conv2D(layer.name, layer.class_name, [tin], tout, [in_shape], out_shape,
-                kernel=np.ascontiguousarray(kernel), bias=bias, strides=(st[0], st[1]),
-                dilation=(dl[0], dl[1]), pads=(pt, pl, pb, pr), activation=act)
+    op = Conv2D(layer.name, layer.class_name, [tin], tout, [in_shape],
+                _out_shape(layer, win, kernel.shape[3]), kernel=kernel, bias=bias,
+                strides=win.strides, dilation=win.dilation, pads=win.pads, activation=act)
     return with_softmax(layer, op, softmax)
+
+
+def _multiplier(layer) -> int:
+    m = kc.get(layer, "depth_multiplier", 1)
+    if not isinstance(m, int) or m < 1:
+        raise kc.unsupported(layer, f"invalid depth_multiplier={m!r}", "depth_multiplier", m)
+    return m
+
+
+@converter("DepthwiseConv1D", "DepthwiseConv2D")
+def _depthwise(layer, in_shape, tin, tout):
+    win = _window(layer, in_shape)
+    kernel, bias = _arrays(layer, ["depthwise_kernel"], bool(kc.get(layer, "use_bias", True)))
+    kernel = _as_2d(kernel, _rank(layer))
+    c = hwc(in_shape)[2]
+    m = _multiplier(layer)
+    _check_kernel(layer, kernel, win, c, in_shape)
+    if kernel.shape[3] != m:
+        raise kc.unsupported(layer, f"kernel shape {kernel.shape} does not fit depth_multiplier={m}")
+    act, softmax = kc.activation(layer)
+    op = DepthwiseConv2D(layer.name, layer.class_name, [tin], tout, [in_shape],
+                         _out_shape(layer, win, c * m), kernel=kernel, bias=bias,
+                         strides=win.strides, dilation=win.dilation, pads=win.pads, activation=act)
+    return with_softmax(layer, op, softmax)
+
+
+@converter("SeparableConv1D", "SeparableConv2D")
+def _separable(layer, in_shape, tin, tout):
+    win = _window(layer, in_shape)
+    dw, pw, bias = _arrays(layer, ["depthwise_kernel", "pointwise_kernel"],
+                           bool(kc.get(layer, "use_bias", True)))
+    rank = _rank(layer)
+    dw = _as_2d(dw, rank)
+    pw = _as_2d(pw, rank)
+    c = hwc(in_shape)[2]
+    m = _multiplier(layer)
+    _check_kernel(layer, dw, win, c, in_shape)
+    if dw.shape[3] != m or pw.shape[:3] != (1, 1, c * m):
+        raise kc.unsupported(layer, f"kernel shapes {dw.shape}, {pw.shape} do not fit the input")
+    act, softmax = kc.activation(layer)
+    mid_shape = _out_shape(layer, win, c * m)
+    mid = tout + ":depthwise"
+    depthwise = DepthwiseConv2D(layer.name, layer.class_name, [tin], mid, [in_shape], mid_shape,
+                                kernel=dw, bias=None, strides=win.strides, dilation=win.dilation,
+                                pads=win.pads)
+    pointwise = Conv2D(layer.name, layer.class_name, [mid], tout, [mid_shape],
+                       _out_shape(layer, win, pw.shape[3]), kernel=pw, bias=bias, activation=act)
+    res = with_softmax(layer, pointwise, softmax)
+    return Converted(res.out_shape, [depthwise] + res.ops)

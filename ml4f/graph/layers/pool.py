@@ -1,14 +1,14 @@
-"""Pooling: MaxPooling1D/2D."""
+"""Pooling: Max/AveragePooling1D/2D, GlobalMax/GlobalAveragePooling1D/2D."""
 from __future__ import annotations
 
 from .. import keras_config as kc
-from ..ops import Pool2D
+from ..ops import GlobalPool, Pool2D
 from ..registry import Converted, converter
 from ..shapes import conv_out_and_pads, hwc
 
 
 # ------------------------------------------------------------------- pooling
-@converter("MaxPooling1D", "MaxPooling2D")
+@converter("MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "AveragePooling2D")
 def _pool(layer, in_shape, tin, tout):
     rank = 1 if layer.class_name.endswith("1D") else 2
     if len(in_shape) != rank + 1:
@@ -27,5 +27,19 @@ def _pool(layer, in_shape, tin, tout):
         raise kc.unsupported(layer, f"input {list(in_shape)} is smaller than the pool")
     out_shape = (ow, c) if rank == 1 else (oh, ow, c)
     op = Pool2D(layer.name, layer.class_name, [tin], tout, [in_shape], out_shape,
-                mode="max", pool=(pool[0], pool[1]), strides=(st[0], st[1]), pads=(pt, pl, pb, pr))
+                mode="max" if layer.class_name.startswith("Max") else "avg", pool=(pool[0], pool[1]), strides=(st[0], st[1]), pads=(pt, pl, pb, pr))
     return Converted(out_shape, [op])
+
+
+@converter("GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalAveragePooling1D", "GlobalAveragePooling2D")
+def _global_pool(layer, in_shape, tin, tout):
+    rank = 1 if layer.class_name.endswith("1D") else 2
+    if len(in_shape) != rank + 1:
+        raise kc.unsupported(layer, f"input shape {list(in_shape)} must have rank {rank + 1}")
+    kc.channels_last(layer)
+    c = in_shape[-1]
+    keepdims = bool(kc.get(layer, "keepdims", False))
+    out_shape = (1,) * rank + (c,) if keepdims else (c,)
+    mode = "max" if "Max" in layer.class_name else "avg"
+    return Converted(out_shape, [GlobalPool(layer.name, layer.class_name, [tin], tout, [in_shape],
+                                            out_shape, mode=mode)])

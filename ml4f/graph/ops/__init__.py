@@ -1,9 +1,9 @@
 """Ops of the compiler's graph, one module per family, all exported here."""
 from .base import LINEAR, RELU, Activation, Graph, Op, elems
-from .conv import Conv2D
+from .conv import Conv2D, DepthwiseConv2D
 from .dense import Dense
 from .elementwise import Elementwise, Softmax
-from .pool import Pool2D
+from .pool import GlobalPool, Pool2D
 
-__all__ = ["LINEAR", "RELU", "Activation", "Graph", "Op", "elems", "Conv2D", "Dense",
-           "Elementwise", "Softmax", "Pool2D"]
+__all__ = ["LINEAR", "RELU", "Activation", "Graph", "Op", "elems", "Conv2D", "DepthwiseConv2D", "Dense",
+           "Elementwise", "Softmax", "Pool2D", "GlobalPool"]

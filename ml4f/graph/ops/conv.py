@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -26,6 +27,30 @@ class Conv2D(Op):
     def macs(self) -> int:
         kh, kw, cin, cout = self.kernel.shape
         return elems(self.out_shape) * kh * kw * cin
+
+    def weight_arrays(self):
+        return [self.kernel] + ([self.bias] if self.bias is not None else [])
+
+
+@dataclass
+class DepthwiseConv2D(Op):
+    """Depthwise convolution: every input channel c convolved with its own
+    depth_multiplier filters; output channel c*M + m.  kernel: (KH, KW, C, M)."""
+
+    kernel: np.ndarray = None
+    bias: np.ndarray | None = None
+    strides: tuple[int, int] = (1, 1)
+    dilation: tuple[int, int] = (1, 1)
+    pads: tuple[int, int, int, int] = (0, 0, 0, 0)
+    activation: Activation = LINEAR
+
+    kind: ClassVar[str] = "depthwise"
+    WEIGHTS: ClassVar[tuple[str, ...]] = ("kernel",)
+    FLOAT32: ClassVar[tuple[str, ...]] = ("bias",)
+
+    def macs(self) -> int:
+        kh, kw = self.kernel.shape[:2]
+        return elems(self.out_shape) * kh * kw
 
     def weight_arrays(self):
         return [self.kernel] + ([self.bias] if self.bias is not None else [])

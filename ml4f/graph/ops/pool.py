@@ -18,3 +18,13 @@ class Pool2D(Op):
     activation: Activation = LINEAR
 
     kind = "pool2d"
+
+
+@dataclass
+class GlobalPool(Op):
+    """Max or average over all positions, per channel."""
+
+    mode: str = "max"              # "max" | "avg"
+    activation: Activation = LINEAR
+
+    kind = "globalpool"

@@ -1,0 +1,333 @@
+"""Depthwise convolutions, vectorised over channels and tiled over pixels.
+
+Input channels are processed in groups of n (n*M outputs with depth
+multiplier M).  A tile is p consecutive output pixels of a row; its p*n*M sums
+stay in S registers for the whole window.  Per tap the n*M weights are loaded
+once (VLDM, read order) and used by all p pixels.  Inputs come either per
+pixel and tap ("pixels"), or, when neighbouring windows overlap, as the union
+of the tile's windows on one input row, loaded once per row ("window").
+
+Weights per group: [bias n*M f32] [ky][kx][c][m] (each tap word-padded in
+float16).  Padding is never copied: the same row table and column runs as the
+convolution kernel (see conv.py) clip the window at the borders.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import ceil
+
+import numpy as np
+
+from ..errors import CodegenError
+from ..graph.ops import DepthwiseConv2D
+from ..thumb.regs import S, r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12
+from .common import Ctx, add_const, counted_loop, store_activated
+from .conv import Geometry
+from .mac import load_weights
+from .registry import kernel
+
+FP_REGS = 32
+P, R, R_W, R_TILE, R_O, R_WGRP, C_TILE, C_KY = r0, r1, r2, r3, r4, r5, r6, r7
+TEMPS = (r8, r9, r10, r11)           # free core registers for the fused activation
+SCRATCH = r12
+SL_TABLE, SL_ROWS, SL_OUTROW, SL_GROUPS, SL_NKY, SL_WSKIP, SL_WSKIP_REST, SL_ROWIN, SL_OUTGRP = range(9)
+VLDR_REACH = 1020
+
+
+@dataclass(frozen=True)
+class DwPlan:
+    p: int            # pixels per tile
+    n: int            # input channels per group
+    scheme: str       # "window" | "pixels"
+
+
+def _geometry(op: DepthwiseConv2D) -> Geometry:
+    return Geometry.of_depthwise(op)
+
+
+def tap_bytes(nm: int, f16: bool) -> int:
+    return 4 * ceil(nm / 2) if f16 else 4 * nm
+
+
+def window_positions(g: Geometry, p: int, nkx: int) -> int:
+    return (p - 1) * g.sw + (nkx - 1) * g.dw + 1
+
+
+def _position_load_cycles(g: Geometry, n: int, count: int) -> int:
+    """Cycles to load `count` consecutive input columns of n channels each."""
+    if n == g.cin:
+        return 1 + count * n                      # contiguous: one VLDM
+    if n == 1 and (count - 1) * 4 * g.cin <= VLDR_REACH:
+        return 2 * count
+    return count * (2 + n)
+
+
+def fp_regs(g: Geometry, plan: DwPlan, p: int, n: int, nkx: int, m: int) -> int:
+    inputs = window_positions(g, p, nkx) * n if plan.scheme == "window" else p * n
+    return p * n * m + inputs + n * m + 2
+
+
+def tile_cycles(g: Geometry, plan: DwPlan, p: int, n: int, nkx: int, nky: int, m: int,
+                f16: bool, fused: bool) -> float:
+    nm = n * m
+    wload = (1 + ceil(nm / 2) + nm) if f16 else 1 + nm
+    setup = 8 + (1 + nm) + (p - 1) * nm
+    if plan.scheme == "window":
+        row = _position_load_cycles(g, n, window_positions(g, p, nkx))
+        row += nkx * (wload + 2 * p * nm)
+    else:
+        loads = 1 + n if n == 1 else 2 + n
+        row = nkx * (wload + p * loads + 2 * p * nm)
+    row += 5
+    store = p * (2 + nm) if not fused else p * (3 * nm + 3)
+    return setup + nky * row + store
+
+
+def layer_cycles(g: Geometry, plan: DwPlan, m: int, f16: bool, fused: bool) -> float:
+    rows = {}
+    for ky0, ky1 in g.row_ranges():
+        rows[ky1 - ky0] = rows.get(ky1 - ky0, 0) + 1
+    groups = [(plan.n, g.cin // plan.n)] + ([(g.cin % plan.n, 1)] if g.cin % plan.n else [])
+    total = 20 * g.OH
+    for n, ng in groups:
+        for nky, nrows in rows.items():
+            per_row = 12
+            for ox0, count, kx0, kx1 in g.column_runs():
+                full, rest = divmod(count, plan.p)
+                per_row += full * (tile_cycles(g, plan, plan.p, n, kx1 - kx0, nky, m, f16, fused) + 3)
+                if rest:
+                    per_row += tile_cycles(g, plan, rest, n, kx1 - kx0, nky, m, f16, fused)
+            total += nrows * ng * per_row
+    return total
+
+
+def plan_fits(g: Geometry, plan: DwPlan, m: int) -> bool:
+    for ox0, count, kx0, kx1 in g.column_runs():
+        for p in {min(plan.p, count), count % plan.p} - {0}:
+            for n in {plan.n, g.cin % plan.n} - {0}:
+                if fp_regs(g, plan, p, n, kx1 - kx0, m) > FP_REGS:
+                    return False
+    return True
+
+
+def choose_plan(op: DepthwiseConv2D, f16: bool) -> DwPlan:
+    g = _geometry(op)
+    m = op.kernel.shape[3]
+    fused = not op.activation.is_linear
+    best = None
+    for p in range(1, min(10, g.OW) + 1):
+        for n in range(1, min(g.cin, 8) + 1):
+            for scheme in ("window", "pixels"):
+                plan = DwPlan(p, n, scheme)
+                if not plan_fits(g, plan, m):
+                    continue
+                key = (layer_cycles(g, plan, m, f16, fused), p, n, scheme)
+                if best is None or key < best[0]:
+                    best = (key, plan)
+    if best is None:
+        raise CodegenError(f"depth_multiplier {m} needs more registers than the M4F has",
+                           layer=op.name, layer_class=op.layer_class)
+    return best[1]
+
+
+def weight_groups(op: DepthwiseConv2D, plan: DwPlan, f16: bool):
+    """Per group of n channels: (bias n*M float32, taps array [KH*KW][n*M (+pad)])."""
+    kh, kw, c, m = op.kernel.shape
+    bias = op.bias if op.bias is not None else np.zeros(c * m, np.float32)
+    for c0 in range(0, c, plan.n):
+        n = min(plan.n, c - c0)
+        taps = op.kernel[:, :, c0:c0 + n, :].reshape(kh * kw, n * m)
+        if f16 and (n * m) % 2:
+            taps = np.concatenate([taps, np.zeros((kh * kw, 1), np.float32)], axis=1)
+        yield bias[c0 * m:(c0 + n) * m], taps
+
+
+class _Emitter:
+    def __init__(self, op, ctx: Ctx, plan: DwPlan, in_off: int, out_off: int):
+        self.op, self.ctx, self.asm, self.plan = op, ctx, ctx.asm, plan
+        self.g = _geometry(op)
+        self.m = op.kernel.shape[3]
+        self.f16 = ctx.float16
+        self.in_off, self.out_off = in_off, out_off
+
+    def layout(self):
+        g, ctx, plan = self.g, self.ctx, self.plan
+        self.group_bytes = {}
+        first = None
+        for bias, taps in weight_groups(self.op, plan, self.f16):
+            off = ctx.blob.add_f32(bias)
+            ctx.blob.add_weights(taps, layer=self.op.name, layer_class=self.op.layer_class)
+            first = off if first is None else first
+            n = len(bias) // self.m
+            self.group_bytes[n] = 4 * n * self.m + g.KH * g.KW * tap_bytes(n * self.m, self.f16)
+        self.w_off = first
+        rest = g.cin % plan.n
+        table = []
+        for oy, (ky0, ky1) in enumerate(g.row_ranges()):
+            if ky1 <= ky0:
+                raise CodegenError("an output row sees no input row", layer=self.op.name,
+                                   layer_class=self.op.layer_class)
+            iy = oy * g.sh - g.pt + ky0 * g.dh
+            table += [4 * (iy * g.W - g.pl) * g.cin, ky1 - ky0,
+                      ky0 * g.KW * tap_bytes(plan.n * self.m, self.f16),
+                      ky0 * g.KW * tap_bytes(rest * self.m, self.f16) if rest else 0]
+        self.table_off = ctx.blob.add_words(table)
+        for ox0, count, kx0, kx1 in g.column_runs():
+            if kx1 <= kx0:
+                raise CodegenError("an output column sees no input column", layer=self.op.name,
+                                   layer_class=self.op.layer_class)
+
+    def emit(self):
+        g, asm, ctx, plan = self.g, self.asm, self.ctx, self.plan
+        self.layout()
+        ctx.weights_ptr(r0, self.table_off)
+        ctx.spill(r0, SL_TABLE)
+        ctx.arena_ptr(r0, self.out_off)
+        ctx.spill(r0, SL_OUTROW)
+        asm.mov_const(r0, g.OH)
+        ctx.spill(r0, SL_ROWS)
+        row_top = asm.here()
+        ctx.reload(r4, SL_TABLE)
+        asm.ldm(r4, [r0, r1, r2, r3], wb=True)
+        ctx.spill(r4, SL_TABLE)
+        ctx.arena_ptr(r4, self.in_off)
+        asm.add(r0, r0, r4)
+        ctx.spill(r0, SL_ROWIN)
+        ctx.spill(r1, SL_NKY)
+        ctx.spill(r2, SL_WSKIP)
+        ctx.spill(r3, SL_WSKIP_REST)
+        ctx.reload(r0, SL_OUTROW)
+        ctx.spill(r0, SL_OUTGRP)
+        ctx.weights_ptr(R_WGRP, self.w_off)
+        groups, rest = divmod(g.cin, plan.n)
+        if groups > 1:
+            asm.mov_const(r0, groups)
+            ctx.spill(r0, SL_GROUPS)
+            top = asm.here()
+            self.group(plan.n, SL_WSKIP)
+            ctx.reload(r0, SL_GROUPS)
+            asm.subs(r0, r0, 1)
+            ctx.spill(r0, SL_GROUPS)
+            asm.b(top, cond="ne")
+        elif groups == 1:
+            self.group(plan.n, SL_WSKIP)
+        if rest:
+            self.group(rest, SL_WSKIP_REST)
+        ctx.reload(r0, SL_OUTROW)
+        add_const(asm, r0, r0, 4 * g.OW * g.cout, scratch=r1)
+        ctx.spill(r0, SL_OUTROW)
+        ctx.reload(r0, SL_ROWS)
+        asm.subs(r0, r0, 1)
+        ctx.spill(r0, SL_ROWS)
+        asm.b(row_top, cond="ne")
+
+    def group(self, n: int, wskip_slot: int):
+        g, asm, ctx, plan = self.g, self.asm, self.ctx, self.plan
+        ctx.reload(R_TILE, SL_ROWIN)
+        ctx.reload(R_O, SL_OUTGRP)
+        for ox0, count, kx0, kx1 in g.column_runs():
+            full, rest = divmod(count, plan.p)
+            if full:
+                with counted_loop(asm, C_TILE, full):
+                    self.tile(plan.p, n, kx0, kx1, wskip_slot)
+            if rest:
+                self.tile(rest, n, kx0, kx1, wskip_slot)
+        add_const(asm, R_WGRP, R_WGRP, self.group_bytes[n], scratch=r0)
+        for slot, step in ((SL_ROWIN, 4 * n), (SL_OUTGRP, 4 * n * self.m)):
+            ctx.reload(r0, slot)
+            add_const(asm, r0, r0, step, scratch=r1)
+            ctx.spill(r0, slot)
+
+    def tile(self, p: int, n: int, kx0: int, kx1: int, wskip_slot: int):
+        g, asm, ctx, plan, m = self.g, self.asm, self.ctx, self.plan, self.m
+        nm, nkx, c4 = n * m, kx1 - kx0, 4 * g.cin
+        tb = tap_bytes(nm, self.f16)
+        add_const(asm, P, R_TILE, kx0 * g.dw * c4, scratch=SCRATCH)
+        ctx.reload(R_W, wskip_slot)
+        asm.add(R_W, R_W, R_WGRP)
+        add_const(asm, R_W, R_W, 4 * nm + kx0 * tb, scratch=SCRATCH)
+        acc = [[S[q * nm + j] for j in range(nm)] for q in range(p)]
+        asm.vldm(R_WGRP, acc[0][0], nm)                            # bias
+        for q in range(1, p):
+            for j in range(nm):
+                asm.vmov(acc[q][j], acc[0][j])
+        base = p * nm
+        ctx.reload(C_KY, SL_NKY)
+        top = asm.here()
+        if plan.scheme == "window":
+            npos = window_positions(g, p, nkx)
+            xs = [S[base + i] for i in range(npos * n)]
+            ws = [S[base + npos * n + i] for i in range(nm)]
+            temps = (S[base + npos * n + nm], S[base + npos * n + nm + 1])
+            self.load_columns([q * c4 for q in range(npos)], n, xs)
+            for kx in range(nkx):
+                load_weights(asm, R_W, ws, nm, self.f16)
+                products = [(acc[q][c * m + j], xs[(q * g.sw + kx * g.dw) * n + c], ws[c * m + j])
+                            for c in range(n) for q in range(p) for j in range(m)]
+                emit_products(asm, products, temps)
+        else:
+            xs = [S[base + i] for i in range(p * n)]
+            ws = [S[base + p * n + i] for i in range(nm)]
+            temps = (S[base + p * n + nm], S[base + p * n + nm + 1])
+            for kx in range(nkx):
+                load_weights(asm, R_W, ws, nm, self.f16)
+                self.load_columns([(q * g.sw + kx * g.dw) * c4 for q in range(p)], n, xs)
+                products = [(acc[q][c * m + j], xs[q * n + c], ws[c * m + j])
+                            for c in range(n) for q in range(p) for j in range(m)]
+                emit_products(asm, products, temps)
+        add_const(asm, P, P, g.dh * g.W * c4, scratch=SCRATCH)
+        if nkx < g.KW:
+            add_const(asm, R_W, R_W, (g.KW - nkx) * tb, scratch=SCRATCH)
+        asm.subs(C_KY, C_KY, 1)
+        asm.b(top, cond="ne")
+        for q in range(p):
+            store_activated(asm, acc[q], R_O, self.op.activation, temps=TEMPS)
+            if g.cout != nm:
+                add_const(asm, R_O, R_O, 4 * (g.cout - nm), scratch=SCRATCH)
+        add_const(asm, R_TILE, R_TILE, p * g.sw * c4, scratch=SCRATCH)
+
+    def load_columns(self, offsets: list[int], n: int, regs) -> None:
+        """Load n channels at each byte offset from P into consecutive regs."""
+        asm, g = self.asm, self.g
+        if n == g.cin and all(b - a == 4 * n for a, b in zip(offsets, offsets[1:])):
+            if offsets[0]:
+                add_const(asm, R, P, offsets[0], scratch=SCRATCH)
+                asm.vldm(R, regs[0], n * len(offsets))
+            else:
+                asm.vldm(P, regs[0], n * len(offsets))
+            return
+        cur = None                      # byte offset R points at, None: R unset
+        for i, off in enumerate(offsets):
+            dst = regs[i * n]
+            if n == 1 and 0 <= off <= VLDR_REACH:
+                asm.vldr(dst, P, off)
+                continue
+            if off == 0:
+                asm.vldm(P, dst, n)
+                continue
+            if cur is None:
+                add_const(asm, R, P, off, scratch=SCRATCH)
+            elif off != cur:
+                add_const(asm, R, R, off - cur, scratch=SCRATCH)
+            cur = off
+            asm.vldm(R, dst, n)
+
+
+def emit_products(asm, products, temps) -> None:
+    """acc += x * w for each (acc, x, w), VMUL into alternating temporaries then VADD."""
+    pending = None
+    for i, (a, x, w) in enumerate(products):
+        t = temps[i % 2]
+        asm.vmul(t, x, w)
+        if pending is not None:
+            asm.vadd(*pending)
+        pending = (a, a, t)
+    if pending is not None:
+        asm.vadd(*pending)
+
+
+@kernel("depthwise")
+def emit_depthwise(op: DepthwiseConv2D, ctx: Ctx, ins: list[int], out_off: int) -> DwPlan:
+    plan = choose_plan(op, ctx.float16)
+    _Emitter(op, ctx, plan, ins[0], out_off).emit()
+    return plan
