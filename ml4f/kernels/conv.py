@@ -1,22 +1,25 @@
 """Convolutions (2-D, and 1-D as H = 1): register-tiled direct convolution.
 
-A tile is `p` consecutive output pixels of one row x `bb` consecutive output
-channels; its p*bb sums stay in S registers for the whole reduction, so every
-loaded input feeds bb MACs and every loaded weight feeds p MACs.  Bias, the
+A tile is `a` consecutive output pixels of one row x `b` consecutive output
+channels; its a*b sums stay in S registers for the whole reduction, so every
+loaded input feeds b MACs and every loaded weight feeds a MACs.  Bias, the
 activation and the store happen once per tile, from registers.
 
-Weights are laid out in flash in read order, per block of bb output channels:
-    [bias bb x f32] [ky][kx][c][j]   (one (ky,kx) group = Cin*bb weights, word padded)
-so the kernel streams them with VLDM.  Padding is never copied: output rows
-whose window leaves the input use a shorter ky range (a per-row table gives the
-input row, the ky count and the weight offset), and output columns whose window
-leaves the input form their own runs with a clipped kx range.
-
 Two ways to feed inputs, chosen per layer by the cost model:
-  * chunks: each pixel has a pointer and loads m channels at a time (VLDM);
-  * window: for narrow inputs (few channels), the union of all the tile's
-    windows on one input row is loaded once (one VLDM) and shared, since
-    neighbouring windows overlap.
+  * chunks: every pixel has a pointer and loads m channels at a time (VLDM);
+  * rows:   for each input row of the window and each chunk of m channels,
+            the union of the tile's windows is loaded once and shared by all
+            kx taps (neighbouring windows overlap when the stride is small).
+Weights are loaded m*b at a time, or one input channel (b values) at a time
+("weight rows"), which needs fewer registers and so allows larger tiles.
+
+Weights are laid out in flash in exactly the order a tile reads them, per
+block of b output channels: [bias b x f32] then per ky:
+  chunks: [kx][c][j]                 rows: [chunk][kx][c in chunk][j]
+(with float16, every unit loaded by one VLDM starts on a word).  Padding is
+never copied: a per-row table gives each output row its first valid input row,
+its ky count and weight offset, and output columns whose window leaves the
+input form their own runs with a clipped kx range (see conv_geometry.py).
 """
 from __future__ import annotations
 
@@ -27,11 +30,12 @@ import numpy as np
 
 from ..errors import CodegenError
 from ..graph.ops import Conv2D
-from ..graph.shapes import hwc
 from ..thumb.regs import S, lr, r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12
-from .registry import kernel
 from .common import Ctx, add_const, counted_loop, store_activated
+from .conv_geometry import Geometry
+from .loads import load_columns, load_columns_cycles
 from .mac import emit_macs, load_weights
+from .registry import kernel
 
 FP_REGS = 32
 PIXEL_PTRS = (r0, r1, r2, r3, r4, r5)
@@ -40,241 +44,249 @@ R_W, R_TILE, R_O, R_WBLK, C_TILE, C_KY, C_CHUNK, C_KX = r6, r7, r8, r9, r10, r11
 # spill slots of the frame (see common.FRAME_SPILL)
 SL_TABLE, SL_ROWS, SL_OUTROW, SL_BLOCKS, SL_NKY, SL_WSKIP, SL_WSKIP_REST, SL_ROWIN, SL_OUTBLK = range(9)
 
-
-@dataclass(frozen=True)
-class Geometry:
-    H: int
-    W: int
-    cin: int
-    OH: int
-    OW: int
-    cout: int
-    KH: int
-    KW: int
-    sh: int
-    sw: int
-    dh: int
-    dw: int
-    pt: int
-    pl: int
-
-    @staticmethod
-    def of(op: Conv2D) -> "Geometry":
-        h, w, cin = hwc(op.in_shape)
-        oh, ow, cout = hwc(op.out_shape)
-        kh, kw = op.kernel.shape[:2]
-        return Geometry(h, w, cin, oh, ow, cout, kh, kw, op.strides[0], op.strides[1],
-                        op.dilation[0], op.dilation[1], op.pads[0], op.pads[1])
-
-    @staticmethod
-    def of_depthwise(op) -> "Geometry":
-        h, w, c = hwc(op.in_shape)
-        oh, ow, cout = hwc(op.out_shape)
-        kh, kw = op.kernel.shape[:2]
-        return Geometry(h, w, c, oh, ow, cout, kh, kw, op.strides[0], op.strides[1],
-                        op.dilation[0], op.dilation[1], op.pads[0], op.pads[1])
-
-    def k_range(self, o: int, stride: int, pad: int, dil: int, k: int, size: int):
-        i = o * stride - pad
-        k0 = max(0, -(-(-i) // dil)) if i < 0 else 0
-        k1 = min(k, (size - 1 - i) // dil + 1)
-        return k0, max(k0, k1)
-
-    def ky_range(self, oy):
-        return self.k_range(oy, self.sh, self.pt, self.dh, self.KH, self.H)
-
-    def kx_range(self, ox):
-        return self.k_range(ox, self.sw, self.pl, self.dw, self.KW, self.W)
-
-    def column_runs(self):
-        """Consecutive output columns sharing a kx range: (ox0, count, kx0, kx1)."""
-        runs = []
-        for ox in range(self.OW):
-            kr = self.kx_range(ox)
-            if runs and tuple(runs[-1][2:]) == kr:
-                runs[-1][1] += 1
-            else:
-                runs.append([ox, 1, *kr])
-        return [tuple(r) for r in runs]
-
-    def row_ranges(self):
-        return [self.ky_range(oy) for oy in range(self.OH)]
+# code bytes worth one cycle per inference, by optimisation goal
+BYTES_PER_CYCLE = {"speed": 0.0, "balanced": 0.02, "size": 0.5}
 
 
 @dataclass(frozen=True)
 class ConvPlan:
     a: int            # pixels per tile
     b: int            # output channels per block
-    m: int            # input values per chunk ("chunks"), or per weight load ("window")
-    scheme: str       # "chunks" | "window"
+    m: int            # input channels per chunk
+    scheme: str       # "chunks" | "rows"
+    wrows: bool       # weights loaded one input channel (b values) at a time
     unroll: int       # chunks per loop iteration
 
 
-def group_bytes(cin: int, bb: int, f16: bool) -> int:
-    """Bytes of one (ky, kx) weight group of a block of bb channels."""
-    return 4 * ceil(cin * bb / 2) if f16 else 4 * cin * bb
+# ------------------------------------------------------------------ weight layout
+def unit_len(plan: ConvPlan, mc: int, bb: int) -> int:
+    """Values loaded by one weight VLDM for a chunk of mc channels."""
+    return bb if plan.wrows else mc * bb
 
 
-def merged(g: Geometry, bb: int, f16: bool) -> bool:
-    """Can one chunk sequence run across kx groups? (contiguous inputs and no padding)"""
-    return g.dw == 1 and (not f16 or (g.cin * bb) % 2 == 0)
+def units(plan: ConvPlan, mc: int) -> int:
+    return mc if plan.wrows else 1
 
 
-def chunk_sizes(length: int, m: int):
+def unit_bytes(n: int, f16: bool) -> int:
+    return 4 * ceil(n / 2) if f16 else 4 * n
+
+
+def merged(g: Geometry, plan: ConvPlan, f16: bool) -> bool:
+    """Chunks may run across kx groups (contiguous inputs, no padding between)."""
+    return plan.scheme == "chunks" and g.dw == 1 and not f16
+
+
+def chunk_sizes(length: int, m: int) -> list[int]:
     return [m] * (length // m) + ([length % m] if length % m else [])
 
 
-def window_floats(g: Geometry, p: int, nkx: int) -> int:
-    return ((p - 1) * g.sw + (nkx - 1) * g.dw + 1) * g.cin
+def chunk_bytes(plan: ConvPlan, mc: int, bb: int, f16: bool) -> int:
+    return units(plan, mc) * unit_bytes(unit_len(plan, mc, bb), f16)
 
 
-def wload_cycles(k: int, f16: bool) -> int:
-    return 1 + ceil(k / 2) + k if f16 else 1 + k
+def group_bytes(g: Geometry, plan: ConvPlan, bb: int, f16: bool) -> int:
+    """chunks scheme: bytes of one kx group (all Cin channels)."""
+    if merged(g, plan, f16):
+        return 4 * g.cin * bb
+    return sum(chunk_bytes(plan, mc, bb, f16) for mc in chunk_sizes(g.cin, plan.m))
 
 
-def f16_chunks_aligned(g: Geometry, plan: ConvPlan, bb: int, nkx: int) -> bool:
-    """float16 weights are loaded by whole words: every chunk of m*bb halves must
-    start on a word, i.e. m*bb is even unless the chunk is the whole group."""
-    if (plan.m * bb) % 2 == 0:
-        return True
-    if plan.scheme == "chunks" and merged(g, bb, True):
-        return plan.m >= nkx * g.cin
-    return plan.m >= g.cin
+def ky_bytes(g: Geometry, plan: ConvPlan, bb: int, f16: bool) -> int:
+    if plan.scheme == "chunks":
+        return g.KW * group_bytes(g, plan, bb, f16)
+    return sum(g.KW * chunk_bytes(plan, mc, bb, f16) for mc in chunk_sizes(g.cin, plan.m))
+
+
+def block_weights(kernel: np.ndarray, plan: ConvPlan, f16: bool) -> np.ndarray:
+    """One block's kernel (KH, KW, Cin, bb) in read order, float16 units padded."""
+    kh, kw, cin, bb = kernel.shape
+    out = []
+
+    def unit(v):
+        v = np.asarray(v, np.float32).ravel()
+        out.append(v)
+        if f16 and v.size % 2:
+            out.append(np.zeros(1, np.float32))
+
+    for ky in range(kh):
+        if plan.scheme == "chunks":
+            if not f16:
+                out.append(kernel[ky].ravel())          # [kx][c][j]: any chunking reads it in order
+                continue
+            for kx in range(kw):
+                c0 = 0
+                for mc in chunk_sizes(cin, plan.m):
+                    part = kernel[ky, kx, c0:c0 + mc]
+                    for u in (part if plan.wrows else [part]):
+                        unit(u)
+                    c0 += mc
+        else:
+            c0 = 0
+            for mc in chunk_sizes(cin, plan.m):
+                for kx in range(kw):
+                    part = kernel[ky, kx, c0:c0 + mc]
+                    for u in (part if plan.wrows else [part]):
+                        unit(u)
+                c0 += mc
+    return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+
+# ------------------------------------------------------------------ register needs
+def window_positions(g: Geometry, p: int, nkx: int) -> int:
+    return (p - 1) * g.sw + (nkx - 1) * g.dw + 1
 
 
 def fp_regs_needed(g: Geometry, plan: ConvPlan, p: int, bb: int, nkx: int) -> int:
-    if plan.scheme == "window":
-        return p * bb + window_floats(g, p, nkx) + plan.m * bb + 2
-    return p * bb + p * plan.m + plan.m * bb + 2
+    m = min(plan.m, g.cin)
+    inputs = window_positions(g, p, nkx) * m if plan.scheme == "rows" else p * m
+    weights = bb if plan.wrows else m * bb
+    return p * bb + inputs + weights + 2
 
 
 # ------------------------------------------------------------------ cost model
-def tile_cycles(g: Geometry, plan: ConvPlan, p: int, bb: int, nkx: int, nky: int, f16: bool,
-                relu: bool) -> float:
-    setup = p + 4 + (1 + bb) + (p - 1) * bb + 2
-    if plan.scheme == "window":
-        row = 1 + window_floats(g, p, nkx)
-        for _ in range(nkx):
-            for mc in chunk_sizes(g.cin, plan.m):
-                row += wload_cycles(mc * bb, f16) + 2 * p * bb * mc
-        row += 2 + 3
+def wload_cycles(n: int, f16: bool) -> int:
+    return 1 + ceil(n / 2) + n if f16 else 1 + n
+
+
+def chunk_weight_cycles(plan: ConvPlan, mc: int, bb: int, f16: bool) -> int:
+    return units(plan, mc) * wload_cycles(unit_len(plan, mc, bb), f16)
+
+
+def row_cycles(g: Geometry, plan: ConvPlan, p: int, bb: int, nkx: int, f16: bool) -> float:
+    """One input row (ky) of a tile's reduction."""
+    macs = 0
+    c = 0.0
+    if plan.scheme == "rows":
+        npos = window_positions(g, p, nkx)
+        sizes = chunk_sizes(g.cin, plan.m)
+        for mc in sizes:
+            offs = [(q * g.cin) * 4 for q in range(npos)]
+            c += load_columns_cycles(offs, mc) + nkx * chunk_weight_cycles(plan, mc, bb, f16)
+            macs += 2 * p * bb * mc * nkx
+            c += (1 if nkx < g.KW else 0) + (1 if len(sizes) > 1 else 0)
+        loops = (g.cin // plan.m) // plan.unroll if len(sizes) > 1 else 0
+        c += 3 * loops
     else:
-        if merged(g, bb, f16):
-            groups = [nkx * g.cin]
-        else:
-            groups = [g.cin] * nkx
-        row = 0
+        groups = [nkx * g.cin] if merged(g, plan, f16) else [g.cin] * nkx
         for length in groups:
-            sizes = chunk_sizes(length, plan.m)
-            for mc in sizes:
-                row += p * (1 + mc) + wload_cycles(mc * bb, f16) + 2 * p * bb * mc
-            row += 3 * ((length // plan.m) // plan.unroll)
+            for mc in chunk_sizes(length, plan.m):
+                c += p * (1 + mc) + chunk_weight_cycles(plan, mc, bb, f16)
+                macs += 2 * p * bb * mc
+            c += 3 * ((length // plan.m) // plan.unroll)
             if g.dw > 1:
-                row += p
-        row += p + 1 + 3
-    store = p * (1 + bb + 1) if not relu else p * (bb * 3 + 2)
-    return setup + nky * row + store
+                c += p
+    return c + macs + p + 5
 
 
-def layer_cycles(g: Geometry, plan: ConvPlan, f16: bool, relu: bool) -> float:
-    rows = {}
-    for r in g.row_ranges():
-        rows[r[1] - r[0]] = rows.get(r[1] - r[0], 0) + 1
-    total = g.OH * 20
+def tile_cycles(g: Geometry, plan: ConvPlan, p: int, bb: int, nkx: int, nky: int, f16: bool,
+                act: str) -> float:
+    setup = (p if plan.scheme == "chunks" else 1) + 5 + (1 + bb) + (p - 1) * bb + 2
+    store = p * (2 + bb) if act == "linear" else p * (2 + 2.5 * bb)
+    return setup + nky * row_cycles(g, plan, p, bb, nkx, f16) + store + 4
+
+
+def layer_cycles(g: Geometry, plan: ConvPlan, f16: bool, act: str) -> float:
+    rows: dict[int, int] = {}
+    for ky0, ky1 in g.row_ranges():
+        rows[ky1 - ky0] = rows.get(ky1 - ky0, 0) + 1
     blocks = [(plan.b, g.cout // plan.b)] + ([(g.cout % plan.b, 1)] if g.cout % plan.b else [])
+    total = 25 * g.OH
     for bb, nb in blocks:
         for nky, nrows in rows.items():
-            per_row = 10
+            per_row = 12
             for ox0, count, kx0, kx1 in g.column_runs():
                 full, rest = divmod(count, plan.a)
-                per_row += full * (tile_cycles(g, plan, plan.a, bb, kx1 - kx0, nky, f16, relu) + 5)
+                per_row += full * tile_cycles(g, plan, plan.a, bb, kx1 - kx0, nky, f16, act)
                 if rest:
-                    per_row += tile_cycles(g, plan, rest, bb, kx1 - kx0, nky, f16, relu) + 2
+                    per_row += tile_cycles(g, plan, rest, bb, kx1 - kx0, nky, f16, act)
             total += nrows * nb * per_row
     return total
 
 
 def code_estimate(g: Geometry, plan: ConvPlan, f16: bool) -> int:
-    """Rough code bytes: every tile body x block variants."""
-    bodies = 0
-    for ox0, count, kx0, kx1 in g.column_runs():
-        nkx = kx1 - kx0
-        for p in {min(plan.a, count), count % plan.a} - {0}:
-            if plan.scheme == "window":
-                inner = nkx * g.cin * (p * plan.b * 2 + 2)
-            else:
-                inner = plan.unroll * (p + 1 + 2 * p * plan.b * plan.m + (plan.b * plan.m if f16 else 0)) + 12
-                if not merged(g, plan.b, f16):
-                    inner *= min(nkx, 3)
-            bodies += 4 * (inner + 3 * p * plan.b + 20)
-    return bodies * (2 if g.cout % plan.b else 1)
-
-
-def candidate_plans(g: Geometry, f16: bool):
-    for a in range(1, min(len(PIXEL_PTRS), g.OW) + 1):
-        for b in range(1, min(g.cout, 16) + 1):
-            if a * b > 24:
-                continue
-            for m in range(1, min(g.cin * g.KW, 8) + 1):
-                for scheme in ("chunks", "window"):
-                    if scheme == "window" and m > g.cin:
-                        continue
-                    for unroll in ((1, 2, 4, 8) if scheme == "chunks" else (1,)):
-                        yield ConvPlan(a, b, m, scheme, unroll)
-
-
-def plan_fits(g: Geometry, plan: ConvPlan, f16: bool) -> bool:
+    """Approximate code bytes: one tile body per (column run, tile size, block size)."""
+    total = 0
     for ox0, count, kx0, kx1 in g.column_runs():
         nkx = kx1 - kx0
         for p in {min(plan.a, count), count % plan.a} - {0}:
             for bb in {plan.b, g.cout % plan.b} - {0}:
-                if fp_regs_needed(g, plan, p, bb, nkx) > FP_REGS:
-                    return False
-    if f16:
-        for bb in {plan.b, g.cout % plan.b} - {0}:
-            for ox0, count, kx0, kx1 in g.column_runs():
-                if not f16_chunks_aligned(g, plan, bb, kx1 - kx0):
+                wl = units(plan, plan.m) * (1 + (unit_len(plan, plan.m, bb) if f16 else 0))
+                if plan.scheme == "rows":
+                    npos = window_positions(g, p, nkx)
+                    per_chunk = npos * (1 if plan.m <= 2 else 2) + nkx * (wl + 2 * p * bb * plan.m) + 2
+                    chunks = len(chunk_sizes(g.cin, plan.m))
+                    inner = per_chunk * (min(chunks, plan.unroll) + (1 if g.cin % plan.m else 0))
+                else:
+                    per_chunk = p + wl + 2 * p * bb * plan.m
+                    inner = per_chunk * (plan.unroll + 1)
+                    if not merged(g, plan, f16):
+                        inner *= min(nkx, 3)
+                total += 4 * (inner + 4 * p * bb + 30)
+    return total
+
+
+def candidate_plans(g: Geometry):
+    for a in range(1, min(len(PIXEL_PTRS), g.OW) + 1):
+        for b in range(1, min(g.cout, 16) + 1):
+            if a * b > 26:
+                continue
+            for m in range(1, min(g.cin, 8) + 1):
+                for wrows in (False, True):
+                    if wrows and m == 1:
+                        continue
+                    yield ConvPlan(a, b, m, "chunks", wrows, 1)
+                    if g.KW > 1 or m == g.cin:
+                        yield ConvPlan(a, b, m, "rows", wrows, 1)
+
+
+def plan_fits(g: Geometry, plan: ConvPlan) -> bool:
+    for ox0, count, kx0, kx1 in g.column_runs():
+        for p in {min(plan.a, count), count % plan.a} - {0}:
+            for bb in {plan.b, g.cout % plan.b} - {0}:
+                if fp_regs_needed(g, plan, p, bb, kx1 - kx0) > FP_REGS:
                     return False
     return True
 
 
-# code bytes worth one cycle per inference, by optimisation goal
-BYTES_PER_CYCLE = {"speed": 0.0, "balanced": 0.02, "size": 0.5}
+def _unrolls(g: Geometry, base: ConvPlan) -> list[int]:
+    if base.scheme == "rows":
+        chunks = g.cin // base.m
+        return [u for u in (1, 2, 4, 8) if u <= chunks and chunks % u == 0] or [1]
+    chunks = max(1, (g.KW * g.cin) // base.m)
+    return [u for u in (1, 2, 4, 8) if u <= chunks] or [1]
 
 
-def choose_plan(op: Conv2D, f16: bool, optimize: str) -> ConvPlan:
+def choose_plan(op: Conv2D, f16: bool, optimize: str, shortlist: int = 12) -> ConvPlan:
+    """Cheapest plan by the cost model, under the code budget of `optimize`.
+
+    Tile shapes are ranked first at their largest unrolling; the best few are
+    then costed at every unrolling against the code budget."""
     g = Geometry.of(op)
-    relu = not op.activation.is_linear
+    act = op.activation.kind
     weight_bytes = op.kernel.size * (2 if f16 else 4)
     budget = max(2 * weight_bytes, 6144)
+    ranked = []
+    for base in candidate_plans(g):
+        if not plan_fits(g, base):
+            continue
+        plan = ConvPlan(base.a, base.b, base.m, base.scheme, base.wrows, max(_unrolls(g, base)))
+        ranked.append((layer_cycles(g, plan, f16, act), plan))
+    ranked.sort(key=lambda t: (t[0], t[1].a, t[1].b, t[1].m, t[1].scheme, t[1].wrows))
     best = None
-    for plan in candidate_plans(g, f16):
-        if not plan_fits(g, plan, f16):
-            continue
-        code = code_estimate(g, plan, f16)
-        if optimize != "speed" and code > budget:
-            continue
-        score = layer_cycles(g, plan, f16, relu) + BYTES_PER_CYCLE[optimize] * code * g.OH
-        key = (score, plan.a, plan.b, plan.m, plan.scheme, plan.unroll)
-        if best is None or key < best[0]:
-            best = (key, plan)
+    for _, base in ranked[:shortlist]:
+        for unroll in _unrolls(g, base):
+            plan = ConvPlan(base.a, base.b, base.m, base.scheme, base.wrows, unroll)
+            code = code_estimate(g, plan, f16)
+            if optimize != "speed" and code > budget:
+                continue
+            score = layer_cycles(g, plan, f16, act) + BYTES_PER_CYCLE[optimize] * code * g.OH
+            key = (score, plan.a, plan.b, plan.m, plan.scheme, plan.wrows, plan.unroll)
+            if best is None or key < best[0]:
+                best = (key, plan)
     if best is None:
-        return ConvPlan(1, 1, 1, "chunks", 1)
+        return ConvPlan(1, 1, 1, "chunks", False, 1)
     return best[1]
-
-
-# ------------------------------------------------------------------ weights
-def weight_blocks(op: Conv2D, plan: ConvPlan, f16: bool):
-    """Per block: (bias float32 array, weights array in read order incl. f16 padding)."""
-    g = Geometry.of(op)
-    kernel = op.kernel.reshape(g.KH, g.KW, g.cin, g.cout)
-    bias = op.bias if op.bias is not None else np.zeros(g.cout, np.float32)
-    for j0 in range(0, g.cout, plan.b):
-        bb = min(plan.b, g.cout - j0)
-        groups = kernel[:, :, :, j0:j0 + bb].reshape(g.KH * g.KW, g.cin * bb)
-        if f16 and (g.cin * bb) % 2:
-            groups = np.concatenate([groups, np.zeros((groups.shape[0], 1), np.float32)], axis=1)
-        yield bias[j0:j0 + bb], groups
 
 
 # ------------------------------------------------------------------ emission
@@ -285,19 +297,21 @@ class _Emitter:
         self.f16 = ctx.float16
         self.in_off, self.out_off = in_off, out_off
 
-    # -- data
-    def layout(self):
-        g, ctx = self.g, self.ctx
+    def layout(self) -> None:
+        g, ctx, plan = self.g, self.ctx, self.plan
+        kernel = self.op.kernel.reshape(g.KH, g.KW, g.cin, g.cout)
+        bias = self.op.bias if self.op.bias is not None else np.zeros(g.cout, np.float32)
         self.block_bytes = {}
         first = None
-        for bias, groups in weight_blocks(self.op, self.plan, self.f16):
-            off = ctx.blob.add_f32(bias)
-            ctx.blob.add_weights(groups, layer=self.op.name, layer_class=self.op.layer_class)
+        for j0 in range(0, g.cout, plan.b):
+            bb = min(plan.b, g.cout - j0)
+            off = ctx.blob.add_f32(bias[j0:j0 + bb])
+            ctx.blob.add_weights(block_weights(kernel[..., j0:j0 + bb], plan, self.f16),
+                                 layer=self.op.name, layer_class=self.op.layer_class)
             first = off if first is None else first
-            bb = len(bias)
-            self.block_bytes[bb] = 4 * bb + g.KH * g.KW * group_bytes(g.cin, bb, self.f16)
+            self.block_bytes[bb] = 4 * bb + g.KH * ky_bytes(g, plan, bb, self.f16)
         self.w_off = first
-        rest = g.cout % self.plan.b
+        rest = g.cout % plan.b
         table = []
         for oy, (ky0, ky1) in enumerate(g.row_ranges()):
             if ky1 <= ky0:
@@ -305,16 +319,15 @@ class _Emitter:
                                    layer_class=self.op.layer_class)
             iy = oy * g.sh - g.pt + ky0 * g.dh
             table += [4 * (iy * g.W - g.pl) * g.cin, ky1 - ky0,
-                      ky0 * g.KW * group_bytes(g.cin, self.plan.b, self.f16),
-                      ky0 * g.KW * group_bytes(g.cin, rest, self.f16) if rest else 0]
+                      ky0 * ky_bytes(g, plan, plan.b, self.f16),
+                      ky0 * ky_bytes(g, plan, rest, self.f16) if rest else 0]
         self.table_off = ctx.blob.add_words(table)
         for ox0, count, kx0, kx1 in g.column_runs():
             if kx1 <= kx0:
                 raise CodegenError("an output column sees no input column", layer=self.op.name,
                                    layer_class=self.op.layer_class)
 
-    # -- code
-    def emit(self):
+    def emit(self) -> None:
         g, asm, ctx, plan = self.g, self.asm, self.ctx, self.plan
         self.layout()
         ctx.weights_ptr(r0, self.table_off)
@@ -351,7 +364,6 @@ class _Emitter:
             self.block(plan.b, SL_WSKIP)
         if rest:
             self.block(rest, SL_WSKIP_REST)
-        # next output row
         ctx.reload(r0, SL_OUTROW)
         add_const(asm, r0, r0, 4 * g.OW * g.cout, scratch=r1)
         ctx.spill(r0, SL_OUTROW)
@@ -360,7 +372,7 @@ class _Emitter:
         ctx.spill(r0, SL_ROWS)
         asm.b(row_top, cond="ne")
 
-    def block(self, bb: int, wskip_slot: int):
+    def block(self, bb: int, wskip_slot: int) -> None:
         g, asm, ctx, plan = self.g, self.asm, self.ctx, self.plan
         ctx.reload(R_TILE, SL_ROWIN)
         ctx.reload(R_O, SL_OUTBLK)
@@ -371,23 +383,22 @@ class _Emitter:
                     self.tile(plan.a, bb, kx0, kx1, wskip_slot)
             if rest:
                 self.tile(rest, bb, kx0, kx1, wskip_slot)
-        # next block: weights follow, outputs move bb channels right
         add_const(asm, R_WBLK, R_WBLK, self.block_bytes[bb], scratch=r0)
         ctx.reload(r0, SL_OUTBLK)
         add_const(asm, r0, r0, 4 * bb, scratch=r1)
         ctx.spill(r0, SL_OUTBLK)
 
-    def tile(self, p: int, bb: int, kx0: int, kx1: int, wskip_slot: int):
-        g, asm, ctx, plan, f16 = self.g, self.asm, self.ctx, self.plan, self.f16
+    def tile(self, p: int, bb: int, kx0: int, kx1: int, wskip_slot: int) -> None:
+        g, asm, ctx, plan = self.g, self.asm, self.ctx, self.plan
         nkx = kx1 - kx0
         cin4 = 4 * g.cin
         ptrs = PIXEL_PTRS[:p] if plan.scheme == "chunks" else PIXEL_PTRS[:1]
         for i, reg in enumerate(ptrs):
             add_const(asm, reg, R_TILE, (i * g.sw + kx0 * g.dw) * cin4, scratch=C_CHUNK)
-        gb = group_bytes(g.cin, bb, f16)
         ctx.reload(R_W, wskip_slot)
         asm.add(R_W, R_W, R_WBLK)
-        add_const(asm, R_W, R_W, 4 * bb + kx0 * gb, scratch=C_CHUNK)
+        start = 4 * bb + (kx0 * group_bytes(g, plan, bb, self.f16) if plan.scheme == "chunks" else 0)
+        add_const(asm, R_W, R_W, start, scratch=C_CHUNK)
         acc = [[S[q * bb + j] for j in range(bb)] for q in range(p)]
         asm.vldm(R_WBLK, acc[0][0], bb)                        # bias
         for q in range(1, p):
@@ -395,15 +406,16 @@ class _Emitter:
                 asm.vmov(acc[q][j], acc[0][j])
         ctx.reload(C_KY, SL_NKY)
         top = asm.here()
-        if plan.scheme == "window":
-            advanced = self.window_row(p, bb, nkx, acc)
+        if plan.scheme == "rows":
+            advanced = self.rows_row(p, bb, kx0, kx1, acc)
         else:
             advanced = self.chunk_row(p, bb, nkx, acc, ptrs)
+            if nkx < g.KW:
+                add_const(asm, R_W, R_W, (g.KW - nkx) * group_bytes(g, plan, bb, self.f16),
+                          scratch=C_CHUNK)
         row_adv = 4 * g.dh * g.W * g.cin - advanced
         for reg in ptrs:
             add_const(asm, reg, reg, row_adv, scratch=C_CHUNK)
-        if nkx < g.KW:
-            add_const(asm, R_W, R_W, (g.KW - nkx) * gb, scratch=C_CHUNK)
         asm.subs(C_KY, C_KY, 1)
         asm.b(top, cond="ne")
         temps = list(PIXEL_PTRS) + [C_KY, C_CHUNK]
@@ -413,27 +425,37 @@ class _Emitter:
                 add_const(asm, R_O, R_O, 4 * (g.cout - bb), scratch=C_CHUNK)
         add_const(asm, R_TILE, R_TILE, p * g.sw * cin4, scratch=C_CHUNK)
 
-    def _regs(self, p, bb, m, inputs):
+    def _fp_regs(self, p: int, bb: int, inputs: int):
         base = p * bb
+        wn = bb if self.plan.wrows else self.plan.m * bb
         xs = [S[base + i] for i in range(inputs)]
-        ws = [S[base + inputs + i] for i in range(m * bb)]
-        temps = (S[base + inputs + m * bb], S[base + inputs + m * bb + 1])
+        ws = [S[base + inputs + i] for i in range(wn)]
+        temps = (S[base + inputs + wn], S[base + inputs + wn + 1])
         return xs, ws, temps
+
+    def macs(self, acc, x, bb: int, mc: int, ws, temps) -> None:
+        """acc[p][j] += sum_i x[p][i] * w[i][j] for the next chunk of weights."""
+        asm, f16 = self.asm, self.f16
+        if self.plan.wrows:
+            for i in range(mc):
+                load_weights(asm, R_W, ws, bb, f16)
+                emit_macs(asm, acc, [[row[i]] for row in x], [ws[:bb]], temps)
+        else:
+            load_weights(asm, R_W, ws, mc * bb, f16)
+            w = [[ws[i * bb + j] for j in range(bb)] for i in range(mc)]
+            emit_macs(asm, acc, x, w, temps)
 
     def chunk_row(self, p, bb, nkx, acc, ptrs) -> int:
         """One input row of the reduction with per-pixel pointers; returns the
         bytes each pointer advanced."""
-        g, asm, plan, f16 = self.g, self.asm, self.plan, self.f16
+        g, asm, plan = self.g, self.asm, self.plan
         m = plan.m
-        xs, ws, temps = self._regs(p, bb, m, p * m)
+        xs, ws, temps = self._fp_regs(p, bb, p * m)
 
         def chunk(mc):
             for q, reg in enumerate(ptrs):
                 asm.vldm(reg, xs[q * m], mc, wb=True)
-            load_weights(asm, R_W, ws, mc * bb, f16)
-            w = [[ws[i * bb + j] for j in range(bb)] for i in range(mc)]
-            x = [[xs[q * m + i] for i in range(mc)] for q in range(p)]
-            emit_macs(asm, acc, x, w, temps)
+            self.macs(acc, [[xs[q * m + i] for i in range(mc)] for q in range(p)], bb, mc, ws, temps)
 
         def run(length):
             n, tail = divmod(length, m)
@@ -447,7 +469,7 @@ class _Emitter:
             if tail:
                 chunk(tail)
 
-        if merged(g, bb, f16):
+        if merged(g, plan, self.f16):
             run(nkx * g.cin)
             return 4 * nkx * g.cin
         skip = 4 * (g.dw - 1) * g.cin
@@ -457,7 +479,7 @@ class _Emitter:
             if skip:
                 for reg in ptrs:
                     add_const(asm, reg, reg, skip, scratch=C_CHUNK)
-        if nkx > 3 and plan.unroll > 1 or nkx > 6:
+        if nkx > 6 or (nkx > 3 and plan.unroll > 1):
             with counted_loop(asm, C_KX, nkx):
                 group()
         else:
@@ -465,30 +487,51 @@ class _Emitter:
                 group()
         return nkx * (4 * g.cin + skip)
 
-    def window_row(self, p, bb, nkx, acc) -> int:
-        """One input row of the reduction from a shared window of inputs."""
-        g, asm, plan, f16 = self.g, self.asm, self.plan, self.f16
-        nwin = window_floats(g, p, nkx)
-        xs, ws, temps = self._regs(p, bb, plan.m, nwin)
-        ptr = PIXEL_PTRS[0]
-        asm.vldm(ptr, xs[0], nwin, wb=False)
-        for kx in range(nkx):
-            c0 = 0
-            for mc in chunk_sizes(g.cin, plan.m):
-                load_weights(asm, R_W, ws, mc * bb, f16)
-                w = [[ws[i * bb + j] for j in range(bb)] for i in range(mc)]
-                x = [[xs[(q * g.sw + kx * g.dw) * g.cin + c0 + i] for i in range(mc)]
-                     for q in range(p)]
-                emit_macs(asm, acc, x, w, temps)
-                c0 += mc
-            if f16 and (g.cin * bb) % 2 and plan.m >= g.cin:
-                pass   # the padding half was read by the last VLDM of the group
+    def rows_row(self, p, bb, kx0, kx1, acc) -> int:
+        """One input row of the reduction: per chunk of channels, the union of
+        the tile's windows is loaded once and shared by every kx."""
+        g, asm, plan = self.g, self.asm, self.plan
+        nkx = kx1 - kx0
+        npos = window_positions(g, p, nkx)
+        m = min(plan.m, g.cin)
+        xs, ws, temps = self._fp_regs(p, bb, npos * m)
+        ptr, scratch = PIXEL_PTRS[0], PIXEL_PTRS[3]
+        offsets = [q * 4 * g.cin for q in range(npos)]
+
+        def chunk(mc, c0):
+            if kx0:
+                add_const(asm, R_W, R_W, kx0 * chunk_bytes(plan, mc, bb, self.f16), scratch=scratch)
+            load_columns(asm, ptr, [o + 4 * c0 for o in offsets], mc, xs,
+                         (PIXEL_PTRS[1], PIXEL_PTRS[2]), scratch)
+            for kx in range(nkx):
+                x = [[xs[(q * g.sw + kx * g.dw) * mc + i] for i in range(mc)] for q in range(p)]
+                self.macs(acc, x, bb, mc, ws, temps)
+            if kx1 < g.KW:
+                add_const(asm, R_W, R_W, (g.KW - kx1) * chunk_bytes(plan, mc, bb, self.f16),
+                          scratch=scratch)
+
+        n, tail = divmod(g.cin, m)
+        if n > plan.unroll and n % plan.unroll == 0:
+            # a loop over chunks: the pointer moves by the unrolled chunks' channels
+            with counted_loop(asm, C_CHUNK, n // plan.unroll):
+                for u in range(plan.unroll):
+                    chunk(m, u * m)
+                add_const(asm, ptr, ptr, 4 * m * plan.unroll, scratch=scratch)
+            advanced = 4 * m * n
+            if tail:
+                chunk(tail, 0)
+                add_const(asm, ptr, ptr, 4 * tail, scratch=scratch)
+                advanced += 4 * tail
+            return advanced
+        c0 = 0
+        for mc in chunk_sizes(g.cin, m):
+            chunk(mc, c0)
+            c0 += mc
         return 0
 
 
 @kernel("conv2d")
 def emit_conv2d(op: Conv2D, ctx: Ctx, ins: list[int], out_off: int) -> ConvPlan:
-    in_off = ins[0]
     plan = choose_plan(op, ctx.float16, ctx.optimize)
-    _Emitter(op, ctx, plan, in_off, out_off).emit()
+    _Emitter(op, ctx, plan, ins[0], out_off).emit()
     return plan

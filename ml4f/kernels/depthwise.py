@@ -22,7 +22,7 @@ from ..errors import CodegenError
 from ..graph.ops import DepthwiseConv2D
 from ..thumb.regs import S, r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12
 from .common import Ctx, add_const, counted_loop, store_activated
-from .conv import Geometry
+from .conv_geometry import Geometry
 from .mac import load_weights
 from .registry import kernel
 
@@ -42,7 +42,7 @@ class DwPlan:
 
 
 def _geometry(op: DepthwiseConv2D) -> Geometry:
-    return Geometry.of_depthwise(op)
+    return Geometry.of(op)
 
 
 def tap_bytes(nm: int, f16: bool) -> int:

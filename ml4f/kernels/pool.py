@@ -14,7 +14,7 @@ from ..graph.shapes import hwc
 from ..thumb.regs import S, r0, r1, r2, r3, r4, r5, r6, r8, r9, r10, r11, r12
 from .registry import kernel
 from .common import Ctx, add_const, counted_loop, store_activated
-from .conv import Geometry
+from .conv_geometry import Geometry
 
 R_ROW, R_PIX, R_C, R_TAP, R_OUT, C_ROW, C_PIX, C_CH = r4, r5, r6, r8, r9, r10, r11, r12
 MAX_CHUNK = 8
