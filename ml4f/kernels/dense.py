@@ -24,55 +24,66 @@ FP_REGS = 32
 class DensePlan:
     u: int          # units per block
     m: int          # inputs per chunk
+    wrows: bool     # weights loaded one input (u values) at a time
     unroll: int     # chunks per loop iteration
 
 
-def chunk_cycles(u: int, m: int, f16: bool) -> int:
-    loads = (1 + m) + (1 + ((u * m + 1) // 2 if f16 else u * m))
-    return loads + (u * m if f16 else 0) + 2 * u * m
+def wload_cycles(n: int, f16: bool) -> int:
+    return 1 + (n + 1) // 2 + n if f16 else 1 + n
 
 
-def block_cycles(n: int, u: int, m: int, unroll: int, f16: bool) -> float:
-    chunks, tail = divmod(n, m)
-    c = (1 + u) + 4 + (1 + u)                       # bias, pointers, store
-    c += chunks * chunk_cycles(u, m, f16) + (chunk_cycles(u, tail, f16) if tail else 0)
-    c += 3 * (chunks // unroll)
+def chunk_cycles(u: int, m: int, wrows: bool, f16: bool) -> int:
+    weights = m * wload_cycles(u, f16) if wrows else wload_cycles(u * m, f16)
+    return (1 + m) + weights + 2 * u * m
+
+
+def block_cycles(n: int, u: int, plan: DensePlan, f16: bool, act: str) -> float:
+    chunks, tail = divmod(n, plan.m)
+    store = 1 + u if act == "linear" else 3 * u + 2
+    c = (1 + u) + 4 + store
+    c += chunks * chunk_cycles(u, plan.m, plan.wrows, f16)
+    c += chunk_cycles(u, tail, plan.wrows, f16) if tail else 0
+    c += 3 * (chunks // plan.unroll)
     return c
 
 
-def fits(u: int, m: int) -> bool:
-    return u + m + u * m + 2 <= FP_REGS
+def fp_regs(u: int, m: int, wrows: bool) -> int:
+    return u + m + (u if wrows else u * m) + 2
 
 
-def choose_plan(n: int, units: int, f16: bool, optimize: str) -> DensePlan:
+def choose_plan(n: int, units: int, f16: bool, optimize: str, act: str) -> DensePlan:
     best = None
-    for u in range(1, min(units, 12) + 1):
+    for u in range(1, min(units, 16) + 1):
         for m in range(1, min(n, 8) + 1):
-            if not fits(u, m):
-                continue
-            blocks, rest = divmod(units, u)
-            unroll = max(1, min(n // m, (8 if optimize == "speed" else 4) if u * m >= 8 else 8))
-            cyc = blocks * block_cycles(n, u, m, unroll, f16)
-            if rest:
-                cyc += block_cycles(n, rest, m, unroll, f16)
-            code = (1 if blocks else 0) + (1 if rest else 0)
-            code *= unroll * (2 + 2 * u * m)
-            score = cyc + (code * 0.5 if optimize == "size" else 0)
-            if best is None or score < best[0]:
-                best = (score, DensePlan(u, m, unroll))
+            for wrows in (False, True):
+                if fp_regs(u, m, wrows) > FP_REGS or (wrows and m == 1):
+                    continue
+                blocks, rest = divmod(units, u)
+                unroll = max(1, min(n // m, 8 if optimize == "speed" else 4))
+                plan = DensePlan(u, m, wrows, unroll)
+                cyc = blocks * block_cycles(n, u, plan, f16, act)
+                if rest:
+                    cyc += block_cycles(n, rest, plan, f16, act)
+                code = ((1 if blocks else 0) + (1 if rest else 0)) * unroll * (2 + 2 * u * m) * 4
+                score = cyc + (code * 0.5 if optimize == "size" else 0)
+                key = (score, u, m, wrows)
+                if best is None or key < best[0]:
+                    best = (key, plan)
     return best[1]
 
 
-def weight_stream(op: Dense, plan: DensePlan, f16: bool):
-    """Yield (kind, array) parts in read order: 'bias' float32, 'w' weights."""
-    n, units = op.kernel.shape
-    bias = op.bias if op.bias is not None else np.zeros(units, np.float32)
-    for j0 in range(0, units, plan.u):
-        u = min(plan.u, units - j0)
-        yield "bias", bias[j0:j0 + u]
-        for k0 in range(0, n, plan.m):
-            m = min(plan.m, n - k0)
-            yield "w", op.kernel[k0:k0 + m, j0:j0 + u]       # [i][j] order
+def block_weights(kernel: np.ndarray, plan: DensePlan, f16: bool) -> np.ndarray:
+    """One block's kernel (n, u) in read order; every VLDM unit starts on a word."""
+    n, u = kernel.shape
+    parts = []
+    for k0 in range(0, n, plan.m):
+        chunk = kernel[k0:k0 + plan.m]                     # [i][j]
+        units_ = list(chunk) if plan.wrows else [chunk.ravel()]
+        for unit in units_:
+            parts.append(unit)
+            if f16 and unit.size % 2:
+                parts.append(np.zeros(1, np.float32))
+    return np.concatenate(parts)
 
 
 @kernel("dense")
@@ -81,11 +92,13 @@ def emit_dense(op: Dense, ctx: Ctx, ins: list[int], out_off: int) -> DensePlan:
     asm, f16 = ctx.asm, ctx.float16
     n, units = op.kernel.shape
     rows = elems(op.in_shape) // n
-    plan = choose_plan(n, units, f16, ctx.optimize)
+    plan = choose_plan(n, units, f16, ctx.optimize, op.activation.kind)
+    bias = op.bias if op.bias is not None else np.zeros(units, np.float32)
     w_off = None
-    for kind, arr in weight_stream(op, plan, f16):
-        off = (ctx.blob.add_f32(arr) if kind == "bias"
-               else ctx.blob.add_weights(arr, layer=op.name, layer_class=op.layer_class))
+    for j0 in range(0, units, plan.u):
+        off = ctx.blob.add_f32(bias[j0:j0 + plan.u])
+        ctx.blob.add_weights(block_weights(op.kernel[:, j0:j0 + plan.u], plan, f16),
+                             layer=op.name, layer_class=op.layer_class)
         w_off = off if w_off is None else w_off
 
     r_in, r_x, r_w, r_out, r_cnt, r_blk, r_row = r4, r5, r6, r8, r9, r10, r11
@@ -108,18 +121,24 @@ def _block(op, ctx, plan, u, r_in, r_x, r_w, r_out, r_cnt) -> None:
     asm, f16 = ctx.asm, ctx.float16
     n = op.kernel.shape[0]
     m = plan.m
+    wn = u if plan.wrows else u * m
     acc = [S[j] for j in range(u)]
     xs = [S[u + i] for i in range(m)]
-    ws = [S[u + m + i] for i in range(u * m)]
-    temps = (S[u + m + u * m], S[u + m + u * m + 1])
+    ws = [S[u + m + i] for i in range(wn)]
+    temps = (S[u + m + wn], S[u + m + wn + 1])
     asm.mov(r_x, r_in)
     asm.vldm(r_w, acc[0], u, wb=True)                    # accumulators start at the bias
 
     def chunk(mm):
         asm.vldm(r_x, xs[0], mm, wb=True)
-        load_weights(asm, r_w, ws, u * mm, f16)
-        w = [[ws[i * u + j] for j in range(u)] for i in range(mm)]
-        emit_macs(asm, [acc], [xs[:mm]], w, temps)
+        if plan.wrows:
+            for i in range(mm):
+                load_weights(asm, r_w, ws, u, f16)
+                emit_macs(asm, [acc], [[xs[i]]], [ws[:u]], temps)
+        else:
+            load_weights(asm, r_w, ws, u * mm, f16)
+            w = [[ws[i * u + j] for j in range(u)] for i in range(mm)]
+            emit_macs(asm, [acc], [xs[:mm]], w, temps)
 
     chunks, tail = divmod(n, m)
     loops, rem = divmod(chunks, plan.unroll)

@@ -21,23 +21,24 @@ def emit_macs(asm, acc, x, w, temps) -> None:
         asm.vadd(*pending)
 
 
-def widen_f16(asm, regs, count: int) -> None:
-    """Widen `count` float16 values packed two per word in regs[0..] (element
-    2k in the low half of regs[k]) to float32 in regs[0..count-1], in place.
-    Going from the last element down never overwrites a half not yet read."""
-    for i in reversed(range(count)):
-        src = regs[i // 2]
+def load_weights(asm, ptr, regs, count: int, float16: bool) -> None:
+    """Load the next `count` weights from [ptr]! into regs[0..count-1] as float32.
+
+    float16: the ceil(count/2) packed words go to the top of the register
+    range and are widened in place in ascending order (element 2k is the low
+    half of word k): every half is read before its register is overwritten,
+    the first conversion reads the word loaded first and the first product
+    uses the value converted first, so nothing waits for a load or a
+    conversion."""
+    if not float16:
+        asm.vldm(ptr, regs[0], count, wb=True)
+        return
+    words = (count + 1) // 2
+    top = count - words
+    asm.vldm(ptr, regs[top], words, wb=True)
+    for i in range(count):
+        src = regs[top + i // 2]
         if i % 2:
             asm.vcvtt_f32_f16(regs[i], src)
         else:
             asm.vcvtb_f32_f16(regs[i], src)
-
-
-def load_weights(asm, ptr, regs, count: int, float16: bool) -> None:
-    """Load the next `count` weights from [ptr]! into regs[0..count-1] as float32."""
-    if float16:
-        words = (count + 1) // 2
-        asm.vldm(ptr, regs[0], words, wb=True)
-        widen_f16(asm, regs, count)
-    else:
-        asm.vldm(ptr, regs[0], count, wb=True)
