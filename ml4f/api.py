@@ -14,6 +14,7 @@ from .emulator import Machine
 from .emulator.timing import CycleCounter
 from .errors import ML4FError, UsageError
 from .graph.build import build_graph
+from .graph.rewrite import relu_after_max_pool
 from .graph.convert import check_class
 from .graph.ops import Graph
 from .model import load_model
@@ -94,7 +95,7 @@ def compile_file(path, *, float16: bool = False, validate: bool = True, test_dat
 
 def compile_model(model: Model, options: Options = Options(), content: str = "") -> Compiled:
     timings = {"start": time.perf_counter()}
-    graph = build_graph(model)
+    graph = relu_after_max_pool(build_graph(model))
     t = time.perf_counter()
     arena, gen, obj = compile_graph(graph, options)
     timings["codegen"] = time.perf_counter() - t

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from .container import header_size_for
 from .graph.ops import Graph, Op
+from .graph.ranges import nonnegative_tensors
 from .kernels import KERNELS
 from .kernels.common import FRAME_ARENA, FRAME_BYTES, FRAME_WEIGHTS, Ctx
 from .plan import ArenaPlan
@@ -44,7 +45,7 @@ class Generated:
 def generate(graph: Graph, arena: ArenaPlan, *, float16: bool, optimize: str = "balanced") -> Generated:
     asm = Assembler()
     blob = WeightBlob(float16)
-    ctx = Ctx(asm, blob, optimize)
+    ctx = Ctx(asm, blob, optimize, nonnegative=nonnegative_tensors(graph))
     header_size = header_size_for(graph.input_shape, graph.output_shape)
 
     asm.push(SAVED_CORE + [lr])

@@ -202,3 +202,28 @@ def test_depthwise_many_channels():
     op = depthwise_op(rng, 5, 6, 300, 1, (3, 3), (1, 1), "same")
     err, _ = run_op(op, inputs=1)
     assert err <= RTOL
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_maxpool_of_relu_output(seed):
+    """Max pooling of a ReLU'd tensor compares integer images of the floats."""
+    from ml4f.graph.ops import Graph
+    rng = np.random.default_rng(seed)
+    c = int(rng.choice([1, 3, 4, 5, 8, 13]))
+    conv = conv_op(rng, 9, 10, 2, c, (3, 3), (1, 1), "same", act=RELU)
+    conv = conv.__class__(**{**conv.__dict__, "inputs": ["x"], "output": "h"})
+    pool_size = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
+    stride = (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+    padding = str(rng.choice(["valid", "same"]))
+    oh, pt, pb = conv_out_and_pads(9, pool_size[0], stride[0], 1, padding)
+    ow, pl, pr = conv_out_and_pads(10, pool_size[1], stride[1], 1, padding)
+    pool = Pool2D("pool", "MaxPooling2D", ["h"], "y", [(9, 10, c)], (oh, ow, c), mode="max",
+                  pool=pool_size, strides=stride, pads=(pt, pl, pb, pr))
+    g = Graph(input="x", output="y", input_shape=(9, 10, 2), output_shape=(oh, ow, c),
+              ops=[conv, pool], shapes={"x": (9, 10, 2), "h": (9, 10, c), "y": (oh, ow, c)})
+    _, gen, obj = compile_graph(g, Options())
+    assert any("cmp" in insn.text() for _, insn in gen.program.insns)
+    m = Machine(obj)
+    for _ in range(2):
+        x = rng.standard_normal(g.input_shape).astype(np.float32)
+        assert error(m.run(x).output, reference.run_graph(g, x)) <= RTOL

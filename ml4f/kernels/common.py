@@ -29,6 +29,7 @@ class Ctx:
     asm: Assembler
     blob: WeightBlob
     optimize: str = "balanced"          # "size" | "balanced" | "speed"
+    nonnegative: frozenset = frozenset()  # tensors known to hold no negative value
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -150,6 +151,10 @@ def move_to_core(asm: Assembler, cores, sregs_) -> None:
         else:
             asm.vmov_to_core(cores[i], sregs_[i])
             i += 1
+
+
+def core_relu(asm: Assembler, temps, act: Activation, consts=None) -> None:
+    CORE_ACTIVATIONS[act.kind](asm, temps, act)
 
 
 def _relu_core(asm: Assembler, temps, act: Activation) -> None:

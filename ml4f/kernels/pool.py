@@ -11,13 +11,17 @@ from __future__ import annotations
 
 from ..graph.ops import GlobalPool, Pool2D, elems
 from ..graph.shapes import hwc
-from ..thumb.regs import S, r0, r1, r2, r3, r4, r5, r6, r8, r9, r10, r11, r12
+from ..thumb.regs import S, lr, r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12
 from .registry import kernel
-from .common import Ctx, add_const, counted_loop, store_activated
+from .common import Ctx, add_const, core_relu, counted_loop, store_activated
 from .conv_geometry import Geometry
+from ..graph.rewrite import is_plain_relu
 
-R_ROW, R_PIX, R_C, R_TAP, R_OUT, C_ROW, C_PIX, C_CH = r4, r5, r6, r8, r9, r10, r11, r12
+R_PIX, R_C, R_TAP, R_OUT, C_PIX, C_CH = r5, r6, r8, r9, r11, r12
 MAX_CHUNK = 8
+INT_CHUNK = 4
+INT_ACC = (r0, r1, r2, r3)
+INT_TMP = (r4, r7, r10, lr)
 SCALE = S[15]          # 1/taps for average pooling
 
 
@@ -40,35 +44,63 @@ def _row_classes(g: Geometry):
     return [tuple(r) for r in runs]
 
 
+SL_ROW = 0            # frame spill slot: the current input row pointer
+
+
 @kernel("pool2d")
 def emit_pool2d(op: Pool2D, ctx: Ctx, ins: list[int], out_off: int) -> None:
     in_off = ins[0]
     asm = ctx.asm
     g = _geometry(op)
     c4 = 4 * g.cin
-    n = min(g.cin, MAX_CHUNK)
+    integer = op.mode == "max" and (
+        (op.inputs[0] in ctx.nonnegative and op.activation.kind in ("linear", "relu"))
+        or is_plain_relu(op.activation))
+    n = min(g.cin, INT_CHUNK if integer else MAX_CHUNK)
     chunks, tail = divmod(g.cin, n)
+    chunk = _chunk_int if integer else _chunk
     ctx.arena_ptr(R_OUT, out_off)
     for oy0, rows, ky0, ky1 in _row_classes(g):
-        ctx.arena_ptr(R_ROW, in_off)
-        add_const(asm, R_ROW, R_ROW, ((oy0 * g.sh - g.pt + ky0) * g.W - g.pl) * c4, scratch=r0)
-        with counted_loop(asm, C_ROW, rows):
-            asm.mov(R_PIX, R_ROW)
-            for ox0, count, kx0, kx1 in g.column_runs():
-                taps = [((ky - ky0) * g.W + kx) * c4
-                        for ky in range(ky0, ky1) for kx in range(kx0, kx1)]
-                if op.mode == "avg" and len(taps) > 1:
-                    ctx.weights_ptr(r0, ctx.blob.add_f32([1.0 / len(taps)]))
-                    asm.vldr(SCALE, r0, 0)
-                with counted_loop(asm, C_PIX, count):
-                    asm.mov(R_C, R_PIX)
-                    if chunks:
-                        with counted_loop(asm, C_CH, chunks):
-                            _chunk(op, ctx, n, taps)
-                    if tail:
-                        _chunk(op, ctx, tail, taps)
-                    add_const(asm, R_PIX, R_PIX, g.sw * c4, scratch=r0)
-            add_const(asm, R_ROW, R_ROW, g.sh * g.W * c4, scratch=r0)
+        ctx.arena_ptr(R_PIX, in_off)
+        add_const(asm, R_PIX, R_PIX, ((oy0 * g.sh - g.pt + ky0) * g.W - g.pl) * c4, scratch=r0)
+        ctx.spill(R_PIX, SL_ROW)
+        asm.mov_const(r0, rows)
+        ctx.spill(r0, SL_ROW + 1)
+        row_top = asm.here()
+        for ox0, count, kx0, kx1 in g.column_runs():
+            taps = [((ky - ky0) * g.W + kx) * c4
+                    for ky in range(ky0, ky1) for kx in range(kx0, kx1)]
+            if op.mode == "avg" and len(taps) > 1:
+                ctx.weights_ptr(r0, ctx.blob.add_f32([1.0 / len(taps)]))
+                asm.vldr(SCALE, r0, 0)
+            with counted_loop(asm, C_PIX, count):
+                asm.mov(R_C, R_PIX)
+                if chunks:
+                    with counted_loop(asm, C_CH, chunks):
+                        chunk(op, ctx, n, taps)
+                if tail:
+                    chunk(op, ctx, tail, taps)
+                add_const(asm, R_PIX, R_PIX, g.sw * c4, scratch=r0)
+        ctx.reload(R_PIX, SL_ROW)
+        add_const(asm, R_PIX, R_PIX, g.sh * g.W * c4, scratch=r0)
+        ctx.spill(R_PIX, SL_ROW)
+        ctx.reload(r0, SL_ROW + 1)
+        asm.subs(r0, r0, 1)
+        ctx.spill(r0, SL_ROW + 1)
+        asm.b(row_top, cond="ne")
+
+
+def _walk_taps(asm, taps, load, combine) -> None:
+    """load(t, ptr) then combine(t) for every tap.  Taps at offset 0 load from
+    R_C; the others through R_TAP, whose next address is computed right after
+    the previous load, long before the load that needs it."""
+    if taps[0]:
+        add_const(asm, R_TAP, R_C, taps[0], scratch=r0)
+    for t, off in enumerate(taps):
+        load(t, R_TAP if off else R_C)
+        if t + 1 < len(taps) and taps[t + 1]:
+            add_const(asm, R_TAP, R_C, taps[t + 1], scratch=r0)
+        combine(t)
 
 
 def _chunk(op: Pool2D, ctx: Ctx, n: int, taps: list[int]) -> None:
@@ -77,15 +109,13 @@ def _chunk(op: Pool2D, ctx: Ctx, n: int, taps: list[int]) -> None:
     asm = ctx.asm
     acc = [S[i] for i in range(n)]
     tmp = [S[16 + i] for i in range(n)]
-    for t, off in enumerate(taps):
-        dst = acc if t == 0 else tmp
-        if off:
-            add_const(asm, R_TAP, R_C, off, scratch=r0)
-            asm.vldm(R_TAP, dst[0], n)
-        else:
-            asm.vldm(R_C, dst[0], n)
+
+    def load(t, ptr):
+        asm.vldm(ptr, (acc if t == 0 else tmp)[0], n)
+
+    def combine(t):
         if t == 0:
-            continue
+            return
         for a, b in zip(acc, tmp):
             if op.mode == "max":
                 asm.vcmp(a, b)
@@ -94,11 +124,37 @@ def _chunk(op: Pool2D, ctx: Ctx, n: int, taps: list[int]) -> None:
                 asm.vmov(a, b, cond="mi")
             else:
                 asm.vadd(a, a, b)
+    _walk_taps(asm, taps, load, combine)
     if op.mode == "avg" and len(taps) > 1:
         for a in acc:
             asm.vmul(a, a, SCALE)
     store_activated(asm, acc, R_OUT, op.activation, temps=(r0, r1, r2, r3))
     add_const(asm, R_C, R_C, 4 * n, scratch=r0)
+
+
+def _chunk_int(op: Pool2D, ctx: Ctx, n: int, taps: list[int]) -> None:
+    """Max pooling on the integer images of the floats: LDM + CMP/IT/MOV, no
+    FPU round trip.  Signed integer order is float order unless both values are
+    negative; so the result is exact for non-negative inputs, and for any input
+    once followed by ReLU (a negative maximum becomes 0 whichever it was)."""
+    asm = ctx.asm
+    acc, tmp = list(INT_ACC[:n]), list(INT_TMP[:n])
+
+    def load(t, ptr):
+        asm.ldm(ptr, acc if t == 0 else tmp, wb=False)
+
+    def combine(t):
+        if t == 0:
+            return
+        for a, b in zip(acc, tmp):
+            asm.cmp(a, b)
+            asm.it("lt")
+            asm.mov(a, b, cond="lt")
+    _walk_taps(asm, taps, load, combine)
+    if not op.activation.is_linear:
+        core_relu(asm, acc, op.activation, {})
+    asm.stm(R_OUT, acc, wb=True)
+    asm.add(R_C, R_C, 4 * n)
 
 
 GLOBAL_CHUNK = 12
