@@ -71,8 +71,8 @@ class TimingModel:
         c = base + per_reg * (insn.nregs if per_reg else 0)
         if insn.kind == "it" and prev is not None and prev.size == 2:
             return 0
-        if insn.kind == "pop_pc":
-            c += self.branch_refill
+        if insn.kind == "pop_pc" or (insn.kind == "branch" and insn.cond is None):
+            c += self.branch_refill        # always taken: the refill belongs to the instruction
         if prev is None:
             return c
         dep = insn.reads & prev.writes
@@ -161,8 +161,8 @@ class CycleCounter:
             br = cost.branch
             if br is None or dst == src + sizes[src]:
                 continue            # fall-through (or a split without a branch)
-            if br.kind == "pop_pc":
-                continue            # refill already in its issue cycles
+            if br.kind == "pop_pc" or br.cond is None:
+                continue            # always taken: refill already in its issue cycles
             out[where(cost.insns[-1][0])] += self.model.branch_refill * n
         out["total"] = sum(v for k, v in out.items())
         return out

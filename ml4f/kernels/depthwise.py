@@ -20,18 +20,18 @@ import numpy as np
 
 from ..errors import CodegenError
 from ..graph.ops import DepthwiseConv2D
-from ..thumb.regs import S, r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12
+from ..thumb.regs import S, lr, r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12
 from .common import Ctx, add_const, counted_loop, store_activated
 from .conv_geometry import Geometry
+from .loads import load_columns, load_columns_cycles
 from .mac import load_weights
 from .registry import kernel
 
 FP_REGS = 32
-P, R, R_W, R_TILE, R_O, R_WGRP, C_TILE, C_KY = r0, r1, r2, r3, r4, r5, r6, r7
+P, R, R_W, R_TILE, R_O, R_WGRP, C_TILE, C_KY, R2 = r0, r1, r2, r3, r4, r5, r6, r7, lr
 TEMPS = (r8, r9, r10, r11)           # free core registers for the fused activation
 SCRATCH = r12
 SL_TABLE, SL_ROWS, SL_OUTROW, SL_GROUPS, SL_NKY, SL_WSKIP, SL_WSKIP_REST, SL_ROWIN, SL_OUTGRP = range(9)
-VLDR_REACH = 1020
 
 
 @dataclass(frozen=True)
@@ -49,36 +49,44 @@ def tap_bytes(nm: int, f16: bool) -> int:
     return 4 * ceil(nm / 2) if f16 else 4 * nm
 
 
-def window_positions(g: Geometry, p: int, nkx: int) -> int:
-    return (p - 1) * g.sw + (nkx - 1) * g.dw + 1
+def row_tiles(g: Geometry, p: int):
+    """Tiles of a row, grouped: (ox0, count, pixels, ranges) where `ranges` holds
+    each pixel's valid (kx0, kx1); consecutive identical tiles form one loop.
+    Border pixels share tiles with interior ones: their invalid taps are simply
+    not computed (decided at compile time)."""
+    tiles = []
+    for ox0 in range(0, g.OW, p):
+        q = min(p, g.OW - ox0)
+        ranges = tuple(g.kx_range(ox0 + i) for i in range(q))
+        if tiles and tiles[-1][2:] == [q, ranges]:
+            tiles[-1][1] += 1
+        else:
+            tiles.append([ox0, 1, q, ranges])
+    return [tuple(t) for t in tiles]
 
 
-def _position_load_cycles(g: Geometry, n: int, count: int) -> int:
-    """Cycles to load `count` consecutive input columns of n channels each."""
-    if n == g.cin:
-        return 1 + count * n                      # contiguous: one VLDM
-    if n == 1 and (count - 1) * 4 * g.cin <= VLDR_REACH:
-        return 2 * count
-    return count * (2 + n)
+def positions(g: Geometry, ranges) -> list[int]:
+    """Input columns (relative to the tile's first window) a tile reads."""
+    return sorted({q * g.sw + kx * g.dw for q, (k0, k1) in enumerate(ranges) for kx in range(k0, k1)})
 
 
-def fp_regs(g: Geometry, plan: DwPlan, p: int, n: int, nkx: int, m: int) -> int:
-    inputs = window_positions(g, p, nkx) * n if plan.scheme == "window" else p * n
+def fp_regs(g: Geometry, plan: DwPlan, ranges, n: int, m: int) -> int:
+    p = len(ranges)
+    inputs = (max(positions(g, ranges)) + 1) * n if plan.scheme == "window" else p * n
     return p * n * m + inputs + n * m + 2
 
 
-def tile_cycles(g: Geometry, plan: DwPlan, p: int, n: int, nkx: int, nky: int, m: int,
+def tile_cycles(g: Geometry, plan: DwPlan, ranges, n: int, nky: int, m: int,
                 f16: bool, fused: bool) -> float:
-    nm = n * m
+    p, nm = len(ranges), n * m
     wload = (1 + ceil(nm / 2) + nm) if f16 else 1 + nm
     setup = 8 + (1 + nm) + (p - 1) * nm
+    products = sum(k1 - k0 for k0, k1 in ranges)
     if plan.scheme == "window":
-        row = _position_load_cycles(g, n, window_positions(g, p, nkx))
-        row += nkx * (wload + 2 * p * nm)
+        row = load_columns_cycles([q * 4 * g.cin for q in positions(g, ranges)], n)
     else:
-        loads = 1 + n if n == 1 else 2 + n
-        row = nkx * (wload + p * loads + 2 * p * nm)
-    row += 5
+        row = products * (2 + n)
+    row += g.KW * wload + 2 * products * nm + 5
     store = p * (2 + nm) if not fused else p * (3 * nm + 3)
     return setup + nky * row + store
 
@@ -92,21 +100,17 @@ def layer_cycles(g: Geometry, plan: DwPlan, m: int, f16: bool, fused: bool) -> f
     for n, ng in groups:
         for nky, nrows in rows.items():
             per_row = 12
-            for ox0, count, kx0, kx1 in g.column_runs():
-                full, rest = divmod(count, plan.p)
-                per_row += full * (tile_cycles(g, plan, plan.p, n, kx1 - kx0, nky, m, f16, fused) + 3)
-                if rest:
-                    per_row += tile_cycles(g, plan, rest, n, kx1 - kx0, nky, m, f16, fused)
+            for ox0, count, q, ranges in row_tiles(g, plan.p):
+                per_row += count * (tile_cycles(g, plan, ranges, n, nky, m, f16, fused) + 3)
             total += nrows * ng * per_row
     return total
 
 
 def plan_fits(g: Geometry, plan: DwPlan, m: int) -> bool:
-    for ox0, count, kx0, kx1 in g.column_runs():
-        for p in {min(plan.p, count), count % plan.p} - {0}:
-            for n in {plan.n, g.cin % plan.n} - {0}:
-                if fp_regs(g, plan, p, n, kx1 - kx0, m) > FP_REGS:
-                    return False
+    for ox0, count, q, ranges in row_tiles(g, plan.p):
+        for n in {plan.n, g.cin % plan.n} - {0}:
+            if fp_regs(g, plan, ranges, n, m) > FP_REGS:
+                return False
     return True
 
 
@@ -172,7 +176,8 @@ class _Emitter:
                       ky0 * g.KW * tap_bytes(plan.n * self.m, self.f16),
                       ky0 * g.KW * tap_bytes(rest * self.m, self.f16) if rest else 0]
         self.table_off = ctx.blob.add_words(table)
-        for ox0, count, kx0, kx1 in g.column_runs():
+        for ox in range(g.OW):
+            kx0, kx1 = g.kx_range(ox)
             if kx1 <= kx0:
                 raise CodegenError("an output column sees no input column", layer=self.op.name,
                                    layer_class=self.op.layer_class)
@@ -225,27 +230,24 @@ class _Emitter:
         g, asm, ctx, plan = self.g, self.asm, self.ctx, self.plan
         ctx.reload(R_TILE, SL_ROWIN)
         ctx.reload(R_O, SL_OUTGRP)
-        for ox0, count, kx0, kx1 in g.column_runs():
-            full, rest = divmod(count, plan.p)
-            if full:
-                with counted_loop(asm, C_TILE, full):
-                    self.tile(plan.p, n, kx0, kx1, wskip_slot)
-            if rest:
-                self.tile(rest, n, kx0, kx1, wskip_slot)
+        for ox0, count, q, ranges in row_tiles(g, plan.p):
+            with counted_loop(asm, C_TILE, count):
+                self.tile(ranges, n, wskip_slot)
         add_const(asm, R_WGRP, R_WGRP, self.group_bytes[n], scratch=r0)
         for slot, step in ((SL_ROWIN, 4 * n), (SL_OUTGRP, 4 * n * self.m)):
             ctx.reload(r0, slot)
             add_const(asm, r0, r0, step, scratch=r1)
             ctx.spill(r0, slot)
 
-    def tile(self, p: int, n: int, kx0: int, kx1: int, wskip_slot: int):
+    def tile(self, ranges, n: int, wskip_slot: int):
+        """p = len(ranges) output pixels; pixel q uses taps kx in ranges[q]."""
         g, asm, ctx, plan, m = self.g, self.asm, self.ctx, self.plan, self.m
-        nm, nkx, c4 = n * m, kx1 - kx0, 4 * g.cin
+        p, nm, c4 = len(ranges), n * self.m, 4 * g.cin
         tb = tap_bytes(nm, self.f16)
-        add_const(asm, P, R_TILE, kx0 * g.dw * c4, scratch=SCRATCH)
+        asm.mov(P, R_TILE)
         ctx.reload(R_W, wskip_slot)
         asm.add(R_W, R_W, R_WGRP)
-        add_const(asm, R_W, R_W, 4 * nm + kx0 * tb, scratch=SCRATCH)
+        add_const(asm, R_W, R_W, 4 * nm, scratch=SCRATCH)
         acc = [[S[q * nm + j] for j in range(nm)] for q in range(p)]
         asm.vldm(R_WGRP, acc[0][0], nm)                            # bias
         for q in range(1, p):
@@ -255,29 +257,37 @@ class _Emitter:
         ctx.reload(C_KY, SL_NKY)
         top = asm.here()
         if plan.scheme == "window":
-            npos = window_positions(g, p, nkx)
-            xs = [S[base + i] for i in range(npos * n)]
-            ws = [S[base + npos * n + i] for i in range(nm)]
-            temps = (S[base + npos * n + nm], S[base + npos * n + nm + 1])
-            self.load_columns([q * c4 for q in range(npos)], n, xs)
-            for kx in range(nkx):
+            pos = positions(g, ranges)
+            slots = max(pos) + 1
+            xs = [S[base + i] for i in range(slots * n)]
+            ws = [S[base + slots * n + i] for i in range(nm)]
+            temps = (S[base + slots * n + nm], S[base + slots * n + nm + 1])
+            self.load_positions(pos, n, xs)
+            for kx in range(g.KW):
+                users = [q for q, (k0, k1) in enumerate(ranges) if k0 <= kx < k1]
+                if not users:
+                    add_const(asm, R_W, R_W, tb, scratch=SCRATCH)
+                    continue
                 load_weights(asm, R_W, ws, nm, self.f16)
                 products = [(acc[q][c * m + j], xs[(q * g.sw + kx * g.dw) * n + c], ws[c * m + j])
-                            for c in range(n) for q in range(p) for j in range(m)]
+                            for c in range(n) for q in users for j in range(m)]
                 emit_products(asm, products, temps)
         else:
             xs = [S[base + i] for i in range(p * n)]
             ws = [S[base + p * n + i] for i in range(nm)]
             temps = (S[base + p * n + nm], S[base + p * n + nm + 1])
-            for kx in range(nkx):
+            for kx in range(g.KW):
+                users = [q for q, (k0, k1) in enumerate(ranges) if k0 <= kx < k1]
+                if not users:
+                    add_const(asm, R_W, R_W, tb, scratch=SCRATCH)
+                    continue
                 load_weights(asm, R_W, ws, nm, self.f16)
-                self.load_columns([(q * g.sw + kx * g.dw) * c4 for q in range(p)], n, xs)
+                load_columns(asm, P, [(q * g.sw + kx * g.dw) * c4 for q in users], n,
+                             [xs[q * n + i] for q in users for i in range(n)], (R, R2), SCRATCH)
                 products = [(acc[q][c * m + j], xs[q * n + c], ws[c * m + j])
-                            for c in range(n) for q in range(p) for j in range(m)]
+                            for c in range(n) for q in users for j in range(m)]
                 emit_products(asm, products, temps)
         add_const(asm, P, P, g.dh * g.W * c4, scratch=SCRATCH)
-        if nkx < g.KW:
-            add_const(asm, R_W, R_W, (g.KW - nkx) * tb, scratch=SCRATCH)
         asm.subs(C_KY, C_KY, 1)
         asm.b(top, cond="ne")
         for q in range(p):
@@ -286,31 +296,17 @@ class _Emitter:
                 add_const(asm, R_O, R_O, 4 * (g.cout - nm), scratch=SCRATCH)
         add_const(asm, R_TILE, R_TILE, p * g.sw * c4, scratch=SCRATCH)
 
-    def load_columns(self, offsets: list[int], n: int, regs) -> None:
-        """Load n channels at each byte offset from P into consecutive regs."""
-        asm, g = self.asm, self.g
-        if n == g.cin and all(b - a == 4 * n for a, b in zip(offsets, offsets[1:])):
-            if offsets[0]:
-                add_const(asm, R, P, offsets[0], scratch=SCRATCH)
-                asm.vldm(R, regs[0], n * len(offsets))
-            else:
-                asm.vldm(P, regs[0], n * len(offsets))
-            return
-        cur = None                      # byte offset R points at, None: R unset
-        for i, off in enumerate(offsets):
-            dst = regs[i * n]
-            if n == 1 and 0 <= off <= VLDR_REACH:
-                asm.vldr(dst, P, off)
-                continue
-            if off == 0:
-                asm.vldm(P, dst, n)
-                continue
-            if cur is None:
-                add_const(asm, R, P, off, scratch=SCRATCH)
-            elif off != cur:
-                add_const(asm, R, R, off - cur, scratch=SCRATCH)
-            cur = off
-            asm.vldm(R, dst, n)
+    def load_positions(self, pos: list[int], n: int, regs) -> None:
+        """Input columns `pos` (n channels each) into regs[col * n ...]."""
+        c4 = 4 * self.g.cin
+        # consecutive columns are contiguous when a group covers all channels
+        runs, start = [], 0
+        for i in range(1, len(pos) + 1):
+            if i == len(pos) or pos[i] != pos[i - 1] + 1:
+                runs.append(pos[start:i])
+                start = i
+        for run in runs:
+            load_columns(self.asm, P, [col * c4 for col in run], n, regs[run[0] * n:], (R, R2), SCRATCH)
 
 
 def emit_products(asm, products, temps) -> None:
