@@ -183,7 +183,11 @@ def tile_cycles(g: Geometry, plan: ConvPlan, p: int, bb: int, nkx: int, nky: int
                 act: str) -> float:
     setup = (p if plan.scheme == "chunks" else 1) + 5 + (1 + bb) + (p - 1) * bb + 2
     store = p * (2 + bb) if act == "linear" else p * (2 + 2.5 * bb)
-    return setup + nky * row_cycles(g, plan, p, bb, nkx, f16) + store + 4
+    row = row_cycles(g, plan, p, bb, nkx, f16)
+    if g.KH == 1:
+        row -= p + 5              # no ky loop: no counter, no row advance
+        setup -= 5
+    return setup + nky * row + store + 4
 
 
 def layer_cycles(g: Geometry, plan: ConvPlan, f16: bool, act: str) -> float:
@@ -395,17 +399,22 @@ class _Emitter:
         ptrs = PIXEL_PTRS[:p] if plan.scheme == "chunks" else PIXEL_PTRS[:1]
         for i, reg in enumerate(ptrs):
             add_const(asm, reg, R_TILE, (i * g.sw + kx0 * g.dw) * cin4, scratch=C_CHUNK)
-        ctx.reload(R_W, wskip_slot)
-        asm.add(R_W, R_W, R_WBLK)
         start = 4 * bb + (kx0 * group_bytes(g, plan, bb, self.f16) if plan.scheme == "chunks" else 0)
-        add_const(asm, R_W, R_W, start, scratch=C_CHUNK)
+        single_row = g.KH == 1          # every output row reads exactly one input row
+        if single_row:
+            add_const(asm, R_W, R_WBLK, start, scratch=C_CHUNK)
+        else:
+            ctx.reload(R_W, wskip_slot)
+            asm.add(R_W, R_W, R_WBLK)
+            add_const(asm, R_W, R_W, start, scratch=C_CHUNK)
         acc = [[S[q * bb + j] for j in range(bb)] for q in range(p)]
         asm.vldm(R_WBLK, acc[0][0], bb)                        # bias
         for q in range(1, p):
             for j in range(bb):
                 asm.vmov(acc[q][j], acc[0][j])
-        ctx.reload(C_KY, SL_NKY)
-        top = asm.here()
+        if not single_row:
+            ctx.reload(C_KY, SL_NKY)
+            top = asm.here()
         if plan.scheme == "rows":
             advanced = self.rows_row(p, bb, kx0, kx1, acc)
         else:
@@ -413,11 +422,12 @@ class _Emitter:
             if nkx < g.KW:
                 add_const(asm, R_W, R_W, (g.KW - nkx) * group_bytes(g, plan, bb, self.f16),
                           scratch=C_CHUNK)
-        row_adv = 4 * g.dh * g.W * g.cin - advanced
-        for reg in ptrs:
-            add_const(asm, reg, reg, row_adv, scratch=C_CHUNK)
-        asm.subs(C_KY, C_KY, 1)
-        asm.b(top, cond="ne")
+        if not single_row:
+            row_adv = 4 * g.dh * g.W * g.cin - advanced
+            for reg in ptrs:
+                add_const(asm, reg, reg, row_adv, scratch=C_CHUNK)
+            asm.subs(C_KY, C_KY, 1)
+            asm.b(top, cond="ne")
         temps = list(PIXEL_PTRS) + [C_KY, C_CHUNK]
         for q in range(p):
             store_activated(asm, acc[q], R_O, self.op.activation, temps=temps)
