@@ -1,0 +1,227 @@
+"""The ml4f PlatformIO library under a real, offline `pio run` / `pio test`.
+
+PlatformIO never reaches its registry here: the core package tool-scons is
+generated into a temporary core directory (platformio_plugin/offline.py), the
+platform is the repository's platform-cm4qemu and the library is the
+repository itself, both through `symlink://`.  The shipped example is built
+in place with its build and library state redirected to a temporary workspace.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from build_integration.support import (EXAMPLES, MODELS, REPO, keras_predict, parse_lines,
+                                       print_comparison, require, retouch_h5, run)
+
+EXAMPLE = EXAMPLES / "arduino-gesture"
+PLATFORM = REPO / "platformio_plugin" / "platform-cm4qemu"
+LABELS = ["rest", "shake", "circle", "tap"]
+
+
+@pytest.fixture(scope="module")
+def core_dir(tmp_path_factory):
+    from platformio_plugin.offline import write_tool_scons
+    core = tmp_path_factory.mktemp("pio-core")
+    write_tool_scons(str(core))
+    return core
+
+
+def pio(args, cwd, core, workspace=None, check=True):
+    env = {"PLATFORMIO_SETTING_ENABLE_TELEMETRY": "no", "PLATFORMIO_DISABLE_UPGRADE_CHECK": "true",
+           "PLATFORMIO_CORE_DIR": str(core)}
+    if workspace:
+        env["PLATFORMIO_WORKSPACE_DIR"] = str(workspace)
+    return run([sys.executable, "-m", "platformio", *args], cwd=cwd, env=env, check=check)
+
+
+def compiled_models(output: str) -> list:
+    return re.findall(r"^ML4F (\w+) \(", output, re.MULTILINE)
+
+
+def error_lines(output: str) -> list:
+    return [line for line in output.splitlines() if line.startswith("*** [")]
+
+
+def tree(path):
+    return sorted((str(p.relative_to(path)), p.stat().st_size) for p in path.rglob("*"))
+
+
+# ---- the repository as a PlatformIO library -------------------------------------------------
+
+def test_library_manifest_matches_the_package():
+    import ml4f
+    manifest = json.loads((REPO / "library.json").read_text())
+    assert manifest["name"] == "ml4f" and manifest["version"] == ml4f.__version__
+    build = manifest["build"]
+    assert (REPO / build["extraScript"]).is_file()
+    assert (REPO / build["srcDir"] / "ml4f.c").is_file()
+    assert (REPO / build["includeDir"] / manifest["headers"]).is_file()
+    for item in manifest["export"]["include"]:
+        assert (REPO / item).exists(), item
+
+
+def test_offline_tool_scons_is_what_this_platformio_requires(tmp_path):
+    import SCons
+    import semantic_version
+    from platformio_plugin.offline import required_spec, tool_scons_version, write_tool_scons
+    assert tool_scons_version("4.11.1") == "4.41101.0"
+    package = write_tool_scons(str(tmp_path))
+    meta = json.loads((tmp_path / "packages" / "tool-scons" / ".piopm").read_text())
+    assert meta["spec"]["owner"] == "platformio" and package.endswith("tool-scons")
+    assert semantic_version.Version(tool_scons_version(SCons.__version__)) in \
+        semantic_version.SimpleSpec(required_spec())
+
+
+# ---- the shipped example, offline environment ----------------------------------------------
+
+@pytest.mark.slow
+def test_example_sketch_builds_and_runs_in_qemu_like_keras(core_dir, tmp_path):
+    require("arm-none-eabi-gcc", "qemu-system-arm")
+    before = tree(EXAMPLE)
+    ws = tmp_path / "workspace"
+    build = pio(["run", "-e", "emulator"], EXAMPLE, core_dir, ws)
+    line = (r"^ML4F gesture \(\.\./models/gesture\.h5\): flash [\d,]+ B, arena 1,344 B, "
+            r"[\d,]+ cycles = [\d.]+ ms at 168 MHz \(float32 weights\)$")
+    assert re.search(line, build.output, re.MULTILINE), build.output
+    assert "[SUCCESS]" in build.output and "Traceback" not in build.output
+
+    executed = pio(["run", "-e", "emulator", "-t", "exec"], EXAMPLE, core_dir, ws)
+    assert compiled_models(executed.output) == []        # nothing changed: no recompile
+    windows = parse_lines(r"^window (?P<i>\d+): (?P<label>\w+) \[(?P<values>.*)\]$", executed.stdout)
+    assert len(windows) == 8, executed.output
+    x = np.load(MODELS / "gesture_test_x.npy")
+    want = keras_predict(MODELS / "gesture.h5", x)
+    got = np.stack([values for _, values in windows])
+    print_comparison("gesture.h5: the sketch in QEMU (pio run -t exec) and Keras", range(1, 9), got, want)
+    np.testing.assert_allclose(got, want, atol=2e-6)
+    assert [m["label"] for m, _ in windows] == [LABELS[i] for i in want.argmax(-1)]
+    assert [LABELS[i] for i in want.argmax(-1)] == [LABELS[i] for i in np.load(MODELS / "gesture_test_y.npy")]
+    assert tree(EXAMPLE) == before                          # nothing written into the repository
+
+
+@pytest.mark.slow
+def test_example_unit_tests_pass_in_qemu(core_dir, tmp_path):
+    require("arm-none-eabi-gcc", "qemu-system-arm")
+    tested = pio(["test", "-e", "emulator"], EXAMPLE, core_dir, tmp_path / "workspace")
+    assert re.search(r"15 test cases: 15 succeeded", tested.output), tested.output
+
+
+# ---- a user's project: three lines in platformio.ini ---------------------------------------
+
+USER_MAIN = """\
+#include <stdio.h>
+#include "digits.h"
+
+static const float eight[DIGITS_INPUT_ELEMS] = { %s };
+static digits_arena_t arena;
+
+int main(void)
+{
+    printf("class %%d\\n", digits_predict_class(eight, &arena));
+    return 0;
+}
+"""
+
+
+def user_project(tmp_path, model_lines: str, envs: str = ""):
+    """An existing bare-metal project, plus the model lines of the README."""
+    (tmp_path / "src").mkdir()
+    (tmp_path / "models").mkdir()
+    for name in ("digits.h5", "gesture.h5"):
+        (tmp_path / "models" / name).write_bytes((MODELS / name).read_bytes())
+    x = np.load(MODELS / "digits_test_x.npy")[0].ravel()
+    (tmp_path / "src" / "main.c").write_text(USER_MAIN % ", ".join(f"{float(v)!r}f" for v in x))
+    (tmp_path / "platformio.ini").write_text(textwrap.dedent(f"""\
+        [env:netduinoplus2]
+        platform = symlink://{PLATFORM}
+        board = netduinoplus2
+        """) + model_lines + envs)
+    return tmp_path
+
+
+@pytest.mark.slow
+def test_user_project_with_three_lines_builds_rebuilds_and_cleans(core_dir, tmp_path):
+    require("arm-none-eabi-gcc", "qemu-system-arm")
+    p = user_project(tmp_path, textwrap.dedent(f"""\
+        lib_deps = ml4f=symlink://{REPO}
+        custom_ml4f_models = models/*.h5
+        custom_ml4f_float16 = yes
+        """))
+    generated = p / ".pio" / "build" / "netduinoplus2" / "ml4f"
+    first = pio(["run", "-t", "exec"], p, core_dir)
+    assert sorted(compiled_models(first.output)) == ["digits", "gesture"]
+    assert "(float16 weights)" in first.output
+    label = int(np.load(MODELS / "digits_test_y.npy")[0])
+    assert f"class {label}" in first.stdout
+
+    assert compiled_models(pio(["run"], p, core_dir).output) == []
+    retouch_h5(p / "models" / "digits.h5")
+    changed = pio(["run"], p, core_dir)
+    assert compiled_models(changed.output) == ["digits"]
+    assert "Compiling .pio/build/netduinoplus2/src/main.o" in changed.output   # new hash in digits.h
+
+    pio(["run", "-t", "clean"], p, core_dir)
+    assert not generated.exists()
+
+
+@pytest.mark.slow
+def test_build_errors_are_one_line_and_leave_nothing_to_link(core_dir, tmp_path):
+    require("arm-none-eabi-gcc")
+    import keras
+    p = user_project(tmp_path, "lib_deps = ml4f=symlink://%s\ncustom_ml4f_models = models/digits.h5\n"
+                     % REPO, envs=textwrap.dedent("""\
+        [env:unsupported]
+        extends = env:netduinoplus2
+        custom_ml4f_models = models/digits.h5, models/lstm.h5
+
+        [env:tiny]
+        extends = env:netduinoplus2
+        board_upload.maximum_ram_size = 2048
+
+        [env:options]
+        extends = env:netduinoplus2
+        custom_ml4f_models = models/missing*.h5
+        custom_ml4f_optimize = fastest
+        """))
+    keras.Sequential([keras.Input((10, 3)), keras.layers.LSTM(4, name="memory"),
+                      keras.layers.Dense(2, name="out")]).save(p / "models" / "lstm.h5")
+    build = p / ".pio" / "build"
+
+    assert pio(["run", "-e", "netduinoplus2"], p, core_dir).returncode == 0
+    (p / "models" / "digits.h5").write_bytes(b"\x89HDF\r\n\x1a\n truncated")   # it built before
+    broken = pio(["run", "-e", "netduinoplus2"], p, core_dir, check=False)
+    assert broken.returncode != 0 and "Traceback" not in broken.output
+    [line] = error_lines(broken.output)
+    assert line.startswith("*** [.pio/build/netduinoplus2/ml4f/digits.bin] models/digits.h5: "
+                           "cannot read the HDF5 file, the file is damaged or truncated")
+    assert not any((build / "netduinoplus2" / "ml4f" / f"digits{s}").exists() for s in (".bin", ".h", ".S"))
+    assert "Linking" not in broken.output
+    (p / "models" / "digits.h5").write_bytes((MODELS / "digits.h5").read_bytes())
+
+    unsupported = pio(["run", "-e", "unsupported"], p, core_dir, check=False)
+    assert unsupported.returncode != 0 and "Traceback" not in unsupported.output
+    assert error_lines(unsupported.output) == [
+        "*** [.pio/build/unsupported/ml4f/lstm.bin] models/lstm.h5: layer 'memory' (LSTM): "
+        "unsupported layer kind LSTM"]
+    assert not (build / "unsupported" / "firmware.elf").exists()
+    assert not any((build / "unsupported" / "ml4f").glob("lstm.*"))
+
+    tiny = pio(["run", "-e", "tiny"], p, core_dir, check=False)
+    assert error_lines(tiny.output) == [
+        "*** [.pio/build/tiny/ml4f/digits.bin] models/digits.h5: the model's arena (2,568 B) does "
+        "not fit the RAM of netduinoplus2 (2,048 B)"]
+    assert not (build / "tiny" / "firmware.elf").exists()
+
+    options = pio(["run", "-e", "options"], p, core_dir, check=False)
+    assert options.returncode != 0 and "Traceback" not in options.output
+    assert error_lines(options.output) == [
+        "*** [.pio/build/options/ml4f/platformio.ini-error] platformio.ini [env:options]: "
+        "custom_ml4f_models: models/missing*.h5 matches no file; "
+        "custom_ml4f_optimize must be size | balanced | speed, not 'fastest'"]
