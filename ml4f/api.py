@@ -86,15 +86,20 @@ def compile_file(path, *, float16: bool = False, validate: bool = True, test_dat
         model = load_model(path, check_layer=check_class)
         with open(path, "rb") as fh:
             digest = content_hash(fh.read(), options)
+        load_seconds = time.perf_counter() - t0
         compiled = compile_model(model, options, content=digest)
-        compiled.timings["load"] = compiled.timings.get("start", t0) - t0
-        return compiled
     except ML4FError as e:
         raise e.with_path(path)
+    compiled.timings["load"] = load_seconds
+    compiled.timings["total"] += load_seconds
+    compiled.report["compile_seconds"] = round(compiled.timings["total"], 3)
+    return compiled
 
 
 def compile_model(model: Model, options: Options = Options(), content: str = "") -> Compiled:
-    timings = {"start": time.perf_counter()}
+    """Compile model records (see ml4f.model) to an ML4F object."""
+    start = time.perf_counter()
+    timings = {}
     graph = relu_after_max_pool(build_graph(model))
     t = time.perf_counter()
     arena, gen, obj = compile_graph(graph, options)
@@ -118,7 +123,7 @@ def compile_model(model: Model, options: Options = Options(), content: str = "")
     timings["profile"] = time.perf_counter() - t
     header = parse_header(obj)
     report = build_report(model, graph, gen, arena, header, cycles, options, errors, stack, content)
-    timings["total"] = time.perf_counter() - timings.pop("start")
+    timings["total"] = time.perf_counter() - start
     report["compile_seconds"] = round(timings["total"], 3)
     listing = gen.program.listing()
     return Compiled(obj, header, report, graph, gen, arena, content, listing, timings)
