@@ -1,0 +1,113 @@
+"""The goals the benchmark reports against, and their evaluation on a run's results."""
+from __future__ import annotations
+
+LENET = "lenet"
+LENET_CYCLES = 560_000
+LENET_SPEEDUP = 2.5
+LENET_COMPILE_SECONDS = 2.0
+CODE_PER_WEIGHT = 2.0
+BASELINE = "no-fma"          # the C baseline variant the speed-up goal is measured against
+
+# layer class -> (description, limit in c/MAC for f32, for f16 or None when the goal is f32 only)
+LAYER_GOALS = {
+    "conv": ("Conv layers (3×3 and larger, ≥ 8 filters)", 2.8, None),
+    "pointwise": ("Pointwise 1×1 convolutions", 3.0, None),
+    "depthwise": ("Depthwise 3×3 convolutions", 4.0, None),
+    "dense": ("Dense layers", 3.3, 3.8),
+}
+
+
+def layer_class(op) -> str | None:
+    """Which layer goal applies to an op, if any.  1-D convolutions (H = 1) count by
+    their kernel length: 3 taps and more are "conv"."""
+    if op.kind == "conv2d":
+        kh, kw, _, filters = op.kernel.shape
+        if (kh, kw) == (1, 1):
+            return "pointwise"
+        one_d = len(op.in_shape) == 2            # (W, C): a Conv1D
+        big = kw >= 3 if one_d else (kh >= 3 and kw >= 3)
+        return "conv" if big and filters >= 8 else None
+    if op.kind == "depthwise":
+        return "depthwise" if tuple(op.kernel.shape[:2]) == (3, 3) else None
+    if op.kind == "dense":
+        return "dense"
+    return None
+
+
+def layer_limit(cls: str | None, float16: bool) -> float | None:
+    if cls is None:
+        return None
+    _, f32, f16 = LAYER_GOALS[cls]
+    return f16 if float16 else f32
+
+
+def evaluate(models: list[dict]) -> list[dict]:
+    """One row per goal: what was measured, the limit, and whether it is met
+    (None: not measurable in this run, e.g. the model is not part of it)."""
+    rows = []
+    ok = [m for m in models if m.get("status") == "ok"]
+
+    for cls, (text, f32, f16) in LAYER_GOALS.items():
+        for precision, limit in (("f32", f32), ("f16", f16)):
+            if limit is None:
+                continue
+            layers = [(m["name"], L) for m in ok for L in m[precision]["layers"]
+                      if L["goal_class"] == cls]
+            if not layers:
+                rows.append(_row(f"{text}, {precision}: ≤ {limit} c/MAC", "no such layer", limit,
+                                 None))
+                continue
+            worst_model, worst = max(layers, key=lambda t: t[1]["cycles_per_mac"])
+            met = sum(1 for _, L in layers if L["cycles_per_mac"] <= limit)
+            rows.append(_row(f"{text}, {precision}: ≤ {limit} c/MAC",
+                             f"{met} of {len(layers)} layers; worst {worst['cycles_per_mac']:.3f} "
+                             f"({worst_model}/{worst['name']})", limit, met == len(layers)))
+
+    lenet = next((m for m in ok if m["name"] == LENET), None)
+    if lenet is None:
+        for text in ("LeNet-like CNN, f32: cycles", "LeNet-like CNN: speed-up over the C baseline",
+                     "LeNet-like CNN: compile time with validation"):
+            rows.append(_row(text, "not measured", None, None))
+    else:
+        f32 = lenet["f32"]
+        rows.append(_row(f"LeNet-like CNN, f32: ≤ {LENET_CYCLES:,} cycles",
+                         f"{f32['cycles']:,} cycles ({f32['cycles_per_mac']:.3f} c/MAC)",
+                         LENET_CYCLES, f32["cycles"] <= LENET_CYCLES))
+        speedup = (lenet.get("baseline") or {}).get("speedup", {}).get(BASELINE)
+        rows.append(_row(f"LeNet-like CNN: ≥ {LENET_SPEEDUP}× faster than the C baseline "
+                         f"(-O3, {BASELINE})",
+                         "baseline not available" if speedup is None else f"{speedup:.2f}×",
+                         LENET_SPEEDUP, None if speedup is None else speedup >= LENET_SPEEDUP))
+        secs = f32["compile_seconds"]
+        rows.append(_row(f"LeNet-like CNN: compile with validation ≤ {LENET_COMPILE_SECONDS} s",
+                         f"{secs:.2f} s", LENET_COMPILE_SECONDS, secs <= LENET_COMPILE_SECONDS))
+
+    arena = [(m["name"], v, m[v]) for m in ok for v in ("f32", "f16")]
+    arena += [(m["name"], f"f32 --optimize {o}", r) for m in ok
+              for o, r in m.get("optimize", {}).items()]
+    over = [f"{n} ({v}): {r['arena_bytes']:,} > {r['arena_lower_bound']:,}"
+            for n, v, r in arena if r["arena_bytes"] > r["arena_lower_bound"]]
+    rows.append(_row("Arena never above the planner's lower bound",
+                     "; ".join(over) if over else f"at the bound in all {len(arena)} objects",
+                     None, not over))
+
+    conv_models = [m for m in ok if m.get("has_conv")]
+    fat = []
+    checked = 0
+    for m in conv_models:
+        for mode, r in m.get("optimize", {}).items():
+            if mode == "speed":
+                continue                    # --optimize speed may trade code size for speed
+            checked += 1
+            if r["code_bytes"] > CODE_PER_WEIGHT * r["weight_bytes"]:
+                fat.append(f"{m['name']} ({mode}): {r['code_bytes']:,} B code, "
+                           f"{r['weight_bytes']:,} B weights")
+    rows.append(_row(f"Code bytes ≤ {CODE_PER_WEIGHT:g}× weight bytes on conv models "
+                     "(--optimize size and balanced)",
+                     "; ".join(fat) if fat else f"met in all {checked} objects",
+                     CODE_PER_WEIGHT, not fat if checked else None))
+    return rows
+
+
+def _row(goal: str, measured: str, limit, met) -> dict:
+    return {"goal": goal, "measured": measured, "limit": limit, "met": met}
