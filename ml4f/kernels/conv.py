@@ -32,7 +32,7 @@ from ..errors import CodegenError
 from ..graph.ops import Conv2D
 from ..thumb.regs import S, lr, r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12
 from .common import Ctx, add_const, counted_loop, store_activated
-from .conv_geometry import Geometry
+from .conv_geometry import Geometry, row_tiles, window_columns
 from .loads import load_columns, load_columns_cycles
 from .mac import emit_macs, load_weights
 from .registry import kernel
@@ -133,13 +133,26 @@ def block_weights(kernel: np.ndarray, plan: ConvPlan, f16: bool) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ register needs
-def window_positions(g: Geometry, p: int, nkx: int) -> int:
-    return (p - 1) * g.sw + (nkx - 1) * g.dw + 1
+def tile_groups(g: Geometry, plan: ConvPlan):
+    """(count, ranges) per group of identical tiles along an output row; ranges
+    holds each pixel's valid (kx0, kx1).  In the chunks scheme the pixels of a
+    tile share one range (column runs); in the rows scheme border pixels join
+    interior tiles and their invalid taps are skipped at compile time."""
+    if plan.scheme == "rows":
+        return [(count, ranges) for ox0, count, q, ranges in row_tiles(g, plan.a)]
+    groups = []
+    for ox0, count, kx0, kx1 in g.column_runs():
+        full, rest = divmod(count, plan.a)
+        if full:
+            groups.append((full, ((kx0, kx1),) * plan.a))
+        if rest:
+            groups.append((1, ((kx0, kx1),) * rest))
+    return groups
 
 
-def fp_regs_needed(g: Geometry, plan: ConvPlan, p: int, bb: int, nkx: int) -> int:
-    m = min(plan.m, g.cin)
-    inputs = window_positions(g, p, nkx) * m if plan.scheme == "rows" else p * m
+def fp_regs_needed(g: Geometry, plan: ConvPlan, ranges, bb: int) -> int:
+    p, m = len(ranges), min(plan.m, g.cin)
+    inputs = (max(window_columns(g, ranges)) + 1) * m if plan.scheme == "rows" else p * m
     weights = bb if plan.wrows else m * bb
     return p * bb + inputs + weights + 2
 
@@ -153,37 +166,38 @@ def chunk_weight_cycles(plan: ConvPlan, mc: int, bb: int, f16: bool) -> int:
     return units(plan, mc) * wload_cycles(unit_len(plan, mc, bb), f16)
 
 
-def row_cycles(g: Geometry, plan: ConvPlan, p: int, bb: int, nkx: int, f16: bool) -> float:
+def row_cycles(g: Geometry, plan: ConvPlan, ranges, bb: int, f16: bool) -> float:
     """One input row (ky) of a tile's reduction."""
-    macs = 0
+    p = len(ranges)
     c = 0.0
     if plan.scheme == "rows":
-        npos = window_positions(g, p, nkx)
+        cols = window_columns(g, ranges)
+        used = [sum(1 for k0, k1 in ranges if k0 <= kx < k1) for kx in range(g.KW)]
         sizes = chunk_sizes(g.cin, plan.m)
         for mc in sizes:
-            offs = [(q * g.cin) * 4 for q in range(npos)]
-            c += load_columns_cycles(offs, mc) + nkx * chunk_weight_cycles(plan, mc, bb, f16)
-            macs += 2 * p * bb * mc * nkx
-            c += (1 if nkx < g.KW else 0) + (1 if len(sizes) > 1 else 0)
+            c += load_columns_cycles([col * 4 * g.cin for col in cols], mc)
+            c += sum(chunk_weight_cycles(plan, mc, bb, f16) if u else 1 for u in used)
+            c += 2 * bb * mc * sum(used)
         loops = (g.cin // plan.m) // plan.unroll if len(sizes) > 1 else 0
-        c += 3 * loops
+        c += 4 * loops
     else:
+        nkx = ranges[0][1] - ranges[0][0]
         groups = [nkx * g.cin] if merged(g, plan, f16) else [g.cin] * nkx
         for length in groups:
             for mc in chunk_sizes(length, plan.m):
-                c += p * (1 + mc) + chunk_weight_cycles(plan, mc, bb, f16)
-                macs += 2 * p * bb * mc
+                c += p * (1 + mc) + chunk_weight_cycles(plan, mc, bb, f16) + 2 * p * bb * mc
             c += 3 * ((length // plan.m) // plan.unroll)
             if g.dw > 1:
                 c += p
-    return c + macs + p + 5
+        c += 1 if nkx < g.KW else 0
+    return c + p + 5
 
 
-def tile_cycles(g: Geometry, plan: ConvPlan, p: int, bb: int, nkx: int, nky: int, f16: bool,
-                act: str) -> float:
+def tile_cycles(g: Geometry, plan: ConvPlan, ranges, bb: int, nky: int, f16: bool, act: str) -> float:
+    p = len(ranges)
     setup = (p if plan.scheme == "chunks" else 1) + 5 + (1 + bb) + (p - 1) * bb + 2
     store = p * (2 + bb) if act == "linear" else p * (2 + 2.5 * bb)
-    row = row_cycles(g, plan, p, bb, nkx, f16)
+    row = row_cycles(g, plan, ranges, bb, f16)
     if g.KH == 1:
         row -= p + 5              # no ky loop: no counter, no row advance
         setup -= 5
@@ -195,38 +209,36 @@ def layer_cycles(g: Geometry, plan: ConvPlan, f16: bool, act: str) -> float:
     for ky0, ky1 in g.row_ranges():
         rows[ky1 - ky0] = rows.get(ky1 - ky0, 0) + 1
     blocks = [(plan.b, g.cout // plan.b)] + ([(g.cout % plan.b, 1)] if g.cout % plan.b else [])
+    groups = tile_groups(g, plan)
     total = 25 * g.OH
     for bb, nb in blocks:
         for nky, nrows in rows.items():
-            per_row = 12
-            for ox0, count, kx0, kx1 in g.column_runs():
-                full, rest = divmod(count, plan.a)
-                per_row += full * tile_cycles(g, plan, plan.a, bb, kx1 - kx0, nky, f16, act)
-                if rest:
-                    per_row += tile_cycles(g, plan, rest, bb, kx1 - kx0, nky, f16, act)
+            per_row = 12 + sum(count * tile_cycles(g, plan, ranges, bb, nky, f16, act)
+                               for count, ranges in groups)
             total += nrows * nb * per_row
     return total
 
 
 def code_estimate(g: Geometry, plan: ConvPlan, f16: bool) -> int:
-    """Approximate code bytes: one tile body per (column run, tile size, block size)."""
+    """Approximate code bytes: one tile body per (tile group, block size)."""
     total = 0
-    for ox0, count, kx0, kx1 in g.column_runs():
-        nkx = kx1 - kx0
-        for p in {min(plan.a, count), count % plan.a} - {0}:
-            for bb in {plan.b, g.cout % plan.b} - {0}:
-                wl = units(plan, plan.m) * (1 + (unit_len(plan, plan.m, bb) if f16 else 0))
-                if plan.scheme == "rows":
-                    npos = window_positions(g, p, nkx)
-                    per_chunk = npos * (1 if plan.m <= 2 else 2) + nkx * (wl + 2 * p * bb * plan.m) + 2
-                    chunks = len(chunk_sizes(g.cin, plan.m))
-                    inner = per_chunk * (min(chunks, plan.unroll) + (1 if g.cin % plan.m else 0))
-                else:
-                    per_chunk = p + wl + 2 * p * bb * plan.m
-                    inner = per_chunk * (plan.unroll + 1)
-                    if not merged(g, plan, f16):
-                        inner *= min(nkx, 3)
-                total += 4 * (inner + 4 * p * bb + 30)
+    for count, ranges in tile_groups(g, plan):
+        p = len(ranges)
+        for bb in {plan.b, g.cout % plan.b} - {0}:
+            wl = units(plan, plan.m) * (1 + (unit_len(plan, plan.m, bb) if f16 else 0))
+            if plan.scheme == "rows":
+                cols = len(window_columns(g, ranges))
+                products = sum(k1 - k0 for k0, k1 in ranges)
+                per_chunk = cols * (1 if plan.m <= 2 else 2) + g.KW * wl + 2 * products * bb * plan.m + 2
+                chunks = len(chunk_sizes(g.cin, plan.m))
+                inner = per_chunk * (min(chunks, plan.unroll) + (1 if g.cin % plan.m else 0))
+            else:
+                nkx = ranges[0][1] - ranges[0][0]
+                per_chunk = p + wl + 2 * p * bb * plan.m
+                inner = per_chunk * (plan.unroll + 1)
+                if not merged(g, plan, f16):
+                    inner *= min(nkx, 3)
+            total += 4 * (inner + 4 * p * bb + 30)
     return total
 
 
@@ -245,11 +257,10 @@ def candidate_plans(g: Geometry):
 
 
 def plan_fits(g: Geometry, plan: ConvPlan) -> bool:
-    for ox0, count, kx0, kx1 in g.column_runs():
-        for p in {min(plan.a, count), count % plan.a} - {0}:
-            for bb in {plan.b, g.cout % plan.b} - {0}:
-                if fp_regs_needed(g, plan, p, bb, kx1 - kx0) > FP_REGS:
-                    return False
+    for count, ranges in tile_groups(g, plan):
+        for bb in {plan.b, g.cout % plan.b} - {0}:
+            if fp_regs_needed(g, plan, ranges, bb) > FP_REGS:
+                return False
     return True
 
 
@@ -380,21 +391,19 @@ class _Emitter:
         g, asm, ctx, plan = self.g, self.asm, self.ctx, self.plan
         ctx.reload(R_TILE, SL_ROWIN)
         ctx.reload(R_O, SL_OUTBLK)
-        for ox0, count, kx0, kx1 in g.column_runs():
-            full, rest = divmod(count, plan.a)
-            if full:
-                with counted_loop(asm, C_TILE, full):
-                    self.tile(plan.a, bb, kx0, kx1, wskip_slot)
-            if rest:
-                self.tile(rest, bb, kx0, kx1, wskip_slot)
+        for count, ranges in tile_groups(g, plan):
+            with counted_loop(asm, C_TILE, count):
+                self.tile(ranges, bb, wskip_slot)
         add_const(asm, R_WBLK, R_WBLK, self.block_bytes[bb], scratch=r0)
         ctx.reload(r0, SL_OUTBLK)
         add_const(asm, r0, r0, 4 * bb, scratch=r1)
         ctx.spill(r0, SL_OUTBLK)
 
-    def tile(self, p: int, bb: int, kx0: int, kx1: int, wskip_slot: int) -> None:
+    def tile(self, ranges, bb: int, wskip_slot: int) -> None:
+        """One tile: p = len(ranges) pixels x bb channels; pixel q uses taps kx in ranges[q]."""
         g, asm, ctx, plan = self.g, self.asm, self.ctx, self.plan
-        nkx = kx1 - kx0
+        p = len(ranges)
+        kx0 = ranges[0][0] if plan.scheme == "chunks" else 0
         cin4 = 4 * g.cin
         ptrs = PIXEL_PTRS[:p] if plan.scheme == "chunks" else PIXEL_PTRS[:1]
         for i, reg in enumerate(ptrs):
@@ -416,8 +425,9 @@ class _Emitter:
             ctx.reload(C_KY, SL_NKY)
             top = asm.here()
         if plan.scheme == "rows":
-            advanced = self.rows_row(p, bb, kx0, kx1, acc)
+            advanced = self.rows_row(ranges, bb, acc)
         else:
+            nkx = ranges[0][1] - ranges[0][0]
             advanced = self.chunk_row(p, bb, nkx, acc, ptrs)
             if nkx < g.KW:
                 add_const(asm, R_W, R_W, (g.KW - nkx) * group_bytes(g, plan, bb, self.f16),
@@ -443,17 +453,21 @@ class _Emitter:
         temps = (S[base + inputs + wn], S[base + inputs + wn + 1])
         return xs, ws, temps
 
-    def macs(self, acc, x, bb: int, mc: int, ws, temps) -> None:
-        """acc[p][j] += sum_i x[p][i] * w[i][j] for the next chunk of weights."""
+    def macs(self, acc, x, bb: int, mc: int, ws, temps, pixels=None) -> None:
+        """acc[q][j] += sum_i x[q][i] * w[i][j] for the next chunk of weights,
+        for the pixels q in `pixels` (all by default)."""
         asm, f16 = self.asm, self.f16
+        pixels = range(len(acc)) if pixels is None else pixels
+        acc_p = [acc[q] for q in pixels]
+        x_p = [x[q] for q in pixels]
         if self.plan.wrows:
             for i in range(mc):
                 load_weights(asm, R_W, ws, bb, f16)
-                emit_macs(asm, acc, [[row[i]] for row in x], [ws[:bb]], temps)
+                emit_macs(asm, acc_p, [[row[i]] for row in x_p], [ws[:bb]], temps)
         else:
             load_weights(asm, R_W, ws, mc * bb, f16)
             w = [[ws[i * bb + j] for j in range(bb)] for i in range(mc)]
-            emit_macs(asm, acc, x, w, temps)
+            emit_macs(asm, acc_p, x_p, w, temps)
 
     def chunk_row(self, p, bb, nkx, acc, ptrs) -> int:
         """One input row of the reduction with per-pixel pointers; returns the
@@ -497,28 +511,29 @@ class _Emitter:
                 group()
         return nkx * (4 * g.cin + skip)
 
-    def rows_row(self, p, bb, kx0, kx1, acc) -> int:
-        """One input row of the reduction: per chunk of channels, the union of
-        the tile's windows is loaded once and shared by every kx."""
+    def rows_row(self, ranges, bb, acc) -> int:
+        """One input row of the reduction: per chunk of channels, the input
+        columns the tile reads are loaded once and shared by every kx tap;
+        taps outside the input (border pixels) are skipped."""
         g, asm, plan = self.g, self.asm, self.plan
-        nkx = kx1 - kx0
-        npos = window_positions(g, p, nkx)
+        p = len(ranges)
+        cols = window_columns(g, ranges)
         m = min(plan.m, g.cin)
-        xs, ws, temps = self._fp_regs(p, bb, npos * m)
+        xs, ws, temps = self._fp_regs(p, bb, (cols[-1] + 1) * m)
         ptr, scratch = PIXEL_PTRS[0], PIXEL_PTRS[3]
-        offsets = [q * 4 * g.cin for q in range(npos)]
+        users = [[q for q, (k0, k1) in enumerate(ranges) if k0 <= kx < k1] for kx in range(g.KW)]
 
         def chunk(mc, c0):
-            if kx0:
-                add_const(asm, R_W, R_W, kx0 * chunk_bytes(plan, mc, bb, self.f16), scratch=scratch)
-            load_columns(asm, ptr, [o + 4 * c0 for o in offsets], mc, xs,
-                         (PIXEL_PTRS[1], PIXEL_PTRS[2]), scratch)
-            for kx in range(nkx):
-                x = [[xs[(q * g.sw + kx * g.dw) * mc + i] for i in range(mc)] for q in range(p)]
-                self.macs(acc, x, bb, mc, ws, temps)
-            if kx1 < g.KW:
-                add_const(asm, R_W, R_W, (g.KW - kx1) * chunk_bytes(plan, mc, bb, self.f16),
-                          scratch=scratch)
+            for run in _runs(cols):
+                load_columns(asm, ptr, [col * 4 * g.cin + 4 * c0 for col in run], mc,
+                             xs[run[0] * mc:], (PIXEL_PTRS[1], PIXEL_PTRS[2]), scratch)
+            for kx in range(g.KW):
+                if not users[kx]:
+                    add_const(asm, R_W, R_W, chunk_bytes(plan, mc, bb, self.f16), scratch=scratch)
+                    continue
+                x = [[xs[(q * g.sw + kx * g.dw) * mc + i] for i in range(mc)]
+                     if q in users[kx] else None for q in range(p)]
+                self.macs(acc, x, bb, mc, ws, temps, users[kx])
 
         n, tail = divmod(g.cin, m)
         if n > plan.unroll and n % plan.unroll == 0:
@@ -538,6 +553,17 @@ class _Emitter:
             chunk(mc, c0)
             c0 += mc
         return 0
+
+
+def _runs(cols: list[int]) -> list[list[int]]:
+    """Split sorted column indices into runs of consecutive ones."""
+    runs = [[cols[0]]]
+    for c in cols[1:]:
+        if c == runs[-1][-1] + 1:
+            runs[-1].append(c)
+        else:
+            runs.append([c])
+    return runs
 
 
 @kernel("conv2d")

@@ -62,3 +62,24 @@ class Geometry:
     @cache
     def row_ranges(self):
         return [self.ky_range(oy) for oy in range(self.OH)]
+
+
+def row_tiles(g: Geometry, p: int):
+    """Tiles of p pixels along an output row, grouped: (ox0, count, pixels, ranges)
+    where `ranges` holds each pixel's valid (kx0, kx1); consecutive identical
+    tiles form one loop.  Border pixels share tiles with interior ones: their
+    invalid taps are simply not computed (decided at compile time)."""
+    tiles = []
+    for ox0 in range(0, g.OW, p):
+        q = min(p, g.OW - ox0)
+        ranges = tuple(g.kx_range(ox0 + i) for i in range(q))
+        if tiles and tiles[-1][2:] == [q, ranges]:
+            tiles[-1][1] += 1
+        else:
+            tiles.append([ox0, 1, q, ranges])
+    return [tuple(t) for t in tiles]
+
+
+def window_columns(g: Geometry, ranges) -> list[int]:
+    """Input columns (relative to the tile's first window) a tile reads."""
+    return sorted({q * g.sw + kx * g.dw for q, (k0, k1) in enumerate(ranges) for kx in range(k0, k1)})

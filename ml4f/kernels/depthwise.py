@@ -22,7 +22,7 @@ from ..errors import CodegenError
 from ..graph.ops import DepthwiseConv2D
 from ..thumb.regs import S, lr, r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12
 from .common import Ctx, add_const, counted_loop, store_activated
-from .conv_geometry import Geometry
+from .conv_geometry import Geometry, row_tiles, window_columns as positions
 from .loads import load_columns, load_columns_cycles
 from .mac import load_weights
 from .registry import kernel
@@ -47,27 +47,6 @@ def _geometry(op: DepthwiseConv2D) -> Geometry:
 
 def tap_bytes(nm: int, f16: bool) -> int:
     return 4 * ceil(nm / 2) if f16 else 4 * nm
-
-
-def row_tiles(g: Geometry, p: int):
-    """Tiles of a row, grouped: (ox0, count, pixels, ranges) where `ranges` holds
-    each pixel's valid (kx0, kx1); consecutive identical tiles form one loop.
-    Border pixels share tiles with interior ones: their invalid taps are simply
-    not computed (decided at compile time)."""
-    tiles = []
-    for ox0 in range(0, g.OW, p):
-        q = min(p, g.OW - ox0)
-        ranges = tuple(g.kx_range(ox0 + i) for i in range(q))
-        if tiles and tiles[-1][2:] == [q, ranges]:
-            tiles[-1][1] += 1
-        else:
-            tiles.append([ox0, 1, q, ranges])
-    return [tuple(t) for t in tiles]
-
-
-def positions(g: Geometry, ranges) -> list[int]:
-    """Input columns (relative to the tile's first window) a tile reads."""
-    return sorted({q * g.sw + kx * g.dw for q, (k0, k1) in enumerate(ranges) for kx in range(k0, k1)})
 
 
 def fp_regs(g: Geometry, plan: DwPlan, ranges, n: int, m: int) -> int:
