@@ -14,7 +14,7 @@ from .emulator import Machine
 from .emulator.timing import CycleCounter
 from .errors import ML4FError, UsageError
 from .graph.build import build_graph
-from .graph.rewrite import relu_after_max_pool
+from .graph.rewrite import optimize
 from .graph.convert import check_class
 from .graph.ops import Graph
 from .model import load_model
@@ -100,7 +100,7 @@ def compile_model(model: Model, options: Options = Options(), content: str = "")
     """Compile model records (see ml4f.model) to an ML4F object."""
     start = time.perf_counter()
     timings = {}
-    graph = relu_after_max_pool(build_graph(model))
+    graph = optimize(build_graph(model))
     t = time.perf_counter()
     arena, gen, obj = compile_graph(graph, options)
     timings["codegen"] = time.perf_counter() - t

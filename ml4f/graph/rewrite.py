@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from .ops import LINEAR, Graph
+from .ops import LINEAR, GlobalPool, Graph
+from .shapes import hwc
 
 PRODUCERS = {"conv2d", "depthwise", "dense"}
 
@@ -33,3 +34,21 @@ def relu_after_max_pool(graph: Graph) -> Graph:
         ops[j] = dataclasses.replace(pool, activation=op.activation)
         ops[i] = dataclasses.replace(op, activation=LINEAR)
     return dataclasses.replace(graph, ops=ops)
+
+
+def whole_window_pools(graph: Graph) -> Graph:
+    """A pooling window that covers the whole input (valid padding, one output
+    position) is a global pooling: a loop over positions instead of a fully
+    unrolled window."""
+    ops = []
+    for op in graph.ops:
+        if op.kind == "pool2d" and tuple(op.pool) == hwc(op.in_shape)[:2] and not any(op.pads):
+            op = GlobalPool(op.name, op.layer_class, op.inputs, op.output, op.in_shapes, op.out_shape,
+                            mode=op.mode, activation=op.activation)
+        ops.append(op)
+    return dataclasses.replace(graph, ops=ops)
+
+
+def optimize(graph: Graph) -> Graph:
+    """Every exact rewrite, in order."""
+    return relu_after_max_pool(whole_window_pools(graph))
