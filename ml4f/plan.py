@@ -1,16 +1,26 @@
 """Arena planning: a byte offset for every tensor, aiming at the lower bound.
 
-The lower bound is the largest total size of the tensors alive at any one step
-(for a chain: the largest input + output of any op) plus the words the format
-keeps at the start of the arena.  A chain reaches it by placing every op's
-output at the opposite end of the arena from its input; other graphs fall back
-to first-fit by decreasing size.
+Tensors share buffers in two ways: an in-place op writes its output over an
+input that dies at that op (the output is that input's buffer), and a view
+(a View op: cropping of whole rows, the operands of a multi-input op
+validated alone) is a byte range inside its input's buffer.  A buffer lives
+from the step that creates it to the last step that reads any tensor in it.
+
+The lower bound is the largest total size of the buffers alive at any one step
+plus the words the format keeps at the start of the arena.  Placement tries
+strategies in turn until one reaches the bound, else keeps the smallest arena
+(docs/arena-planning.md): two-ended (every output at the end of the arena
+opposite to its input: chains reach the bound), first-fit / best-fit in a few
+orders, and a bounded search (for graphs whose tensors live across several
+steps: residual blocks, concatenations).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .graph.ops import Graph, elems
+from .errors import CodegenError
+from .graph.ops import Graph, Op, elems
+from .graph.ops.shape import View
 
 RESERVED = 8          # arena[0..3]: weights address, arena[4..7]: 0.0 (as in the original format)
 ALIGN = 4
@@ -28,110 +38,263 @@ class ArenaPlan:
     sizes: dict[str, int] = field(default_factory=dict)
     lifetimes: dict[str, tuple[int, int]] = field(default_factory=dict)
     method: str = ""
+    buffer_of: dict[str, str] = field(default_factory=dict)    # tensor -> the tensor owning its buffer
 
     def as_dict(self) -> dict:
         return {"arena_bytes": self.arena_bytes, "lower_bound": self.lower_bound,
                 "reserved_bytes": RESERVED, "method": self.method,
                 "tensors": [{"tensor": t, "offset": self.offsets[t], "bytes": self.sizes[t],
-                             "first_step": self.lifetimes[t][0], "last_step": self.lifetimes[t][1]}
+                             "first_step": self.lifetimes[t][0], "last_step": self.lifetimes[t][1],
+                             **({"buffer": self.buffer_of[t]}
+                                if self.buffer_of.get(t, t) != t else {})}
                             for t in self.offsets]}
 
 
-def _lifetimes(graph: Graph):
-    """(first, last) step of every tensor, and in-place aliases."""
-    life = {graph.input: [-1, -1]}
-    alias: dict[str, str] = {}
+@dataclass
+class Buffers:
+    """Which buffer every tensor lives in, and where in it."""
+
+    root: dict[str, str]                 # tensor -> buffer (named after the tensor that owns it)
+    inner: dict[str, int]                # tensor -> byte offset inside its buffer
+    tsize: dict[str, int]                # tensor -> bytes
+    size: dict[str, int]                 # buffer -> bytes
+    life: dict[str, tuple[int, int]]     # buffer -> (first step, last step)
+    order: list[str]                     # buffers in creation order
+    source: dict[str, str]               # buffer -> the buffer of its producer's first input
+    lower_bound: int                     # RESERVED + most bytes alive at one step
+
+
+def _inplace_candidates(op: Op) -> list[int]:
+    if not op.inplace:
+        return []
+    return list(range(len(op.inputs))) if getattr(op, "inplace_any_input", False) else [0]
+
+
+def buffers(graph: Graph) -> Buffers:
+    """Buffers of every tensor: views inside their input, in-place outputs in
+    the input they overwrite (one that dies at that op and fills its buffer)."""
+    n = len(graph.ops)
+    last_use = {t: i for i, op in enumerate(graph.ops) for t in op.inputs}
+    last_use[graph.output] = n
+    tsize = {t: _align(4 * elems(s)) for t, s in graph.shapes.items()}
+    tsize.setdefault(graph.input, _align(4 * elems(graph.input_shape)))
+    root, inner = {graph.input: graph.input}, {graph.input: 0}
+    members = {graph.input: [graph.input]}
+    first = {graph.input: -1}
+    source = {}
+
+    def dies_here(t: str, i: int) -> bool:
+        return max(last_use.get(u, -1) for u in members[root[t]]) == i
+
+    def region(t: str):
+        return root[t], inner[t], tsize[t]
+
     for i, op in enumerate(graph.ops):
-        for t in op.inputs:
-            life[_root(alias, t)][1] = i
-        src = _root(alias, op.inputs[0]) if op.inputs else None
-        if (op.inplace and src is not None and src != graph.input
-                and sum(1 for o in graph.ops if op.inputs[0] in o.inputs) == 1
-                and elems(op.in_shapes[0]) == elems(op.out_shape)):
-            alias[op.output] = src
-            life[src][1] = i
+        out = op.output
+        tsize[out] = _align(4 * elems(op.out_shape))
+        if isinstance(op, View):
+            root[out], inner[out] = root[op.inputs[0]], inner[op.inputs[0]] + 4 * op.offset
+            members[root[out]].append(out)
+            continue
+        for k in _inplace_candidates(op):
+            t = op.inputs[k]
+            b = root[t]
+            if (b != root[graph.input] and inner[t] == 0 and tsize[t] == tsize[b]
+                    and elems(op.in_shapes[k]) == elems(op.out_shape) and dies_here(t, i)
+                    and all(root[u] != b or region(u) == region(t) for u in op.inputs)):
+                root[out], inner[out] = b, 0
+                members[b].append(out)
+                break
         else:
-            life[op.output] = [i, i]
-    life[_root(alias, graph.output)][1] = len(graph.ops)
-    return {t: tuple(v) for t, v in life.items()}, alias
+            root[out], inner[out] = out, 0
+            members[out] = [out]
+            first[out] = i
+            if op.inputs:
+                source[out] = root[op.inputs[0]]
+    life = {b: (first[b], max(last_use.get(u, first[b]) for u in ts)) for b, ts in members.items()}
+    order = sorted(members, key=lambda b: first[b])
+    size = {b: tsize[b] for b in members}
+    bound = RESERVED + max(sum(size[b] for b in order if life[b][0] <= s <= life[b][1])
+                           for s in range(-1, n + 1))
+    return Buffers(root, inner, tsize, size, life, order, source, bound)
 
 
-def _root(alias, t):
-    while t in alias:
-        t = alias[t]
-    return t
+def plan_arena(graph: Graph) -> ArenaPlan:
+    bufs = buffers(graph)
+    bound = bufs.lower_bound
+    best = None
+    for name, strategy in STRATEGIES:
+        placed = strategy(bufs, bound if best is None else best[0])
+        if placed is None:
+            continue
+        top = max(placed[b] + bufs.size[b] for b in placed)
+        if best is None or top < best[0]:
+            best = (top, name, placed)
+        if top <= bound:
+            break
+    arena, method, placed = best
+    offsets = {t: placed[bufs.root[t]] + bufs.inner[t] for t in bufs.root}
+    sizes = {t: bufs.tsize[t] for t in bufs.root}
+    lifetimes = {t: bufs.life[bufs.root[t]] for t in bufs.root}
+    plan = ArenaPlan(arena_bytes=arena, lower_bound=bound, offsets=offsets, sizes=sizes,
+                     lifetimes=lifetimes, method=method, buffer_of=dict(bufs.root))
+    check(plan, bufs)
+    return plan
 
 
+# ---------------------------------------------------------------- strategies
 def _overlap(a, b) -> bool:
     return a[0] <= b[1] and b[0] <= a[1]
 
 
-def plan_arena(graph: Graph) -> ArenaPlan:
-    life, alias = _lifetimes(graph)
-    sizes = {t: _align(4 * elems(graph.shapes[t])) for t in life}
-    steps = range(-1, len(graph.ops) + 1)
-    bound = RESERVED + max(sum(sizes[t] for t in life if life[t][0] <= s <= life[t][1])
-                           for s in steps)
-    offsets = _two_ended(graph, life, sizes, alias, bound)
-    method = "two-ended"
-    if offsets is None:
-        offsets = _first_fit(life, sizes)
-        method = "first-fit"
-    arena = max(offsets[t] + sizes[t] for t in offsets)
-    for t, root in alias.items():
-        offsets[t] = offsets[_root(alias, root)]
-        sizes[t] = sizes[_root(alias, root)]
-        life[t] = life[_root(alias, root)]
-    plan = ArenaPlan(arena_bytes=arena, lower_bound=bound, offsets=offsets, sizes=sizes,
-                     lifetimes=life, method=method)
-    _check(plan, alias)
-    return plan
+def _fits(b, off, placed, bufs: Buffers) -> bool:
+    size, life = bufs.size[b], bufs.life[b]
+    return all(not _overlap(life, bufs.life[u]) or off + size <= placed[u]
+               or placed[u] + bufs.size[u] <= off for u in placed)
 
 
-def _fits(t, off, placed, life, sizes) -> bool:
-    return all(not _overlap(life[t], life[u]) or off + sizes[t] <= placed[u]
-               or placed[u] + sizes[u] <= off for u in placed)
-
-
-def _two_ended(graph, life, sizes, alias, capacity):
-    placed = {graph.input: RESERVED}
-    side = {graph.input: 0}
-    for op in graph.ops:
-        t = op.output
-        if t in alias:
-            continue
-        src = _root(alias, op.inputs[0])
-        want = 1 - side.get(src, 1)
-        order = [want, 1 - want]
-        for s in order:
-            cands = ([RESERVED] + [placed[u] + sizes[u] for u in placed]) if s == 0 else \
-                    ([capacity - sizes[t]] + [placed[u] - sizes[t] for u in placed])
-            cands = sorted({c for c in cands if RESERVED <= c and c + sizes[t] <= capacity},
+def _two_ended(bufs: Buffers, capacity: int):
+    """Each new buffer at the end of [RESERVED, capacity) opposite to its
+    producer's input, as close to that end as it fits; None if it does not."""
+    placed = {bufs.order[0]: RESERVED}
+    side = {bufs.order[0]: 0}
+    for b in bufs.order[1:]:
+        size = bufs.size[b]
+        want = 1 - side.get(bufs.source.get(b), 1)
+        for s in (want, 1 - want):
+            if s == 0:
+                cands = [RESERVED] + [placed[u] + bufs.size[u] for u in placed]
+            else:
+                cands = [capacity - size] + [placed[u] - size for u in placed]
+            cands = sorted({c for c in cands if RESERVED <= c and c + size <= capacity},
                            reverse=(s == 1))
-            ok = [c for c in cands if _fits(t, c, placed, life, sizes)]
+            ok = [c for c in cands if _fits(b, c, placed, bufs)]
             if ok:
-                placed[t], side[t] = ok[0], s
+                placed[b], side[b] = ok[0], s
                 break
         else:
             return None
     return placed
 
 
-def _first_fit(life, sizes):
-    placed = {}
-    for t in sorted(life, key=lambda t: (-sizes[t], life[t])):
-        cands = sorted({RESERVED} | {placed[u] + sizes[u] for u in placed})
-        for c in cands:
-            if _fits(t, c, placed, life, sizes):
-                placed[t] = c
-                break
-    return placed
+def _two_ended_at_bound(bufs: Buffers, limit: int):
+    return _two_ended(bufs, bufs.lower_bound)
 
 
-def _check(plan: ArenaPlan, alias) -> None:
-    ts = [t for t in plan.offsets if t not in alias]
-    for i, a in enumerate(ts):
-        for b in ts[i + 1:]:
-            if _overlap(plan.lifetimes[a], plan.lifetimes[b]):
-                oa, ob = plan.offsets[a], plan.offsets[b]
-                assert oa + plan.sizes[a] <= ob or ob + plan.sizes[b] <= oa, (a, b)
+def _two_ended_search(bufs: Buffers, limit: int):
+    """Two-ended placement at the smallest capacity below `limit` (the best
+    arena so far), in steps of 1/32 of the bound, where it succeeds."""
+    step = max(ALIGN, _align(bufs.lower_bound // 32))
+    for capacity in range(bufs.lower_bound + step, limit, step):
+        placed = _two_ended(bufs, capacity)
+        if placed is not None:
+            return placed
+    return None
+
+
+def _greedy(order_key, best_fit: bool):
+    """Place buffers one by one (in order_key order) at the lowest offset where
+    they fit (first-fit) or at the candidate that keeps the arena smallest and
+    then leaves the tightest gap below (best-fit)."""
+    def place(bufs: Buffers, limit: int):
+        placed = {}
+        for b in sorted(bufs.order, key=lambda b: order_key(bufs, b)):
+            cands = sorted({RESERVED} | {placed[u] + bufs.size[u] for u in placed})
+            ok = [c for c in cands if _fits(b, c, placed, bufs)]
+            if best_fit:
+                top = max([placed[u] + bufs.size[u] for u in placed], default=RESERVED)
+                ok.sort(key=lambda c: (max(top, c + bufs.size[b]), _gap_below(b, c, placed, bufs), c))
+            placed[b] = ok[0]
+        return placed
+    return place
+
+
+def _gap_below(b, off, placed, bufs: Buffers) -> int:
+    """Free bytes between `off` and the nearest live neighbour below it."""
+    below = [placed[u] + bufs.size[u] for u in placed
+             if _overlap(bufs.life[b], bufs.life[u]) and placed[u] + bufs.size[u] <= off]
+    return off - max(below, default=RESERVED)
+
+
+def _by_size(bufs, b):
+    return (-bufs.size[b], bufs.life[b])
+
+
+def _by_start(bufs, b):
+    return (bufs.life[b][0], -bufs.size[b])
+
+
+def _by_span(bufs, b):
+    return (-(bufs.life[b][1] - bufs.life[b][0]), -bufs.size[b], bufs.life[b][0])
+
+
+def _search(order_key, budget: int = 3000):
+    """Depth-first search for a placement that reaches the bound: buffers in
+    order_key order, each at the floor, on top of or just under a placed
+    buffer it overlaps in time, or at the ceiling; gives up after `budget`
+    placements tried.  Solves small DAGs (residual, inception, U-Net blocks)
+    where the greedy orders leave gaps; the candidate positions are not
+    exhaustive, so several orders are tried."""
+    def search(bufs: Buffers, limit: int):
+        capacity = bufs.lower_bound
+        order = sorted(bufs.order, key=lambda b: order_key(bufs, b))
+        placed: dict[str, int] = {}
+        tries = 0
+
+        def candidates(b):
+            size, life = bufs.size[b], bufs.life[b]
+            near = [u for u in placed if _overlap(life, bufs.life[u])]
+            cands = {RESERVED, capacity - size} | {placed[u] + bufs.size[u] for u in near} \
+                | {placed[u] - size for u in near}
+            return sorted(c for c in cands if RESERVED <= c and c + size <= capacity)
+
+        def place(i: int) -> bool:
+            nonlocal tries
+            if i == len(order):
+                return True
+            b = order[i]
+            for c in candidates(b):
+                tries += 1
+                if tries > budget:
+                    return False
+                if _fits(b, c, placed, bufs):
+                    placed[b] = c
+                    if place(i + 1):
+                        return True
+                    del placed[b]
+            return False
+        return dict(placed) if place(0) else None
+    return search
+
+
+# in this order; the first that reaches the bound ends the search
+STRATEGIES = [
+    ("two-ended", _two_ended_at_bound),
+    ("first-fit by size", _greedy(_by_size, False)),
+    ("first-fit by lifetime", _greedy(_by_span, False)),
+    ("best-fit by start", _greedy(_by_start, True)),
+    ("search by start", _search(_by_start)),
+    ("search by lifetime", _search(_by_span)),
+    ("search by size", _search(_by_size)),
+    ("two-ended above the bound", _two_ended_search),
+]
+
+
+def check(plan: ArenaPlan, bufs: Buffers) -> None:
+    """No two buffers alive at the same step overlap; every tensor lies inside
+    its buffer and the buffers inside the arena."""
+    roots = bufs.order
+    off = {b: plan.offsets[b] for b in roots}
+
+    def bad(what):
+        return CodegenError(f"arena plan ({plan.method}): {what}")
+    for i, a in enumerate(roots):
+        if not (RESERVED <= off[a] and off[a] + bufs.size[a] <= plan.arena_bytes):
+            raise bad(f"'{a}' lies outside the arena")
+        for b in roots[i + 1:]:
+            if (_overlap(bufs.life[a], bufs.life[b])
+                    and not (off[a] + bufs.size[a] <= off[b] or off[b] + bufs.size[b] <= off[a])):
+                raise bad(f"'{a}' and '{b}' overlap while both are alive")
+    for t, b in bufs.root.items():
+        if not (off[b] <= plan.offsets[t] and plan.offsets[t] + plan.sizes[t] <= off[b] + bufs.size[b]):
+            raise bad(f"'{t}' lies outside its buffer '{b}'")

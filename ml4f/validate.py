@@ -17,7 +17,8 @@ import dataclasses
 import numpy as np
 
 from .errors import ValidationError
-from .graph.ops import Graph, Op
+from .graph.ops import Graph, Op, elems
+from .graph.ops.shape import View
 from .weights import f16_round
 
 RTOL = 1e-5
@@ -75,10 +76,26 @@ def random_op(op: Op, rng: np.random.Generator) -> Op:
 
 
 def single_op_graph(op: Op) -> Graph:
-    op = dataclasses.replace(op, inputs=["x"], output="y")
-    return Graph(input="x", output="y", input_shape=tuple(op.in_shapes[0]),
-                 output_shape=tuple(op.out_shape), ops=[op],
-                 shapes={"x": tuple(op.in_shapes[0]), "y": tuple(op.out_shape)})
+    """A graph of `op` alone.  An op with several inputs gets one input tensor
+    holding all operands back to back, and views of it as its inputs (distinct
+    operands even where the model feeds one tensor twice)."""
+    if len(op.inputs) <= 1:
+        op = dataclasses.replace(op, inputs=["x"], output="y")
+        return Graph(input="x", output="y", input_shape=tuple(op.in_shapes[0]),
+                     output_shape=tuple(op.out_shape), ops=[op],
+                     shapes={"x": tuple(op.in_shapes[0]), "y": tuple(op.out_shape)})
+    total = sum(elems(s) for s in op.in_shapes)
+    shapes, views, offset = {"x": (total,)}, [], 0
+    for k, shape in enumerate(op.in_shapes):
+        name = f"x{k}"
+        views.append(View(f"{op.name}/input {k}", "View", ["x"], name, [(total,)], tuple(shape),
+                          offset=offset))
+        shapes[name] = tuple(shape)
+        offset += elems(shape)
+    op = dataclasses.replace(op, inputs=[v.output for v in views], output="y")
+    shapes["y"] = tuple(op.out_shape)
+    return Graph(input="x", output="y", input_shape=(total,), output_shape=tuple(op.out_shape),
+                 ops=views + [op], shapes=shapes)
 
 
 def check(actual, expected, *, what: str, op: Op | None = None, rtol: float = RTOL,

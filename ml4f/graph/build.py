@@ -5,7 +5,12 @@ from ..errors import UnsupportedError
 from ..model.records import Model
 from . import keras_config as kc
 from .convert import CONVERTERS, MULTI_INPUT
-from .ops import Conv2D, Dense, Elementwise, Graph, Pool2D
+from .shapes import hwc
+from .fold import fold_affine, resolve_generation, split_activations
+from .ops import Conv2D, Dense, DepthwiseConv2D, Elementwise, GlobalPool, Graph, Pool2D
+from .ops.affine import Affine
+from .ops.merge import Merge
+from .ops.shape import Pad
 
 
 def _input_shape(model: Model) -> tuple[int, ...]:
@@ -52,6 +57,11 @@ def build_graph(model: Model) -> Graph:
     graph.output_shape = shapes[out]
     graph.shapes = shapes
     _resolve_aliases(graph)
+    resolve_generation(graph, model.keras_version)
+    split_activations(graph)
+    schedule(graph)
+    fold_padding(graph)
+    fold_affine(graph)
     fuse_activations(graph)
     return graph
 
@@ -72,14 +82,19 @@ def _resolve_aliases(graph: Graph) -> None:
     graph.output = root(graph.output)
 
 
+# ops whose kernels apply a fusable activation in their store (store_activated)
+FUSE_INTO = (Conv2D, DepthwiseConv2D, Dense, Pool2D, GlobalPool, Merge, Affine)
+
+
 def fuse_activations(graph: Graph) -> None:
-    """Fold a standalone activation into the op that produces its input, so the
-    activation is applied in registers before the store."""
+    """Fold a standalone piecewise-linear activation (Activation.FUSABLE) into
+    the op that produces its input, so it is applied in registers before the
+    store; the transcendental ones stay ops of their own."""
     fused = []
     for op in graph.ops:
         prev = fused[-1] if fused else None
-        if (isinstance(op, Elementwise) and prev is not None
-                and isinstance(prev, (Conv2D, Dense, Pool2D))
+        if (isinstance(op, Elementwise) and op.activation.fusable and prev is not None
+                and isinstance(prev, FUSE_INTO)
                 and prev.activation.is_linear and op.inputs == [prev.output]
                 and len(graph.consumers(prev.output)) == 1 and prev.output != graph.output):
             prev.activation = op.activation
@@ -88,3 +103,61 @@ def fuse_activations(graph: Graph) -> None:
             continue
         fused.append(op)
     graph.ops = fused
+
+
+def schedule(graph: Graph) -> None:
+    """Order the ops depth first: of the ops whose inputs are ready, run the one
+    that reads the most recently computed tensor (ties: file order).  An
+    activation then follows its producer (and can be fused into it), and the
+    branches of a block run one after the other instead of interleaved, which
+    keeps fewer tensors alive at once."""
+    ops = graph.ops
+    producer = {op.output: i for i, op in enumerate(ops)}
+    deps = [{producer[t] for t in op.inputs if t in producer} for op in ops]
+    ran_at: dict[int, int] = {}
+    while len(ran_at) < len(ops):
+        ready = [i for i in range(len(ops)) if i not in ran_at and deps[i] <= ran_at.keys()]
+        pick = max(ready, key=lambda i: (max((ran_at[d] for d in deps[i]), default=-1), -i))
+        ran_at[pick] = len(ran_at)
+    graph.ops = sorted(ops, key=lambda op: ran_at[producer[op.output]])
+
+
+# ops that read padding taps as zeros (skipped taps), so explicit zero padding
+# in front of them can become part of their own padding
+PAD_FOLDS_INTO = (Conv2D, DepthwiseConv2D)
+
+
+def fold_padding(graph: Graph) -> None:
+    """Fold a ZeroPadding op into the convolution that alone reads its output:
+    the padding becomes part of the convolution's pads, exactly (the kernel
+    skips padding taps, i.e. treats them as zeros).  Not done where a window
+    would see padding only, nor into pooling (max pads with -inf, average
+    counts only real elements)."""
+    kept = []
+    for op in graph.ops:
+        users = graph.consumers(op.output)
+        if (isinstance(op, Pad) and op.output != graph.output and len(users) == 1
+                and isinstance(users[0], PAD_FOLDS_INTO) and users[0].inputs[0] == op.output
+                and users[0].inputs.count(op.output) == 1):
+            conv = users[0]
+            pads = tuple(a + b for a, b in zip(conv.pads, op.pads))
+            if _windows_see_input(op.in_shapes[0], conv, pads):
+                conv.inputs[0], conv.in_shapes[0] = op.inputs[0], op.in_shapes[0]
+                conv.pads = pads
+                conv.name = f"{op.name}+{conv.name}"
+                continue
+        kept.append(op)
+    graph.ops = kept
+
+
+def _windows_see_input(in_shape, conv, pads) -> bool:
+    h, w, _ = hwc(in_shape)
+    oh, ow, _ = hwc(conv.out_shape)
+    kh, kw = conv.kernel.shape[:2]
+    for size, out, k, stride, dil, before in ((h, oh, kh, conv.strides[0], conv.dilation[0], pads[0]),
+                                              (w, ow, kw, conv.strides[1], conv.dilation[1], pads[1])):
+        for o in range(out):
+            first = o * stride - before
+            if not any(0 <= first + j * dil < size for j in range(k)):
+                return False
+    return True

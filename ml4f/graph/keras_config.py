@@ -57,18 +57,61 @@ def activation_name(layer: Layer, value) -> str:
     raise unsupported(layer, f"unsupported activation {value!r}", "activation", value)
 
 
-# Activations that can be fused into the producing op's store, by Keras name.
-FUSABLE = {
+# Built-in activations by the name Keras stores (both generations), as the
+# graph's Activation.  Keras 3 names that Keras 2 lacks (relu6, leaky_relu,
+# hard_silu, ...) simply never occur in Keras 2 files.  hard_sigmoid is
+# resolved per file by `resolve_generation` (its slope changed in Keras 3).
+ACTIVATIONS = {
     "linear": LINEAR,
     "relu": Activation("relu"),
+    "relu6": Activation("relu", max_value=6.0),
+    "leaky_relu": Activation("relu", alpha=0.2),       # keras.activations.leaky_relu default
+    "elu": Activation("elu", alpha=1.0),
+    "celu": Activation("elu", alpha=1.0),              # by name alpha = 1: the same function
+    "selu": Activation("selu"),
+    "sigmoid": Activation("sigmoid"),
+    "hard_sigmoid": Activation("hard_sigmoid"),
+    "hard_silu": Activation("hard_silu"),
+    "hard_swish": Activation("hard_silu"),
+    "hard_tanh": Activation("hard_tanh"),
+    "tanh": Activation("tanh"),
+    "exponential": Activation("exponential"),
+    "softplus": Activation("softplus"),
+    "softsign": Activation("softsign"),
+    "log_sigmoid": Activation("log_sigmoid"),
+    "swish": Activation("silu"),
+    "silu": Activation("silu"),
+    "gelu": Activation("gelu", variant="erf"),         # approximate=False, the default of both
+    "mish": Activation("mish"),
 }
 
 
 def activation(layer: Layer, key: str = "activation") -> tuple[Activation, bool]:
-    """(element-wise activation, softmax_after) for a layer's `activation` option."""
+    """(element-wise activation, softmax_after) for a layer's `activation` option.
+    Activations that cannot be applied in a producer's store are split into an
+    op of their own by the graph (see fold.split_activations)."""
     name = activation_name(layer, layer.config.get(key))
     if name == "softmax":
         return LINEAR, True
-    if name in FUSABLE:
-        return FUSABLE[name], False
+    if name in ACTIVATIONS:
+        return ACTIVATIONS[name], False
     raise unsupported(layer, f"unsupported activation '{name}'", key, name)
+
+
+def number(layer: Layer, key: str, default=None, *, minimum: float | None = None,
+           optional: bool = False) -> float | None:
+    """A float option (None allowed if `optional`), refused below `minimum`."""
+    v = layer.config.get(key, default)
+    if v is None and optional:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v:
+        raise unsupported(layer, f"{key}={v!r} must be a number", key, v)
+    if minimum is not None and v < minimum:
+        raise unsupported(layer, f"{key}={v!r} must be >= {minimum:g}", key, v)
+    return float(v)
+
+
+def generation(keras_version: str) -> str | None:
+    """"keras2" or "keras3" from the version string a file records, else None."""
+    major = str(keras_version).split(".")[0]
+    return {"1": "keras2", "2": "keras2", "3": "keras3"}.get(major)

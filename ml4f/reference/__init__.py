@@ -24,9 +24,9 @@ def reference(kind: str):
     return register
 
 
+# activation kind -> fn(x, activation); the functions are in elementwise.py
 ACTIVATIONS: dict[str, Callable[[np.ndarray, Activation], np.ndarray]] = {
     "linear": lambda x, a: x,
-    "relu": lambda x, a: np.maximum(x, 0.0),
 }
 
 
@@ -50,3 +50,5 @@ def run_graph(graph: Graph, x: np.ndarray, dt=np.float64) -> np.ndarray:
 
 
 from . import conv, dense, elementwise, pool  # noqa: E402,F401  (registration)
+from . import merge, shape  # noqa: E402,F401  (registration: shape and merge ops)
+from . import affine  # noqa: E402,F401  (registration: per-channel affine op)

@@ -7,3 +7,5 @@ from .pool import GlobalPool, Pool2D
 
 __all__ = ["LINEAR", "RELU", "Activation", "Graph", "Op", "elems", "Conv2D", "DepthwiseConv2D", "Dense",
            "Elementwise", "Softmax", "Pool2D", "GlobalPool"]
+from . import merge, shape  # noqa: F401,E402  (shape and merge ops)
+from . import affine  # noqa: F401,E402  (per-channel affine op)

@@ -20,16 +20,34 @@ def elems(shape) -> int:
 
 @dataclass(frozen=True)
 class Activation:
-    """An element-wise activation applied to an op's result before it is stored."""
+    """An element-wise activation: applied to an op's result before it is
+    stored (the FUSABLE kinds), or as an op of its own.
 
-    kind: str = "linear"          # linear, relu, relu6, leaky_relu, ...
-    alpha: float = 0.0            # negative slope (leaky_relu, relu with negative_slope)
+    kind: linear, relu (with alpha = negative slope, max_value, threshold:
+    relu6 and leaky_relu are relus), hard_sigmoid, hard_silu, hard_tanh,
+    sigmoid, silu, tanh, exponential, softplus, log_sigmoid, softsign,
+    elu (alpha), selu, gelu, mish.
+    variant: hard_sigmoid "keras3" (relu6(x + 3) / 6) or "keras2"
+    (clip(0.2 x + 0.5, 0, 1)), by the generation that wrote the file;
+    gelu "erf" (exact) or "tanh" (the tanh approximation)."""
+
+    kind: str = "linear"
+    alpha: float = 0.0
     max_value: float | None = None
     threshold: float = 0.0
+    variant: str = ""
+
+    # piecewise linear: a few instructions per value in the producer's store
+    FUSABLE: ClassVar[frozenset] = frozenset({"linear", "relu", "hard_sigmoid", "hard_tanh",
+                                              "hard_silu"})
 
     @property
     def is_linear(self) -> bool:
         return self.kind == "linear"
+
+    @property
+    def fusable(self) -> bool:
+        return self.kind in self.FUSABLE
 
 
 LINEAR = Activation()

@@ -1,0 +1,86 @@
+"""Graph passes for activations and per-channel affine ops.
+
+- `resolve_generation`: hard_sigmoid means clip(0.2 x + 0.5, 0, 1) in files
+  written by Keras 2 and relu6(x + 3) / 6 in files written by Keras 3.
+- `split_activations`: an activation that is not applied in its producer's
+  store (the transcendental ones) becomes an element-wise op of its own.
+- `fold_affine`: a per-channel affine op (BatchNormalization, Rescaling,
+  Normalization) that alone reads the output of a convolution or dense layer
+  with a linear activation is folded into that layer's kernel and bias
+  (w' = w * scale[j], b' = b * scale[j] + offset[j] per output channel j),
+  exactly the same function; the kernels never see it.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from ..errors import UnsupportedError
+from . import keras_config as kc
+from .ops import LINEAR, Conv2D, DepthwiseConv2D, Dense, Elementwise, Graph
+from .ops.affine import Affine
+
+# ops an affine op after them folds into: fn(op) -> output-channel view of the kernel
+FOLD_INTO = {
+    Conv2D: lambda k: k,                                              # (KH, KW, Cin, Cout)
+    Dense: lambda k: k,                                               # (in, units)
+    DepthwiseConv2D: lambda k: k.reshape(k.shape[:2] + (k.shape[2] * k.shape[3],)),  # c*M + m
+}
+
+
+def resolve_generation(graph: Graph, keras_version: str) -> None:
+    gen = kc.generation(keras_version)
+    for op in graph.ops:
+        act = getattr(op, "activation", None)
+        if act is None or act.kind != "hard_sigmoid" or act.variant:
+            continue
+        if gen is None:
+            raise UnsupportedError(
+                "hard_sigmoid is 0.2x+0.5 in Keras 2 and relu6(x+3)/6 in Keras 3, and the file "
+                f"does not say which wrote it (keras_version {keras_version!r})",
+                layer=op.name, layer_class=op.layer_class, key="activation", value="hard_sigmoid")
+        op.activation = dataclasses.replace(act, variant=gen)
+
+
+def split_activations(graph: Graph) -> None:
+    ops = []
+    for op in graph.ops:
+        act = getattr(op, "activation", None)
+        if act is None or act.fusable or isinstance(op, Elementwise):
+            ops.append(op)
+            continue
+        pre = f"{op.output}:linear"
+        ops += [op, Elementwise(op.name, op.layer_class, [pre], op.output, [op.out_shape],
+                                op.out_shape, activation=act)]
+        op.output, op.activation = pre, LINEAR
+        graph.shapes[pre] = op.out_shape
+    graph.ops = ops
+
+
+def fold_affine(graph: Graph) -> None:
+    producer = {op.output: op for op in graph.ops}
+    kept = []
+    for op in graph.ops:
+        prev = producer.get(op.inputs[0]) if isinstance(op, Affine) else None
+        users = graph.consumers(op.inputs[0]) if prev is not None else []
+        if (type(prev) in FOLD_INTO and prev.activation.is_linear and prev.output != graph.output
+                and len(users) == 1 and users[0] is op):
+            _fold(prev, op.scale, op.offset)
+            prev.activation = op.activation
+            prev.output = op.output
+            prev.name = f"{prev.name}+{op.name}"
+            producer[prev.output] = prev
+            continue
+        kept.append(op)
+    graph.ops = kept
+
+
+def _fold(op, scale: np.ndarray, offset: np.ndarray) -> None:
+    """New kernel and bias arrays (never modified in place: layers may share them)."""
+    s = np.asarray(scale, np.float64)
+    k = np.asarray(op.kernel, np.float64)
+    view = FOLD_INTO[type(op)](k)
+    op.kernel = (view * s).reshape(k.shape).astype(np.float32)
+    bias = np.zeros(s.shape) if op.bias is None else np.asarray(op.bias, np.float64)
+    op.bias = (bias * s + np.asarray(offset, np.float64)).astype(np.float32)

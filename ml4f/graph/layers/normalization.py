@@ -1,0 +1,113 @@
+"""BatchNormalization (inference: moving statistics), Rescaling and
+Normalization, each as a per-channel affine op y = x * scale + offset over
+the last axis (folded into a preceding convolution or dense layer by
+fold.fold_affine where that is exact)."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import keras_config as kc
+from ..ops.affine import Affine
+from ..registry import Converted, converter
+
+KERAS_EPSILON = 1e-7            # keras.backend.epsilon(): Normalization's floor of sqrt(variance)
+
+
+def _affine(layer, in_shape, tin, tout, scale, offset) -> Converted:
+    c = in_shape[-1]
+    scale = np.broadcast_to(np.asarray(scale, np.float64), (c,))
+    offset = np.broadcast_to(np.asarray(offset, np.float64), (c,))
+    if not (np.all(np.isfinite(scale)) and np.all(np.isfinite(offset))):
+        raise kc.unsupported(layer, "the layer's parameters give a non-finite scale or offset")
+    op = Affine(layer.name, layer.class_name, [tin], tout, [in_shape], in_shape,
+                scale=scale.astype(np.float32), offset=offset.astype(np.float32))
+    return Converted(in_shape, [op])
+
+
+def _last_axis_only(layer, in_shape, key: str, axis) -> None:
+    """Accept the last axis given as -1 or as its index (batch axis = 0), alone or in a list."""
+    axes = list(axis) if isinstance(axis, (list, tuple)) else [axis]
+    if len(axes) != 1 or axes[0] not in (-1, len(in_shape)):
+        raise kc.unsupported(layer, f"{key}={axis!r}: only the last (channel) axis is supported",
+                             key, axis)
+
+
+# ------------------------------------------------------- BatchNormalization
+@converter("BatchNormalization")
+def _batch_norm(layer, in_shape, tin, tout):
+    _last_axis_only(layer, in_shape, "axis", kc.get(layer, "axis", -1))
+    for key in ("renorm", "virtual_batch_size", "adjustment"):
+        if kc.get(layer, key) not in (None, False):
+            raise kc.unsupported(layer, f"unsupported {key}={kc.get(layer, key)!r}", key,
+                                 kc.get(layer, key))
+    scale, center = bool(kc.get(layer, "scale", True)), bool(kc.get(layer, "center", True))
+    eps = kc.number(layer, "epsilon", 1e-3, minimum=0.0)
+    w = list(layer.weights)
+    if len(w) != scale + center + 2:
+        raise kc.unsupported(layer, f"expected {scale + center + 2} weight arrays "
+                             f"(scale={scale}, center={center}), found {len(w)}")
+    gamma = np.asarray(w.pop(0), np.float64) if scale else 1.0
+    beta = np.asarray(w.pop(0), np.float64) if center else 0.0
+    mean, var = (np.asarray(a, np.float64) for a in w)
+    if mean.shape != (in_shape[-1],):
+        raise kc.unsupported(layer, f"statistics of shape {mean.shape} do not fit input {list(in_shape)}")
+    if np.any(var + eps <= 0):
+        raise kc.unsupported(layer, "moving_variance + epsilon is not positive")
+    m = gamma / np.sqrt(var + eps)
+    return _affine(layer, in_shape, tin, tout, m, beta - mean * m)
+
+
+# ---------------------------------------------------------------- Rescaling
+def _param(layer, key: str, default: float, c: int) -> np.ndarray:
+    """A scalar, a per-channel list, or a serialized numpy array broadcastable
+    to the channel axis only."""
+    v = kc.get(layer, key, default)
+    if isinstance(v, dict) and isinstance(v.get("config"), dict) and "value" in v["config"]:
+        v = v["config"]["value"]                    # {"class_name": "__numpy__", ...}
+    try:
+        a = np.asarray(v, np.float64)
+    except (TypeError, ValueError):
+        raise kc.unsupported(layer, f"unsupported {key}={v!r}", key, v) from None
+    while a.ndim > 1 and a.shape[0] == 1:
+        a = a[0]
+    if a.ndim > 1 or (a.ndim == 1 and a.shape[0] not in (1, c)):
+        raise kc.unsupported(layer, f"{key} of shape {list(np.shape(v))} is not per channel "
+                             f"(last axis {c})", key, v)
+    return a
+
+
+@converter("Rescaling")
+def _rescaling(layer, in_shape, tin, tout):
+    kc.channels_last(layer)
+    c = in_shape[-1]
+    return _affine(layer, in_shape, tin, tout, _param(layer, "scale", 1.0, c),
+                   _param(layer, "offset", 0.0, c))
+
+
+# ------------------------------------------------------------ Normalization
+@converter("Normalization")
+def _normalization(layer, in_shape, tin, tout):
+    """(x - mean) / max(sqrt(variance), 1e-7), or with invert=True
+    mean + x * max(sqrt(variance), 1e-7); statistics per channel (axis -1) or
+    one for all (axis None)."""
+    axis = kc.get(layer, "axis", -1)
+    per_channel = not (axis is None or axis == [] or axis == ())
+    if per_channel:
+        _last_axis_only(layer, in_shape, "axis", axis)
+    c = in_shape[-1]
+    if kc.get(layer, "mean") is not None:
+        mean, var = _param(layer, "mean", 0.0, c), _param(layer, "variance", 1.0, c)
+    elif len(layer.weights) == 3:                    # adapted: mean, variance, count
+        mean, var = (np.asarray(a, np.float64).reshape(-1) for a in layer.weights[:2])
+        if mean.size not in (1, c):
+            raise kc.unsupported(layer, f"statistics of shape {layer.weights[0].shape} do not "
+                                 f"fit input {list(in_shape)}")
+    else:
+        raise kc.unsupported(layer, f"expected mean and variance (config or 3 weight arrays), "
+                             f"found {len(layer.weights)} arrays")
+    if np.any(var < 0):
+        raise kc.unsupported(layer, "negative variance")
+    d = np.maximum(np.sqrt(var), KERAS_EPSILON)
+    if kc.get(layer, "invert", False):
+        return _affine(layer, in_shape, tin, tout, d, mean)
+    return _affine(layer, in_shape, tin, tout, 1.0 / d, -mean / d)
