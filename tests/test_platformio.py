@@ -9,7 +9,6 @@ in place with its build and library state redirected to a temporary workspace.
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 import textwrap
