@@ -332,3 +332,20 @@ def test_normalization_adapted(gen, invert):
     assert error(reference.run_graph(g, x), expected) <= RTOL
     _, _, obj = compile_graph(g, Options())
     assert error(Machine(obj).run(x).output, expected) <= RTOL
+
+
+@pytest.mark.parametrize("generation,suffix", [("k3", ".h5"), ("k3", ".keras"), ("k2", ".h5")])
+def test_adapted_normalization_from_files(tmp_path, generation, suffix):
+    """An adapted Normalization stores its sample count as int64 beside the float
+    statistics; the reader takes it, and the model matches Keras."""
+    from tf_oracle import compare
+    K = keras_module(generation)
+    rng = np.random.default_rng(2)
+    data = (rng.standard_normal((200, 6)) * 3 + 2).astype(np.float32)
+    norm = K.layers.Normalization()
+    norm.adapt(data)
+    first = K.layers.InputLayer(input_shape=(6,)) if generation == "k2" else K.Input((6,))
+    model = K.Sequential([first, norm, K.layers.Dense(4, activation="relu"), K.layers.Dense(3)])
+    err, compiled, _ = compare(model, tmp_path / f"m{suffix}", keras=K, inputs=data[:8])
+    assert err <= 1e-5
+    assert compiled.graph.ops[0].kind == "affine"

@@ -701,10 +701,18 @@ def check_weights(layer: Layer) -> None:
                 f"batch-normalisation arrays have shapes {shapes}, expected equal 1-D shapes", **kw)
 
 
+#: Integer statistics some layers keep beside their float weights (by weight index);
+#: they are read as float32 (e.g. an adapted Normalization's sample count).
+INTEGER_WEIGHTS = {"Normalization": {2}}
+
+
 def check_array(layer: Layer, index: int, array: np.ndarray, stored: str | None = None) -> np.ndarray:
     """A float32 copy of a weight array, refusing other dtypes and non-finite values."""
     label = weight_label(layer, index, stored)
     kw = dict(layer=layer.name, layer_class=layer.class_name)
+    if (isinstance(array, np.ndarray) and array.dtype.kind in "iu"
+            and index in INTEGER_WEIGHTS.get(layer.class_name, ())):
+        array = array.astype(np.float32)
     if not isinstance(array, np.ndarray) or array.dtype.kind != "f" or array.dtype.itemsize != 4:
         dtype = getattr(array, "dtype", type(array).__name__)
         raise ModelFormatError(f"{label} has dtype {dtype}, expected float32", key="dtype",

@@ -68,7 +68,8 @@ def dataset_array(group: h5py.Group, path: str, what: str) -> np.ndarray:
         raise ModelFormatError(f"{what}: '{path}' refers to data outside this file")
     if node.size > MAX_WEIGHT_ELEMENTS:
         raise ModelFormatError(f"{what}: '{path}' has {node.size} elements, too many")
-    if node.dtype.kind != "f":
+    if node.dtype.kind not in "fiu":
+        # integers go on to the per-layer check, which knows the few layers that keep some
         raise ModelFormatError(f"{what}: '{path}' has dtype {node.dtype}, expected float32",
                                key="dtype", value=str(node.dtype))
     return np.asarray(node[()])
