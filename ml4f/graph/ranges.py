@@ -7,7 +7,6 @@ from .ops import Graph
 # activations whose every output is >= +0 (or NaN), given their parameters
 NONNEGATIVE = {
     "relu": lambda a: a.alpha == 0 and a.threshold >= 0,
-    "relu6": lambda a: True,
     "sigmoid": lambda a: True,
     "hard_sigmoid": lambda a: True,
     "softplus": lambda a: True,

@@ -440,7 +440,8 @@ class _Emitter:
             asm.b(top, cond="ne")
         temps = list(PIXEL_PTRS) + [C_KY, C_CHUNK]
         for q in range(p):
-            store_activated(asm, acc[q], R_O, self.op.activation, temps=temps)
+            store_activated(asm, acc[q], R_O, self.op.activation, temps=temps,
+                            sfree=[S[i] for i in range(p * bb, 32)])
             if g.cout != bb:
                 add_const(asm, R_O, R_O, 4 * (g.cout - bb), scratch=C_CHUNK)
         add_const(asm, R_TILE, R_TILE, p * g.sw * cin4, scratch=C_CHUNK)

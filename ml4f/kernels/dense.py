@@ -150,4 +150,4 @@ def _block(op, ctx, plan, u, r_in, r_x, r_w, r_out, r_cnt) -> None:
         chunk(m)
     if tail:
         chunk(tail)
-    store_activated(asm, acc, r_out, op.activation)
+    store_activated(asm, acc, r_out, op.activation, sfree=[S[i] for i in range(u, 32)])

@@ -270,7 +270,8 @@ class _Emitter:
         asm.subs(C_KY, C_KY, 1)
         asm.b(top, cond="ne")
         for q in range(p):
-            store_activated(asm, acc[q], R_O, self.op.activation, temps=TEMPS)
+            store_activated(asm, acc[q], R_O, self.op.activation, temps=TEMPS,
+                            sfree=[S[i] for i in range(p * nm, 32)])
             if g.cout != nm:
                 add_const(asm, R_O, R_O, 4 * (g.cout - nm), scratch=SCRATCH)
         add_const(asm, R_TILE, R_TILE, p * g.sw * c4, scratch=SCRATCH)

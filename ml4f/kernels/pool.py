@@ -128,7 +128,8 @@ def _chunk(op: Pool2D, ctx: Ctx, n: int, taps: list[int]) -> None:
     if op.mode == "avg" and len(taps) > 1:
         for a in acc:
             asm.vmul(a, a, SCALE)
-    store_activated(asm, acc, R_OUT, op.activation, temps=(r0, r1, r2, r3))
+    free = [S[i] for i in range(n, 32) if S[i] != SCALE]        # the scale serves the next chunk
+    store_activated(asm, acc, R_OUT, op.activation, temps=(r0, r1, r2, r3), sfree=free)
     add_const(asm, R_C, R_C, 4 * n, scratch=r0)
 
 
@@ -203,5 +204,6 @@ def _global_chunk(op: GlobalPool, ctx: Ctx, n: int, c: int, positions: int) -> N
         if op.mode == "avg":
             for a in acc:
                 asm.vmul(a, a, S[31])
-    store_activated(asm, acc, R_OUT, op.activation, temps=(r0, r1, r2, r3))
+    store_activated(asm, acc, R_OUT, op.activation, temps=(r0, r1, r2, r3),
+                    sfree=[S[i] for i in range(n, 31)])
     add_const(asm, R_C, R_C, 4 * n, scratch=r0)
