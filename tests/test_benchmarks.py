@@ -10,13 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("capstone")
-
-import ml4f  # noqa: E402
-from ml4f.emulator import Machine  # noqa: E402
-from ml4f.emulator.foreign import ForeignCycleCounter, ForeignDecoder  # noqa: E402
-from ml4f.emulator.timing import MEMORY, CycleCounter  # noqa: E402
-from ml4f.thumb.decode import decode_all  # noqa: E402
+import ml4f
+from ml4f.emulator import Machine
+from ml4f.emulator.foreign import ForeignCycleCounter, ForeignDecoder
+from ml4f.emulator.timing import MEMORY, CycleCounter
+from ml4f.thumb.decode import decode_all
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -44,8 +42,7 @@ def _timing_view(insn):
     (BENCH_MODELS / "gesture_conv1d.h5", True, "speed"),
 ])
 def test_foreign_adapter_agrees_with_the_project_decoder(path, float16, optimize):
-    if not path.exists():
-        pytest.skip(f"{path} not present")
+    assert path.exists(), f"{path} is missing (python -m benchmarks.models builds it)"
     compiled = ml4f.compile_file(path, float16=float16, optimize=optimize, validate=False)
     code = compiled.generated.code
     ours = decode_all(code)
@@ -65,8 +62,7 @@ def test_foreign_adapter_agrees_with_the_project_decoder(path, float16, optimize
 
 
 def test_quick_run_end_to_end(tmp_path):
-    if shutil.which("arm-none-eabi-gcc") is None:
-        pytest.skip("arm-none-eabi-gcc not installed")
+    assert shutil.which("arm-none-eabi-gcc"), "arm-none-eabi-gcc is not installed (see scripts/bootstrap.sh)"
     from benchmarks import goals, models, report
     from benchmarks.run import run
 

@@ -16,7 +16,7 @@ try:
 except ImportError:
     from asm_objects import HAVE_BINUTILS, asm_object, double_object, wrap
 
-pytestmark = pytest.mark.skipif(not HAVE_BINUTILS, reason="arm-none-eabi binutils not installed")
+assert HAVE_BINUTILS, "arm-none-eabi binutils are not installed (see scripts/bootstrap.sh)"
 
 X4 = np.array([1.5, -2.0, 0.25, 3.0], dtype=np.float32)
 
