@@ -17,6 +17,7 @@ from ml4f.emulator import Machine
 
 HERE = Path(__file__).resolve().parent
 EXAMPLES = HERE.parent / "examples" / "models"
+BAREMETAL = HERE.parent / "examples" / "scons-baremetal"     # its start-up code and linker script
 CFLAGS = ["-mcpu=cortex-m4", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard", "-mthumb", "-O2",
           "-ffunction-sections", "-fdata-sections", "-Wall", "-Werror"]
 LDFLAGS = ["-nostartfiles", "--specs=nano.specs", "--specs=rdimon.specs", "-Wl,--gc-sections"]
@@ -71,8 +72,9 @@ def build_and_run(tmp_path: Path, model: Path, name: str, x: np.ndarray, extra=(
     rows = ",\n".join("    {" + c_floats(v.ravel()) + "}" for v in x)
     (tmp_path / "main.c").write_text(MAIN_C.format(name=name, N=name.upper(), n=len(x), rows=rows))
     elf = tmp_path / "fw.elf"
-    subprocess.run(["arm-none-eabi-gcc", *CFLAGS, *LDFLAGS, "-T", str(HERE / "qemu" / "link.ld"),
-                    "-I", str(out), str(HERE / "qemu" / "startup.c"), str(tmp_path / "main.c"),
+    subprocess.run(["arm-none-eabi-gcc", *CFLAGS, *LDFLAGS, "-T", str(BAREMETAL / "stm32f405.ld"),
+                    "-I", str(out), "-I", str(BAREMETAL / "src"), str(BAREMETAL / "src" / "startup.c"),
+                    str(tmp_path / "main.c"),
                     str(out / f"{name}.S"), "-o", str(elf)], check=True)
     run = subprocess.run(["qemu-system-arm", "-M", "netduinoplus2", "-nographic", "-monitor", "none",
                           "-serial", "none", "-semihosting-config", "enable=on,target=native",

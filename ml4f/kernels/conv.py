@@ -28,7 +28,6 @@ from math import ceil
 
 import numpy as np
 
-from ..errors import CodegenError
 from ..graph.ops import Conv2D
 from ..thumb.regs import S, lr, r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12
 from .common import Ctx, add_const, counted_loop, store_activated
@@ -36,13 +35,12 @@ from .conv_geometry import Geometry, row_tiles, window_columns
 from .loads import load_columns, load_columns_cycles
 from .mac import emit_macs, load_weights
 from .registry import kernel
+from .rowloop import SL_NKY, SL_OUTSLICE, SL_ROWIN, emit_row_loop, next_slice, row_table
 
 FP_REGS = 32
 PIXEL_PTRS = (r0, r1, r2, r3, r4, r5)
 R_W, R_TILE, R_O, R_WBLK, C_TILE, C_KY, C_CHUNK, C_KX = r6, r7, r8, r9, r10, r11, r12, lr
 
-# spill slots of the frame (see common.FRAME_SPILL)
-SL_TABLE, SL_ROWS, SL_OUTROW, SL_BLOCKS, SL_NKY, SL_WSKIP, SL_WSKIP_REST, SL_ROWIN, SL_OUTBLK = range(9)
 
 # code bytes worth one cycle per inference, by optimisation goal
 BYTES_PER_CYCLE = {"speed": 0.0, "balanced": 0.02, "size": 0.5}
@@ -327,77 +325,25 @@ class _Emitter:
             self.block_bytes[bb] = 4 * bb + g.KH * ky_bytes(g, plan, bb, self.f16)
         self.w_off = first
         rest = g.cout % plan.b
-        table = []
-        for oy, (ky0, ky1) in enumerate(g.row_ranges()):
-            if ky1 <= ky0:
-                raise CodegenError("an output row sees no input row", layer=self.op.name,
-                                   layer_class=self.op.layer_class)
-            iy = oy * g.sh - g.pt + ky0 * g.dh
-            table += [4 * (iy * g.W - g.pl) * g.cin, ky1 - ky0,
-                      ky0 * ky_bytes(g, plan, plan.b, self.f16),
-                      ky0 * ky_bytes(g, plan, rest, self.f16) if rest else 0]
-        self.table_off = ctx.blob.add_words(table)
-        for ox0, count, kx0, kx1 in g.column_runs():
-            if kx1 <= kx0:
-                raise CodegenError("an output column sees no input column", layer=self.op.name,
-                                   layer_class=self.op.layer_class)
+        self.table_off = ctx.blob.add_words(row_table(
+            g, self.op, ky_bytes(g, plan, plan.b, self.f16),
+            ky_bytes(g, plan, rest, self.f16) if rest else 0))
 
     def emit(self) -> None:
-        g, asm, ctx, plan = self.g, self.asm, self.ctx, self.plan
         self.layout()
-        ctx.weights_ptr(r0, self.table_off)
-        ctx.spill(r0, SL_TABLE)
-        ctx.arena_ptr(r0, self.out_off)
-        ctx.spill(r0, SL_OUTROW)
-        asm.mov_const(r0, g.OH)
-        ctx.spill(r0, SL_ROWS)
-        row_top = asm.here()
-        # row parameters: input row pointer, ky count, weight skips
-        ctx.reload(r4, SL_TABLE)
-        asm.ldm(r4, [r0, r1, r2, r3], wb=True)
-        ctx.spill(r4, SL_TABLE)
-        ctx.arena_ptr(r4, self.in_off)
-        asm.add(r0, r0, r4)
-        ctx.spill(r0, SL_ROWIN)
-        ctx.spill(r1, SL_NKY)
-        ctx.spill(r2, SL_WSKIP)
-        ctx.spill(r3, SL_WSKIP_REST)
-        ctx.reload(r0, SL_OUTROW)
-        ctx.spill(r0, SL_OUTBLK)
-        ctx.weights_ptr(R_WBLK, self.w_off)
-        nblk, rest = divmod(g.cout, plan.b)
-        if nblk > 1:
-            asm.mov_const(r0, nblk)
-            ctx.spill(r0, SL_BLOCKS)
-            blk_top = asm.here()
-            self.block(plan.b, SL_WSKIP)
-            ctx.reload(r0, SL_BLOCKS)
-            asm.subs(r0, r0, 1)
-            ctx.spill(r0, SL_BLOCKS)
-            asm.b(blk_top, cond="ne")
-        elif nblk == 1:
-            self.block(plan.b, SL_WSKIP)
-        if rest:
-            self.block(rest, SL_WSKIP_REST)
-        ctx.reload(r0, SL_OUTROW)
-        add_const(asm, r0, r0, 4 * g.OW * g.cout, scratch=r1)
-        ctx.spill(r0, SL_OUTROW)
-        ctx.reload(r0, SL_ROWS)
-        asm.subs(r0, r0, 1)
-        ctx.spill(r0, SL_ROWS)
-        asm.b(row_top, cond="ne")
+        emit_row_loop(self.ctx, self.g, table_off=self.table_off, in_off=self.in_off,
+                      out_off=self.out_off, w_off=self.w_off, wreg=R_WBLK, width=self.plan.b,
+                      total=self.g.cout, body=self.block)
 
     def block(self, bb: int, wskip_slot: int) -> None:
         g, asm, ctx, plan = self.g, self.asm, self.ctx, self.plan
         ctx.reload(R_TILE, SL_ROWIN)
-        ctx.reload(R_O, SL_OUTBLK)
+        ctx.reload(R_O, SL_OUTSLICE)
         for count, ranges in tile_groups(g, plan):
             with counted_loop(asm, C_TILE, count):
                 self.tile(ranges, bb, wskip_slot)
         add_const(asm, R_WBLK, R_WBLK, self.block_bytes[bb], scratch=r0)
-        ctx.reload(r0, SL_OUTBLK)
-        add_const(asm, r0, r0, 4 * bb, scratch=r1)
-        ctx.spill(r0, SL_OUTBLK)
+        next_slice(ctx, 4 * bb)
 
     def tile(self, ranges, bb: int, wskip_slot: int) -> None:
         """One tile: p = len(ranges) pixels x bb channels; pixel q uses taps kx in ranges[q]."""

@@ -24,14 +24,14 @@ from ..thumb.regs import S, lr, r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11
 from .common import Ctx, add_const, counted_loop, store_activated
 from .conv_geometry import Geometry, row_tiles, window_columns as positions
 from .loads import load_columns, load_columns_cycles
-from .mac import load_weights
+from .mac import emit_products, load_weights
 from .registry import kernel
+from .rowloop import SL_NKY, SL_OUTSLICE, SL_ROWIN, emit_row_loop, next_slice, row_table
 
 FP_REGS = 32
 P, R, R_W, R_TILE, R_O, R_WGRP, C_TILE, C_KY, R2 = r0, r1, r2, r3, r4, r5, r6, r7, lr
 TEMPS = (r8, r9, r10, r11)           # free core registers for the fused activation
 SCRATCH = r12
-SL_TABLE, SL_ROWS, SL_OUTROW, SL_GROUPS, SL_NKY, SL_WSKIP, SL_WSKIP_REST, SL_ROWIN, SL_OUTGRP = range(9)
 
 
 @dataclass(frozen=True)
@@ -145,78 +145,25 @@ class _Emitter:
             self.group_bytes[n] = 4 * n * self.m + g.KH * g.KW * tap_bytes(n * self.m, self.f16)
         self.w_off = first
         rest = g.cin % plan.n
-        table = []
-        for oy, (ky0, ky1) in enumerate(g.row_ranges()):
-            if ky1 <= ky0:
-                raise CodegenError("an output row sees no input row", layer=self.op.name,
-                                   layer_class=self.op.layer_class)
-            iy = oy * g.sh - g.pt + ky0 * g.dh
-            table += [4 * (iy * g.W - g.pl) * g.cin, ky1 - ky0,
-                      ky0 * g.KW * tap_bytes(plan.n * self.m, self.f16),
-                      ky0 * g.KW * tap_bytes(rest * self.m, self.f16) if rest else 0]
-        self.table_off = ctx.blob.add_words(table)
-        for ox in range(g.OW):
-            kx0, kx1 = g.kx_range(ox)
-            if kx1 <= kx0:
-                raise CodegenError("an output column sees no input column", layer=self.op.name,
-                                   layer_class=self.op.layer_class)
+        self.table_off = ctx.blob.add_words(row_table(
+            g, self.op, g.KW * tap_bytes(plan.n * self.m, self.f16),
+            g.KW * tap_bytes(rest * self.m, self.f16) if rest else 0))
 
     def emit(self):
-        g, asm, ctx, plan = self.g, self.asm, self.ctx, self.plan
         self.layout()
-        ctx.weights_ptr(r0, self.table_off)
-        ctx.spill(r0, SL_TABLE)
-        ctx.arena_ptr(r0, self.out_off)
-        ctx.spill(r0, SL_OUTROW)
-        asm.mov_const(r0, g.OH)
-        ctx.spill(r0, SL_ROWS)
-        row_top = asm.here()
-        ctx.reload(r4, SL_TABLE)
-        asm.ldm(r4, [r0, r1, r2, r3], wb=True)
-        ctx.spill(r4, SL_TABLE)
-        ctx.arena_ptr(r4, self.in_off)
-        asm.add(r0, r0, r4)
-        ctx.spill(r0, SL_ROWIN)
-        ctx.spill(r1, SL_NKY)
-        ctx.spill(r2, SL_WSKIP)
-        ctx.spill(r3, SL_WSKIP_REST)
-        ctx.reload(r0, SL_OUTROW)
-        ctx.spill(r0, SL_OUTGRP)
-        ctx.weights_ptr(R_WGRP, self.w_off)
-        groups, rest = divmod(g.cin, plan.n)
-        if groups > 1:
-            asm.mov_const(r0, groups)
-            ctx.spill(r0, SL_GROUPS)
-            top = asm.here()
-            self.group(plan.n, SL_WSKIP)
-            ctx.reload(r0, SL_GROUPS)
-            asm.subs(r0, r0, 1)
-            ctx.spill(r0, SL_GROUPS)
-            asm.b(top, cond="ne")
-        elif groups == 1:
-            self.group(plan.n, SL_WSKIP)
-        if rest:
-            self.group(rest, SL_WSKIP_REST)
-        ctx.reload(r0, SL_OUTROW)
-        add_const(asm, r0, r0, 4 * g.OW * g.cout, scratch=r1)
-        ctx.spill(r0, SL_OUTROW)
-        ctx.reload(r0, SL_ROWS)
-        asm.subs(r0, r0, 1)
-        ctx.spill(r0, SL_ROWS)
-        asm.b(row_top, cond="ne")
+        emit_row_loop(self.ctx, self.g, table_off=self.table_off, in_off=self.in_off,
+                      out_off=self.out_off, w_off=self.w_off, wreg=R_WGRP, width=self.plan.n,
+                      total=self.g.cin, body=self.group)
 
     def group(self, n: int, wskip_slot: int):
         g, asm, ctx, plan = self.g, self.asm, self.ctx, self.plan
         ctx.reload(R_TILE, SL_ROWIN)
-        ctx.reload(R_O, SL_OUTGRP)
+        ctx.reload(R_O, SL_OUTSLICE)
         for ox0, count, q, ranges in row_tiles(g, plan.p):
             with counted_loop(asm, C_TILE, count):
                 self.tile(ranges, n, wskip_slot)
         add_const(asm, R_WGRP, R_WGRP, self.group_bytes[n], scratch=r0)
-        for slot, step in ((SL_ROWIN, 4 * n), (SL_OUTGRP, 4 * n * self.m)):
-            ctx.reload(r0, slot)
-            add_const(asm, r0, r0, step, scratch=r1)
-            ctx.spill(r0, slot)
+        next_slice(ctx, 4 * n * self.m, extra=((SL_ROWIN, 4 * n),))
 
     def tile(self, ranges, n: int, wskip_slot: int):
         """p = len(ranges) output pixels; pixel q uses taps kx in ranges[q]."""
@@ -287,19 +234,6 @@ class _Emitter:
                 start = i
         for run in runs:
             load_columns(self.asm, P, [col * c4 for col in run], n, regs[run[0] * n:], (R, R2), SCRATCH)
-
-
-def emit_products(asm, products, temps) -> None:
-    """acc += x * w for each (acc, x, w), VMUL into alternating temporaries then VADD."""
-    pending = None
-    for i, (a, x, w) in enumerate(products):
-        t = temps[i % 2]
-        asm.vmul(t, x, w)
-        if pending is not None:
-            asm.vadd(*pending)
-        pending = (a, a, t)
-    if pending is not None:
-        asm.vadd(*pending)
 
 
 @kernel("depthwise")

@@ -6,10 +6,9 @@ that no VADD waits for the VMUL right before it."""
 from __future__ import annotations
 
 
-def emit_macs(asm, acc, x, w, temps) -> None:
-    """acc: [pixels][channels], x: [pixels][k], w: [k][channels] S registers."""
-    products = [(acc[p][j], x[p][i], w[i][j])
-                for i in range(len(w)) for p in range(len(acc)) for j in range(len(acc[p]))]
+def emit_products(asm, products, temps) -> None:
+    """acc += x * w for each (acc, x, w): VMUL into alternating temporaries, each
+    VADD one instruction behind its VMUL."""
     pending = None
     for n, (a, xr, wr) in enumerate(products):
         t = temps[n % 2]
@@ -19,6 +18,13 @@ def emit_macs(asm, acc, x, w, temps) -> None:
         pending = (a, a, t)
     if pending is not None:
         asm.vadd(*pending)
+
+
+def emit_macs(asm, acc, x, w, temps) -> None:
+    """acc[p][j] += x[p][i] * w[i][j]; acc: [pixels][channels], x: [pixels][k], w: [k][channels]."""
+    emit_products(asm, [(acc[p][j], x[p][i], w[i][j])
+                        for i in range(len(w)) for p in range(len(acc)) for j in range(len(acc[p]))],
+                  temps)
 
 
 def load_weights(asm, ptr, regs, count: int, float16: bool) -> None:

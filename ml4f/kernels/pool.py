@@ -90,6 +90,18 @@ def emit_pool2d(op: Pool2D, ctx: Ctx, ins: list[int], out_off: int) -> None:
         asm.b(row_top, cond="ne")
 
 
+def _combine(asm, mode: str, acc, tmp) -> None:
+    """acc = max(acc, tmp) (VCMP/VMRS/IT/VMOV; an unordered compare keeps acc) or acc + tmp."""
+    for a, b in zip(acc, tmp):
+        if mode == "max":
+            asm.vcmp(a, b)
+            asm.vmrs_apsr()
+            asm.it("mi")
+            asm.vmov(a, b, cond="mi")
+        else:
+            asm.vadd(a, a, b)
+
+
 def _walk_taps(asm, taps, load, combine) -> None:
     """load(t, ptr) then combine(t) for every tap.  Taps at offset 0 load from
     R_C; the others through R_TAP, whose next address is computed right after
@@ -114,16 +126,8 @@ def _chunk(op: Pool2D, ctx: Ctx, n: int, taps: list[int]) -> None:
         asm.vldm(ptr, (acc if t == 0 else tmp)[0], n)
 
     def combine(t):
-        if t == 0:
-            return
-        for a, b in zip(acc, tmp):
-            if op.mode == "max":
-                asm.vcmp(a, b)
-                asm.vmrs_apsr()
-                asm.it("mi")
-                asm.vmov(a, b, cond="mi")
-            else:
-                asm.vadd(a, a, b)
+        if t:
+            _combine(asm, op.mode, acc, tmp)
     _walk_taps(asm, taps, load, combine)
     if op.mode == "avg" and len(taps) > 1:
         for a in acc:
@@ -193,14 +197,7 @@ def _global_chunk(op: GlobalPool, ctx: Ctx, n: int, c: int, positions: int) -> N
         with counted_loop(asm, C_PIX, positions - 1):
             add_const(asm, R_TAP, R_TAP, stride, scratch=r0)
             asm.vldm(R_TAP, tmp[0], n)
-            for a, b in zip(acc, tmp):
-                if op.mode == "max":
-                    asm.vcmp(a, b)
-                    asm.vmrs_apsr()
-                    asm.it("mi")
-                    asm.vmov(a, b, cond="mi")
-                else:
-                    asm.vadd(a, a, b)
+            _combine(asm, op.mode, acc, tmp)
         if op.mode == "avg":
             for a in acc:
                 asm.vmul(a, a, S[31])

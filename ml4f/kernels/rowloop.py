@@ -1,0 +1,94 @@
+"""The outer loops shared by the convolution kernels: output rows, then slices
+of output channels (conv blocks, depthwise groups).
+
+A per-row table in the weight blob gives each output row its first valid input
+row (padding rows are skipped, never copied), the number of valid kernel rows,
+and the weight offset of the first valid kernel row for a full slice and for
+the last, narrower one.  The loop keeps its state in the frame's spill slots
+so that the slice bodies have every register.
+"""
+from __future__ import annotations
+
+from ..errors import CodegenError
+from ..thumb.regs import r0, r1, r2, r3, r4
+from .common import Ctx, add_const
+from .conv_geometry import Geometry
+
+# spill slots of the frame (see common.FRAME_SPILL)
+SL_TABLE, SL_ROWS, SL_OUTROW, SL_SLICES, SL_NKY, SL_WSKIP, SL_WSKIP_REST, SL_ROWIN, SL_OUTSLICE = range(9)
+
+
+def row_table(g: Geometry, op, ky_bytes_full: int, ky_bytes_rest: int) -> list[int]:
+    """Words per output row: input offset (bytes, at the first valid kernel row,
+    column -pad_left), valid kernel rows, weight skip for a full and the last slice."""
+    def refuse(what):
+        return CodegenError(f"an output {what} sees no input {what}", layer=op.name,
+                            layer_class=op.layer_class)
+    table = []
+    for oy, (ky0, ky1) in enumerate(g.row_ranges()):
+        if ky1 <= ky0:
+            raise refuse("row")
+        iy = oy * g.sh - g.pt + ky0 * g.dh
+        table += [4 * (iy * g.W - g.pl) * g.cin, ky1 - ky0, ky0 * ky_bytes_full, ky0 * ky_bytes_rest]
+    if any(k1 <= k0 for k0, k1 in (g.kx_range(ox) for ox in range(g.OW))):
+        raise refuse("column")
+    return table
+
+
+def emit_row_loop(ctx: Ctx, g: Geometry, *, table_off: int, in_off: int, out_off: int,
+                  w_off: int, wreg, width: int, total: int, body) -> None:
+    """For every output row, for every slice of `width` of `total` output channels
+    (and a last narrower one): body(slice_width, wskip_slot).  At each body call,
+    SL_ROWIN holds the input row pointer, SL_OUTSLICE the output pointer of the
+    slice, SL_NKY the kernel rows, and `wreg` the slice's weights (the body
+    advances it to the next slice)."""
+    asm = ctx.asm
+    ctx.weights_ptr(r0, table_off)
+    ctx.spill(r0, SL_TABLE)
+    ctx.arena_ptr(r0, out_off)
+    ctx.spill(r0, SL_OUTROW)
+    asm.mov_const(r0, g.OH)
+    ctx.spill(r0, SL_ROWS)
+    row_top = asm.here()
+    ctx.reload(r4, SL_TABLE)
+    asm.ldm(r4, [r0, r1, r2, r3], wb=True)
+    ctx.spill(r4, SL_TABLE)
+    ctx.arena_ptr(r4, in_off)
+    asm.add(r0, r0, r4)
+    ctx.spill(r0, SL_ROWIN)
+    ctx.spill(r1, SL_NKY)
+    ctx.spill(r2, SL_WSKIP)
+    ctx.spill(r3, SL_WSKIP_REST)
+    ctx.reload(r0, SL_OUTROW)
+    ctx.spill(r0, SL_OUTSLICE)
+    ctx.weights_ptr(wreg, w_off)
+    full, rest = divmod(total, width)
+    if full > 1:
+        asm.mov_const(r0, full)
+        ctx.spill(r0, SL_SLICES)
+        top = asm.here()
+        body(width, SL_WSKIP)
+        ctx.reload(r0, SL_SLICES)
+        asm.subs(r0, r0, 1)
+        ctx.spill(r0, SL_SLICES)
+        asm.b(top, cond="ne")
+    elif full == 1:
+        body(width, SL_WSKIP)
+    if rest:
+        body(rest, SL_WSKIP_REST)
+    ctx.reload(r0, SL_OUTROW)
+    add_const(asm, r0, r0, 4 * g.OW * g.cout, scratch=r1)
+    ctx.spill(r0, SL_OUTROW)
+    ctx.reload(r0, SL_ROWS)
+    asm.subs(r0, r0, 1)
+    ctx.spill(r0, SL_ROWS)
+    asm.b(row_top, cond="ne")
+
+
+def next_slice(ctx: Ctx, out_step: int, extra=()) -> None:
+    """Advance the slice output pointer (and other per-slice slots: (slot, step))."""
+    asm = ctx.asm
+    for slot, step in ((SL_OUTSLICE, out_step),) + tuple(extra):
+        ctx.reload(r0, slot)
+        add_const(asm, r0, r0, step, scratch=r1)
+        ctx.spill(r0, slot)
