@@ -12,7 +12,7 @@ import pytest
 from build_integration.support import ARM_FLAGS, MODELS, QEMU, REPO, require, run
 
 RUNTIME = REPO / "runtime"
-HARNESS = REPO / "tests" / "qemu"
+BAREMETAL = REPO / "examples" / "scons-baremetal"       # its start-up code and linker script
 STRICT_C = ["-std=c99", "-pedantic", "-Wall", "-Wextra", "-Wconversion", "-Wcast-align", "-Werror"]
 STRICT_CXX = ["-std=c++11", "-Wall", "-Wextra", "-Wcast-align", "-Werror", "-fno-exceptions", "-fno-rtti"]
 
@@ -172,8 +172,8 @@ def test_runtime_in_qemu(tmp_path):
              "-I", RUNTIME, "-c", src, "-o", objects[-1]])
     elf = tmp_path / "runtime_test.elf"
     run(["arm-none-eabi-gcc", *ARM_FLAGS, "-O2", "-nostartfiles", "--specs=nano.specs",
-         "--specs=rdimon.specs", "-Wl,--gc-sections", "-T", HARNESS / "link.ld", "-I", tmp_path,
-         HARNESS / "startup.c", *objects, tmp_path / "digits.S", tmp_path / "gesture.S", "-o", elf])
+         "--specs=rdimon.specs", "-Wl,--gc-sections", "-T", BAREMETAL / "stm32f405.ld", "-I", tmp_path,
+         "-I", BAREMETAL / "src", BAREMETAL / "src" / "startup.c", *objects, tmp_path / "digits.S", tmp_path / "gesture.S", "-o", elf])
     result = run([*QEMU, elf], timeout=60, check=False)
     lines = result.stdout.splitlines()
     failed = [line for line in lines if line.startswith("FAIL")]
