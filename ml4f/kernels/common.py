@@ -113,6 +113,21 @@ def counted_loop(asm: Assembler, counter, count: int):
     asm.b(top, cond="ne")
 
 
+def chunked(asm: Assembler, counter, length: int, m: int, unroll: int, chunk) -> None:
+    """chunk(size) over `length` items in steps of m: a counted loop whose body is
+    `unroll` chunks, the chunks left over unrolled, then a shorter tail chunk."""
+    n, tail = divmod(length, m)
+    loops, rem = divmod(n, unroll)
+    if loops:
+        with counted_loop(asm, counter, loops):
+            for _ in range(unroll):
+                chunk(m)
+    for _ in range(rem):
+        chunk(m)
+    if tail:
+        chunk(tail)
+
+
 def sregs(first: int, count: int):
     return [S[first + i] for i in range(count)]
 

@@ -30,7 +30,7 @@ import numpy as np
 
 from ..graph.ops import Conv2D
 from ..thumb.regs import S, lr, r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12
-from .common import Ctx, add_const, counted_loop, store_activated
+from .common import Ctx, add_const, chunked, counted_loop, store_activated
 from .conv_geometry import Geometry, row_tiles, window_columns
 from .loads import load_columns, load_columns_cycles
 from .mac import emit_macs, load_weights
@@ -429,16 +429,7 @@ class _Emitter:
             self.macs(acc, [[xs[q * m + i] for i in range(mc)] for q in range(p)], bb, mc, ws, temps)
 
         def run(length):
-            n, tail = divmod(length, m)
-            loops, rem = divmod(n, plan.unroll)
-            if loops:
-                with counted_loop(asm, C_CHUNK, loops):
-                    for _ in range(plan.unroll):
-                        chunk(m)
-            for _ in range(rem):
-                chunk(m)
-            if tail:
-                chunk(tail)
+            chunked(asm, C_CHUNK, length, m, plan.unroll, chunk)
 
         if merged(g, plan, self.f16):
             run(nkx * g.cin)

@@ -14,7 +14,7 @@ import numpy as np
 from ..graph.ops import Dense, elems
 from ..thumb.regs import S, r0, r4, r5, r6, r8, r9, r10, r11
 from .registry import kernel
-from .common import Ctx, add_const, counted_loop, store_activated
+from .common import Ctx, add_const, chunked, counted_loop, store_activated
 from .mac import emit_macs, load_weights
 
 FP_REGS = 32
@@ -140,14 +140,5 @@ def _block(op, ctx, plan, u, r_in, r_x, r_w, r_out, r_cnt) -> None:
             w = [[ws[i * u + j] for j in range(u)] for i in range(mm)]
             emit_macs(asm, [acc], [xs[:mm]], w, temps)
 
-    chunks, tail = divmod(n, m)
-    loops, rem = divmod(chunks, plan.unroll)
-    if loops:
-        with counted_loop(asm, r_cnt, loops):
-            for _ in range(plan.unroll):
-                chunk(m)
-    for _ in range(rem):
-        chunk(m)
-    if tail:
-        chunk(tail)
+    chunked(asm, r_cnt, n, m, plan.unroll, chunk)
     store_activated(asm, acc, r_out, op.activation, sfree=[S[i] for i in range(u, 32)])
