@@ -54,6 +54,7 @@ class ConvPlan:
     scheme: str       # "chunks" | "rows"
     wrows: bool       # weights loaded one input channel (b values) at a time
     unroll: int       # chunks per loop iteration
+    unroll_ky: bool = False   # every output row sees every kernel row: no ky loop
 
 
 # ------------------------------------------------------------------ weight layout
@@ -196,8 +197,8 @@ def tile_cycles(g: Geometry, plan: ConvPlan, ranges, bb: int, nky: int, f16: boo
     setup = (p if plan.scheme == "chunks" else 1) + 5 + (1 + bb) + (p - 1) * bb + 2
     store = p * (2 + bb) if act == "linear" else p * (2 + 2.5 * bb)
     row = row_cycles(g, plan, ranges, bb, f16)
-    if g.KH == 1:
-        row -= p + 5              # no ky loop: no counter, no row advance
+    if g.KH == 1 or plan.unroll_ky:
+        row -= 3                  # no ky loop: no counter, no branch
         setup -= 5
     return setup + nky * row + store + 4
 
@@ -220,6 +221,7 @@ def layer_cycles(g: Geometry, plan: ConvPlan, f16: bool, act: str) -> float:
 def code_estimate(g: Geometry, plan: ConvPlan, f16: bool) -> int:
     """Approximate code bytes: one tile body per (tile group, block size)."""
     total = 0
+    ky_copies = g.KH if plan.unroll_ky else 1
     for count, ranges in tile_groups(g, plan):
         p = len(ranges)
         for bb in {plan.b, g.cout % plan.b} - {0}:
@@ -236,7 +238,7 @@ def code_estimate(g: Geometry, plan: ConvPlan, f16: bool) -> int:
                 inner = per_chunk * (plan.unroll + 1)
                 if not merged(g, plan, f16):
                     inner *= min(nkx, 3)
-            total += 4 * (inner + 4 * p * bb + 30)
+            total += 4 * (inner * ky_copies + 4 * p * bb + 30)
     return total
 
 
@@ -287,14 +289,17 @@ def choose_plan(op: Conv2D, f16: bool, optimize: str, shortlist: int = 12) -> Co
         ranked.append((layer_cycles(g, plan, f16, act), plan))
     ranked.sort(key=lambda t: (t[0], t[1].a, t[1].b, t[1].m, t[1].scheme, t[1].wrows))
     best = None
+    full_rows = g.KH > 1 and all(r == (0, g.KH) for r in g.row_ranges())
     for _, base in ranked[:shortlist]:
-        for unroll in _unrolls(g, base):
-            plan = ConvPlan(base.a, base.b, base.m, base.scheme, base.wrows, unroll)
+        for unroll, unroll_ky in [(u, k) for u in _unrolls(g, base) for k in (False, True)
+                                  if full_rows or not k]:
+            plan = ConvPlan(base.a, base.b, base.m, base.scheme, base.wrows, unroll, unroll_ky)
             code = code_estimate(g, plan, f16)
             if optimize != "speed" and code > budget:
                 continue
             score = layer_cycles(g, plan, f16, act) + BYTES_PER_CYCLE[optimize] * code * g.OH
-            key = (score, plan.a, plan.b, plan.m, plan.scheme, plan.wrows, plan.unroll)
+            key = (score, plan.a, plan.b, plan.m, plan.scheme, plan.wrows, plan.unroll,
+                   plan.unroll_ky)
             if best is None or key < best[0]:
                 best = (key, plan)
     if best is None:
@@ -355,8 +360,8 @@ class _Emitter:
         for i, reg in enumerate(ptrs):
             add_const(asm, reg, R_TILE, (i * g.sw + kx0 * g.dw) * cin4, scratch=C_CHUNK)
         start = 4 * bb + (kx0 * group_bytes(g, plan, bb, self.f16) if plan.scheme == "chunks" else 0)
-        single_row = g.KH == 1          # every output row reads exactly one input row
-        if single_row:
+        unrolled = g.KH == 1 or plan.unroll_ky      # every output row reads all KH input rows
+        if unrolled:
             add_const(asm, R_W, R_WBLK, start, scratch=C_CHUNK)
         else:
             ctx.reload(R_W, wskip_slot)
@@ -367,21 +372,23 @@ class _Emitter:
         for q in range(1, p):
             for j in range(bb):
                 asm.vmov(acc[q][j], acc[0][j])
-        if not single_row:
+        if not unrolled:
             ctx.reload(C_KY, SL_NKY)
             top = asm.here()
-        if plan.scheme == "rows":
-            advanced = self.rows_row(ranges, bb, acc)
-        else:
-            nkx = ranges[0][1] - ranges[0][0]
-            advanced = self.chunk_row(p, bb, nkx, acc, ptrs)
-            if nkx < g.KW:
-                add_const(asm, R_W, R_W, (g.KW - nkx) * group_bytes(g, plan, bb, self.f16),
-                          scratch=C_CHUNK)
-        if not single_row:
-            row_adv = 4 * g.dh * g.W * g.cin - advanced
-            for reg in ptrs:
-                add_const(asm, reg, reg, row_adv, scratch=C_CHUNK)
+        for ky in range(g.KH if unrolled else 1):
+            if plan.scheme == "rows":
+                advanced = self.rows_row(ranges, bb, acc)
+            else:
+                nkx = ranges[0][1] - ranges[0][0]
+                advanced = self.chunk_row(p, bb, nkx, acc, ptrs)
+                if nkx < g.KW:
+                    add_const(asm, R_W, R_W, (g.KW - nkx) * group_bytes(g, plan, bb, self.f16),
+                              scratch=C_CHUNK)
+            if not unrolled or ky + 1 < g.KH:
+                row_adv = 4 * g.dh * g.W * g.cin - advanced
+                for reg in ptrs:
+                    add_const(asm, reg, reg, row_adv, scratch=C_CHUNK)
+        if not unrolled:
             asm.subs(C_KY, C_KY, 1)
             asm.b(top, cond="ne")
         temps = list(PIXEL_PTRS) + [C_KY, C_CHUNK]
