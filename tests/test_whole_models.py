@@ -46,10 +46,14 @@ def digits_cnn(K):
         K.layers.Flatten(), K.layers.Dense(10, activation="softmax")], name="digits")
 
 
+def fan_in_scaled(rng, shape) -> np.ndarray:
+    """Uniform values scaled by 1/sqrt(fan-in), as Keras's initialisers scale them."""
+    return (rng.uniform(-1, 1, shape) * np.sqrt(3.0 / max(1, int(np.prod(shape[:-1]))))).astype(np.float32)
+
+
 def scaled_weights(model, seed):
     rng = np.random.default_rng(seed)
-    model.set_weights([(rng.uniform(-1, 1, w.shape) * np.sqrt(3.0 / max(1, int(np.prod(w.shape[:-1])))))
-                       .astype(np.float32) for w in model.get_weights()])
+    model.set_weights([fan_in_scaled(rng, w.shape) for w in model.get_weights()])
 
 
 @pytest.mark.parametrize("build", [mlp, lenet, digits_cnn], ids=lambda f: f.__name__)

@@ -11,6 +11,7 @@ from keras_models import build_and_save
 from ml4f.api import compile_file
 from ml4f.emulator import Machine
 from ml4f.validate import error
+from test_whole_models import fan_in_scaled
 from tf_oracle import keras_predict
 
 RTOL = 1e-5
@@ -70,9 +71,7 @@ def realistic_weights(model, seed):
                 new.append(rng.uniform(lo, hi, w.shape).astype(np.float32))
             layer.set_weights(new)
             continue
-        layer.set_weights([(rng.uniform(-1, 1, w.shape) *
-                            np.sqrt(3.0 / max(1, int(np.prod(w.shape[:-1]))))).astype(np.float32)
-                           for w in ws])
+        layer.set_weights([fan_in_scaled(rng, w.shape) for w in ws])
 
 
 @pytest.mark.slow

@@ -38,6 +38,16 @@ def require(layer: Layer, key: str, allowed, default=None):
     return v
 
 
+def spatial_rank(layer: Layer, in_shape) -> int:
+    """1 for the 1-D kinds (class name ending in 1D), else 2; checks the input's
+    rank (spatial axes + channels) and the channels-last layout."""
+    rank = 1 if layer.class_name.endswith("1D") else 2
+    if len(in_shape) != rank + 1:
+        raise unsupported(layer, f"input shape {list(in_shape)} must have rank {rank + 1}")
+    channels_last(layer)
+    return rank
+
+
 def channels_last(layer: Layer) -> None:
     require(layer, "data_format", ("channels_last",), default="channels_last")
 

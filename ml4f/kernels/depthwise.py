@@ -182,37 +182,32 @@ class _Emitter:
         base = p * nm
         ctx.reload(C_KY, SL_NKY)
         top = asm.here()
-        if plan.scheme == "window":
+        window = plan.scheme == "window"
+        if window:      # the columns the tile reads, loaded once per input row
             pos = positions(g, ranges)
             slots = max(pos) + 1
-            xs = [S[base + i] for i in range(slots * n)]
-            ws = [S[base + slots * n + i] for i in range(nm)]
-            temps = (S[base + slots * n + nm], S[base + slots * n + nm + 1])
+        else:           # each pixel's column, loaded per tap
+            slots = p
+        xs = [S[base + i] for i in range(slots * n)]
+        ws = [S[base + slots * n + i] for i in range(nm)]
+        temps = (S[base + slots * n + nm], S[base + slots * n + nm + 1])
+        if window:
             self.load_positions(pos, n, xs)
-            for kx in range(g.KW):
-                users = [q for q, (k0, k1) in enumerate(ranges) if k0 <= kx < k1]
-                if not users:
-                    add_const(asm, R_W, R_W, tb, scratch=SCRATCH)
-                    continue
-                load_weights(asm, R_W, ws, nm, self.f16)
-                products = [(acc[q][c * m + j], xs[(q * g.sw + kx * g.dw) * n + c], ws[c * m + j])
-                            for c in range(n) for q in users for j in range(m)]
-                emit_products(asm, products, temps)
-        else:
-            xs = [S[base + i] for i in range(p * n)]
-            ws = [S[base + p * n + i] for i in range(nm)]
-            temps = (S[base + p * n + nm], S[base + p * n + nm + 1])
-            for kx in range(g.KW):
-                users = [q for q, (k0, k1) in enumerate(ranges) if k0 <= kx < k1]
-                if not users:
-                    add_const(asm, R_W, R_W, tb, scratch=SCRATCH)
-                    continue
-                load_weights(asm, R_W, ws, nm, self.f16)
+        for kx in range(g.KW):
+            users = [q for q, (k0, k1) in enumerate(ranges) if k0 <= kx < k1]
+            if not users:
+                add_const(asm, R_W, R_W, tb, scratch=SCRATCH)
+                continue
+            load_weights(asm, R_W, ws, nm, self.f16)
+            if window:
+                slot = {q: q * g.sw + kx * g.dw for q in users}
+            else:
+                slot = {q: q for q in users}
                 load_columns(asm, P, [(q * g.sw + kx * g.dw) * c4 for q in users], n,
                              [xs[q * n + i] for q in users for i in range(n)], (R, R2), SCRATCH)
-                products = [(acc[q][c * m + j], xs[q * n + c], ws[c * m + j])
-                            for c in range(n) for q in users for j in range(m)]
-                emit_products(asm, products, temps)
+            products = [(acc[q][c * m + j], xs[slot[q] * n + c], ws[c * m + j])
+                        for c in range(n) for q in users for j in range(m)]
+            emit_products(asm, products, temps)
         add_const(asm, P, P, g.dh * g.W * c4, scratch=SCRATCH)
         asm.subs(C_KY, C_KY, 1)
         asm.b(top, cond="ne")

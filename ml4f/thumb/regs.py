@@ -9,10 +9,12 @@ from __future__ import annotations
 _CORE_NAMES = tuple(f"r{i}" for i in range(13)) + ("sp", "lr", "pc")
 
 
-class Reg:
-    """Core register r0-r15."""
+class _Register:
+    """Immutable register value: one class per register file, equal by number."""
 
     __slots__ = ("num",)
+    PREFIX = ""
+    HASH_BASE = 0
 
     def __init__(self, num: int) -> None:
         object.__setattr__(self, "num", num)
@@ -22,7 +24,25 @@ class Reg:
 
     @property
     def canon(self) -> str:
-        return f"r{self.num}"
+        return f"{self.PREFIX}{self.num}"
+
+    def __str__(self) -> str:
+        return self.canon
+
+    __repr__ = __str__
+
+    def __eq__(self, other) -> bool:
+        return type(other) is type(self) and other.num == self.num
+
+    def __hash__(self) -> int:
+        return self.HASH_BASE + self.num
+
+
+class Reg(_Register):
+    """Core register r0-r15."""
+
+    __slots__ = ()
+    PREFIX = "r"
 
     @property
     def is_low(self) -> bool:
@@ -33,41 +53,16 @@ class Reg:
 
     __repr__ = __str__
 
-    def __eq__(self, other) -> bool:
-        return type(other) is Reg and other.num == self.num
-
-    def __hash__(self) -> int:
-        return self.num
-
     def __reduce__(self):
         return core, (self.num,)
 
 
-class SReg:
+class SReg(_Register):
     """Single-precision FP register s0-s31."""
 
-    __slots__ = ("num",)
-
-    def __init__(self, num: int) -> None:
-        object.__setattr__(self, "num", num)
-
-    def __setattr__(self, name, value):
-        raise AttributeError("registers are immutable")
-
-    @property
-    def canon(self) -> str:
-        return f"s{self.num}"
-
-    def __str__(self) -> str:
-        return f"s{self.num}"
-
-    __repr__ = __str__
-
-    def __eq__(self, other) -> bool:
-        return type(other) is SReg and other.num == self.num
-
-    def __hash__(self) -> int:
-        return 32 + self.num
+    __slots__ = ()
+    PREFIX = "s"
+    HASH_BASE = 32
 
     def __reduce__(self):
         return _sreg, (self.num,)

@@ -30,10 +30,7 @@ def _rank(layer) -> int:
 
 
 def _window(layer, in_shape) -> Window:
-    rank = _rank(layer)
-    if len(in_shape) != rank + 1:
-        raise kc.unsupported(layer, f"input shape {list(in_shape)} must have rank {rank + 1}")
-    kc.channels_last(layer)
+    rank = kc.spatial_rank(layer, in_shape)
     paddings = ("valid", "same", "causal") if rank == 1 else ("valid", "same")
     padding = kc.require(layer, "padding", paddings, "valid")
     ks = kc.int_tuple(layer, "kernel_size", rank)

@@ -10,10 +10,7 @@ from ..shapes import conv_out_and_pads, hwc
 # ------------------------------------------------------------------- pooling
 @converter("MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "AveragePooling2D")
 def _pool(layer, in_shape, tin, tout):
-    rank = 1 if layer.class_name.endswith("1D") else 2
-    if len(in_shape) != rank + 1:
-        raise kc.unsupported(layer, f"input shape {list(in_shape)} must have rank {rank + 1}")
-    kc.channels_last(layer)
+    rank = kc.spatial_rank(layer, in_shape)
     padding = kc.require(layer, "padding", ("valid", "same"), "valid")
     pool = kc.int_tuple(layer, "pool_size", rank, 2)
     strides = kc.get(layer, "strides")
@@ -27,16 +24,14 @@ def _pool(layer, in_shape, tin, tout):
         raise kc.unsupported(layer, f"input {list(in_shape)} is smaller than the pool")
     out_shape = (ow, c) if rank == 1 else (oh, ow, c)
     op = Pool2D(layer.name, layer.class_name, [tin], tout, [in_shape], out_shape,
-                mode="max" if layer.class_name.startswith("Max") else "avg", pool=(pool[0], pool[1]), strides=(st[0], st[1]), pads=(pt, pl, pb, pr))
+                mode="max" if layer.class_name.startswith("Max") else "avg",
+                pool=(pool[0], pool[1]), strides=(st[0], st[1]), pads=(pt, pl, pb, pr))
     return Converted(out_shape, [op])
 
 
 @converter("GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalAveragePooling1D", "GlobalAveragePooling2D")
 def _global_pool(layer, in_shape, tin, tout):
-    rank = 1 if layer.class_name.endswith("1D") else 2
-    if len(in_shape) != rank + 1:
-        raise kc.unsupported(layer, f"input shape {list(in_shape)} must have rank {rank + 1}")
-    kc.channels_last(layer)
+    rank = kc.spatial_rank(layer, in_shape)
     c = in_shape[-1]
     keepdims = bool(kc.get(layer, "keepdims", False))
     out_shape = (1,) * rank + (c,) if keepdims else (c,)

@@ -9,18 +9,6 @@ from ..registry import Converted, converter
 from ..shapes import hwc
 
 
-def _rank(layer) -> int:
-    return 1 if layer.class_name.endswith("1D") else 2
-
-
-def _spatial(layer, in_shape) -> int:
-    rank = _rank(layer)
-    if len(in_shape) != rank + 1:
-        raise kc.unsupported(layer, f"input shape {list(in_shape)} must have rank {rank + 1}")
-    kc.channels_last(layer)
-    return rank
-
-
 def _pair(layer, key, v) -> tuple[int, int]:
     if isinstance(v, int) and not isinstance(v, bool):
         v = (v, v)
@@ -54,7 +42,7 @@ def _shape(rank: int, h: int, w: int, c: int) -> tuple[int, ...]:
 # ------------------------------------------------------------ zero padding
 @converter("ZeroPadding1D", "ZeroPadding2D")
 def _zero_padding(layer, in_shape, tin, tout):
-    rank = _spatial(layer, in_shape)
+    rank = kc.spatial_rank(layer, in_shape)
     pads = _borders(layer, "padding", rank)
     h, w, c = hwc(in_shape)
     out_shape = _shape(rank, h + pads[0] + pads[2], w + pads[1] + pads[3], c)
@@ -67,7 +55,7 @@ def _zero_padding(layer, in_shape, tin, tout):
 # ---------------------------------------------------------------- cropping
 @converter("Cropping1D", "Cropping2D")
 def _cropping(layer, in_shape, tin, tout):
-    rank = _spatial(layer, in_shape)
+    rank = kc.spatial_rank(layer, in_shape)
     t, l, b, r = _borders(layer, "cropping", rank)
     h, w, c = hwc(in_shape)
     oh, ow = h - t - b, w - l - r
@@ -87,7 +75,7 @@ def _cropping(layer, in_shape, tin, tout):
 # -------------------------------------------------------------- upsampling
 @converter("UpSampling1D", "UpSampling2D")
 def _upsampling(layer, in_shape, tin, tout):
-    rank = _spatial(layer, in_shape)
+    rank = kc.spatial_rank(layer, in_shape)
     if rank == 2:
         kc.require(layer, "interpolation", ("nearest",), "nearest")
         size = kc.int_tuple(layer, "size", 2, 2)
