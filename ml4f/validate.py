@@ -16,9 +16,13 @@ import dataclasses
 
 import numpy as np
 
+from . import reference
+from .backend import compile_graph
+from .emulator import Machine
 from .errors import ValidationError
 from .graph.ops import Graph, Op, elems
 from .graph.ops.shape import View
+from .options import Options
 from .weights import f16_round
 
 RTOL = 1e-5
@@ -115,3 +119,30 @@ def check(actual, expected, *, what: str, op: Op | None = None, rtol: float = RT
             f"{what}: emulated machine code differs from the reference (error {err:.3g} > {rtol:g})",
             layer=op.name if op else None, layer_class=op.layer_class if op else None)
     return err
+
+
+def validate(graph: Graph, machine: Machine, options: Options) -> dict:
+    """Each op alone with random weights (compiled on its own), then the whole
+    model run by `machine`; returns the largest error seen per op and for the
+    model ("model").  Raises ValidationError at the first mismatch."""
+    rng = np.random.default_rng(options.seed)
+    errors = {}
+    for op in graph.ops:
+        alone = single_op_graph(random_op(op, rng))
+        m1 = Machine(compile_graph(alone, float16=options.float16,
+                                   optimize=options.optimize).object)
+        errors[op.name] = _compare(m1, as_seen_by_code(alone, options.float16), rng, 2,
+                                   "layer alone with random weights", op)
+    errors["model"] = _compare(machine, as_seen_by_code(graph, options.float16), rng,
+                               options.validation_inputs, "whole model", None)
+    return errors
+
+
+def _compare(machine: Machine, ref_graph: Graph, rng, runs: int, what: str, op) -> float:
+    worst = 0.0
+    for _ in range(runs):
+        x = rng.standard_normal(ref_graph.input_shape).astype(np.float32)
+        worst = max(worst, check(machine.run(x).output, reference.run_graph(ref_graph, x),
+                                 expected32=reference.run_graph(ref_graph, x, np.float32),
+                                 what=what, op=op))
+    return worst

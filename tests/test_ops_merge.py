@@ -13,7 +13,8 @@ import pytest
 
 from keras_models import keras_module
 from ml4f import reference
-from ml4f.api import Options, compile_file, compile_graph
+from ml4f.api import compile_file
+from ml4f.backend import compile_graph
 from ml4f.emulator import Machine
 from ml4f.errors import UnsupportedError
 from ml4f.graph.ops import LINEAR, RELU
@@ -27,7 +28,7 @@ FORMATS = [("k3", ".h5"), ("k3", ".keras"), ("k2", ".h5"), ("k2", ".keras")]
 
 def run_op(op, seed=0, inputs=2):
     g = single_op_graph(op)
-    _, gen, obj = compile_graph(g, Options())
+    _, gen, obj = compile_graph(g)
     m = Machine(obj)
     rng = np.random.default_rng(seed)
     worst, exact = 0.0, True

@@ -13,7 +13,8 @@ import pytest
 
 from keras_models import keras_module
 from ml4f import reference
-from ml4f.api import Options, compile_file, compile_graph
+from ml4f.api import compile_file
+from ml4f.backend import compile_graph
 from ml4f.emulator import Machine
 from ml4f.emulator.timing import CycleCounter
 from ml4f.errors import UnsupportedError
@@ -35,7 +36,7 @@ def run_exact(op, seed=0):
     """Compile `op` alone, run it on a random input holding special values, and
     return (reference bits == emulated bits, compiled pieces)."""
     g = single_op_graph(op)
-    arena, gen, obj = compile_graph(g, Options())
+    arena, gen, obj = compile_graph(g)
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(g.input_shape).astype(np.float32).ravel()
     x[:len(SPECIALS)] = SPECIALS[:x.size]

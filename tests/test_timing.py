@@ -98,12 +98,12 @@ def _mca_cycles_per_iteration(text: str) -> float:
 
 def _inner_loops(model_ops):
     """The hottest straight-line blocks of compiled kernels, as GAS text."""
-    from ml4f.api import Options, compile_graph
+    from ml4f.backend import compile_graph
     from ml4f.validate import single_op_graph
     blocks = []
     for op in model_ops:
         g = single_op_graph(op)
-        _, gen, obj = compile_graph(g, Options())
+        _, gen, obj = compile_graph(g)
         res = Machine(obj, profile=True).run(np.ones(g.input_shape, np.float32))
         cc = CycleCounter(obj)
         (start, size), _ = max(res.block_counts.items(), key=lambda kv: kv[1] * kv[0][1])

@@ -30,12 +30,15 @@ import numpy as np
 
 from ..graph.ops import Conv2D
 from ..thumb.regs import S, lr, r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12
-from .common import Ctx, add_const, chunked, counted_loop, store_activated
+from .context import KernelContext
 from .conv_geometry import Geometry, row_tiles, window_columns
+from .immediates import add_const
 from .loads import load_columns, load_columns_cycles
+from .loops import chunked, counted_loop
 from .mac import emit_macs, load_weights
 from .registry import kernel
 from .rowloop import SL_NKY, SL_OUTSLICE, SL_ROWIN, emit_row_loop, next_slice, row_table
+from .store import store_activated
 
 FP_REGS = 32
 PIXEL_PTRS = (r0, r1, r2, r3, r4, r5)
@@ -309,7 +312,7 @@ def choose_plan(op: Conv2D, f16: bool, optimize: str, shortlist: int = 12) -> Co
 
 # ------------------------------------------------------------------ emission
 class _Emitter:
-    def __init__(self, op: Conv2D, ctx: Ctx, plan: ConvPlan, in_off: int, out_off: int):
+    def __init__(self, op: Conv2D, ctx: KernelContext, plan: ConvPlan, in_off: int, out_off: int):
         self.op, self.ctx, self.asm, self.plan = op, ctx, ctx.asm, plan
         self.g = Geometry.of(op)
         self.f16 = ctx.float16
@@ -511,8 +514,8 @@ def _runs(cols: list[int]) -> list[list[int]]:
     return runs
 
 
-@kernel("conv2d")
-def emit_conv2d(op: Conv2D, ctx: Ctx, ins: list[int], out_off: int) -> ConvPlan:
+@kernel(Conv2D)
+def emit_conv2d(op: Conv2D, ctx: KernelContext, ins: list[int], out_off: int) -> ConvPlan:
     plan = choose_plan(op, ctx.float16, ctx.optimize)
     _Emitter(op, ctx, plan, ins[0], out_off).emit()
     return plan

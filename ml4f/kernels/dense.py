@@ -13,9 +13,12 @@ import numpy as np
 
 from ..graph.ops import Dense, elems
 from ..thumb.regs import S, r0, r4, r5, r6, r8, r9, r10, r11
-from .registry import kernel
-from .common import Ctx, add_const, chunked, counted_loop, store_activated
+from .context import KernelContext
+from .immediates import add_const
+from .loops import chunked, counted_loop
 from .mac import emit_macs, load_weights
+from .registry import kernel
+from .store import store_activated
 
 FP_REGS = 32
 
@@ -86,8 +89,8 @@ def block_weights(kernel: np.ndarray, plan: DensePlan, f16: bool) -> np.ndarray:
     return np.concatenate(parts)
 
 
-@kernel("dense")
-def emit_dense(op: Dense, ctx: Ctx, ins: list[int], out_off: int) -> DensePlan:
+@kernel(Dense)
+def emit_dense(op: Dense, ctx: KernelContext, ins: list[int], out_off: int) -> DensePlan:
     in_off = ins[0]
     asm, f16 = ctx.asm, ctx.float16
     n, units = op.kernel.shape

@@ -21,12 +21,16 @@ import numpy as np
 from ..errors import CodegenError
 from ..graph.ops import DepthwiseConv2D
 from ..thumb.regs import S, lr, r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12
-from .common import Ctx, add_const, counted_loop, store_activated
-from .conv_geometry import Geometry, row_tiles, window_columns as positions
+from .context import KernelContext
+from .conv_geometry import Geometry, row_tiles
+from .conv_geometry import window_columns as positions
+from .immediates import add_const
 from .loads import load_columns, load_columns_cycles
+from .loops import counted_loop
 from .mac import emit_products, load_weights
 from .registry import kernel
 from .rowloop import SL_NKY, SL_OUTSLICE, SL_ROWIN, emit_row_loop, next_slice, row_table
+from .store import store_activated
 
 FP_REGS = 32
 P, R, R_W, R_TILE, R_O, R_WGRP, C_TILE, C_KY, R2 = r0, r1, r2, r3, r4, r5, r6, r7, lr
@@ -126,7 +130,7 @@ def weight_groups(op: DepthwiseConv2D, plan: DwPlan, f16: bool):
 
 
 class _Emitter:
-    def __init__(self, op, ctx: Ctx, plan: DwPlan, in_off: int, out_off: int):
+    def __init__(self, op, ctx: KernelContext, plan: DwPlan, in_off: int, out_off: int):
         self.op, self.ctx, self.asm, self.plan = op, ctx, ctx.asm, plan
         self.g = _geometry(op)
         self.m = op.kernel.shape[3]
@@ -231,8 +235,8 @@ class _Emitter:
             load_columns(self.asm, P, [col * c4 for col in run], n, regs[run[0] * n:], (R, R2), SCRATCH)
 
 
-@kernel("depthwise")
-def emit_depthwise(op: DepthwiseConv2D, ctx: Ctx, ins: list[int], out_off: int) -> DwPlan:
+@kernel(DepthwiseConv2D)
+def emit_depthwise(op: DepthwiseConv2D, ctx: KernelContext, ins: list[int], out_off: int) -> DwPlan:
     plan = choose_plan(op, ctx.float16)
     _Emitter(op, ctx, plan, ins[0], out_off).emit()
     return plan

@@ -8,7 +8,7 @@ alternately, so that no VLDM waits for the ADD right before it.
 """
 from __future__ import annotations
 
-from .common import add_const
+from .immediates import add_const
 
 VLDR_REACH = 1020
 

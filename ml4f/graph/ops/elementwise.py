@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-
 from .base import LINEAR, Activation, Op
 
 
@@ -23,3 +22,6 @@ class Softmax(Op):
 
     kind = "softmax"
     inplace = True
+
+    def nonnegative(self, inputs: list[bool]) -> bool:
+        return True
