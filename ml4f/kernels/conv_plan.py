@@ -173,8 +173,8 @@ def code_estimate(g: Geometry, plan: ConvPlan, f16: bool) -> int:
                 nkx = ranges[0][1] - ranges[0][0]
                 per_chunk = p + wl + INSNS_PER_MAC * p * bb * plan.m
                 inner = per_chunk * (plan.unroll + 1)                 # unrolled body + tail
-                if not merged(g, plan, f16):
-                    inner *= min(nkx, 3)
+                if not merged(g, plan, f16) and kx_unrolled(nkx, plan.unroll):
+                    inner *= nkx                                      # the emitter's kx copies
             total += BYTES_PER_INSN * (inner * ky_copies + STORE_INSNS_PER_VALUE * p * bb
                                        + TILE_FIXED_INSNS)
     return total
