@@ -13,6 +13,8 @@ from ml4f.graph.ops import RELU, LINEAR, Conv2D, Dense, Elementwise, Pool2D, Sof
 from ml4f.graph.shapes import conv_out_and_pads
 from ml4f.validate import as_seen_by_code, error, single_op_graph
 
+pytestmark = pytest.mark.unit
+
 RTOL = 1e-5
 
 

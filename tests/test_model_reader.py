@@ -419,6 +419,7 @@ def test_format_detected_by_content(saved, tmp_path):
     assert load_model(swapped).format == "keras"
 
 
+@pytest.mark.unit
 def test_snake_case_keys():
     assert [to_snake_case(c) for c in ("Conv2D", "DepthwiseConv2D", "ReLU",
                                        "BatchNormalization", "MaxPooling2D", "InputLayer",
@@ -684,6 +685,7 @@ def test_truncated_files(saved, fmt, tmp_path):
         refusal(path, ModelFormatError)
 
 
+@pytest.mark.unit
 def test_random_bytes(tmp_path):
     rng = np.random.default_rng(1)
     for size in (3, 100, 5000):
@@ -698,6 +700,7 @@ def test_random_bytes(tmp_path):
     refusal(fake_zip, ModelFormatError)
 
 
+@pytest.mark.unit
 def test_empty_missing_and_directories(tmp_path):
     empty = tmp_path / "empty.h5"
     empty.write_bytes(b"")
@@ -712,6 +715,7 @@ def test_empty_missing_and_directories(tmp_path):
     assert "SavedModel" in str(refusal(saved_model, ModelFormatError))
 
 
+@pytest.mark.unit
 def test_hdf5_without_model_config(tmp_path):
     path = tmp_path / "plain.h5"
     with h5py.File(path, "w") as f:

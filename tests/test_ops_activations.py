@@ -76,6 +76,7 @@ def run_elementwise(act: Activation, x: np.ndarray):
         return Machine(obj).run(x).output, reference.run_graph(g, x), gen
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("name", list(SWEEP_KINDS))
 def test_activation_sweep(name):
     act, bound = SWEEP_KINDS[name]
@@ -96,6 +97,7 @@ def test_activation_sweep(name):
     assert error(out[np.isfinite(x)], ref[np.isfinite(x)]) <= RTOL
 
 
+@pytest.mark.unit
 def test_signed_zero_and_subnormal_inputs():
     x = np.array([0.0, -0.0, 1e-45, -1e-45, 1e-39, -1e-39, 1e-30, -1e-30], np.float32)
     for name, (act, _) in SWEEP_KINDS.items():
@@ -103,6 +105,7 @@ def test_signed_zero_and_subnormal_inputs():
         assert np.allclose(out, ref, rtol=1e-6, atol=3e-45), (name, out, ref)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("n", [1, 2, 3, 5, 8, 13])
 def test_lanes_and_remainders(n):
     """Every group size of the vectorised loops (lanes, remainder loop)."""
@@ -145,6 +148,7 @@ def run_op(op, float16=False, seed=0):
     return worst
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("k", range(len(FUSED)))
 def test_fused_into_conv_dense_affine(k):
     act = FUSED[k]
@@ -168,6 +172,7 @@ def test_fused_into_conv_dense_affine(k):
             assert run_op(op, f16, seed=k) <= RTOL, (op.kind, act, f16)
 
 
+@pytest.mark.unit
 def test_fused_store_with_and_without_free_s_registers():
     """The lane program of a fused activation runs in S registers the kernel
     declares free, or in registers saved on the stack around the store."""

@@ -47,6 +47,7 @@ def random_shape(rng):
 
 
 # ------------------------------------------------------------------ kernels
+@pytest.mark.unit
 @pytest.mark.parametrize("seed", range(24))
 def test_merge_kernel(seed):
     rng = np.random.default_rng(seed)
@@ -62,6 +63,7 @@ def test_merge_kernel(seed):
         assert exact, (mode, k, shape)          # one IEEE operation per element: correctly rounded
 
 
+@pytest.mark.unit
 def test_merge_kernel_many_inputs():
     """More inputs than pointer registers: operands addressed by offsets."""
     for mode in ("add", "max", "avg"):
@@ -72,6 +74,7 @@ def test_merge_kernel_many_inputs():
         assert "offsets" in gen.layers[-1].plan
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("seed", range(16))
 def test_concat_kernel(seed):
     rng = np.random.default_rng(seed)
@@ -186,6 +189,7 @@ def test_pure_data_movement_dag_is_exact(tmp_path):
     assert err == 0.0
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("seed", range(8))
 def test_merge_kernel_broadcast(seed):
     """Inputs repeating the output over leading axes, in any argument position."""

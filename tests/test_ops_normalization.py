@@ -49,6 +49,7 @@ SHAPES = [(1,), (5,), (8,), (9,), (33,), (4, 3), (7, 16), (6, 17), (3, 4, 1), (2
           (5, 4, 12), (3, 3, 40), (2, 2, 100)]
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 def test_affine_kernel(shape):
     rng = np.random.default_rng(len(shape) * 100 + shape[-1])
@@ -57,6 +58,7 @@ def test_affine_kernel(shape):
         assert err <= RTOL, (shape, act, err)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("center", [True, False])
 @pytest.mark.parametrize("scale", [True, False])
 @pytest.mark.parametrize("shape", [(6,), (5, 7), (3, 4, 10)], ids=str)
@@ -80,6 +82,7 @@ def test_batchnorm_converter_standalone(shape, center, scale):
     assert error(Machine(obj).run(x).output, y) <= RTOL
 
 
+@pytest.mark.unit
 def test_affine_extremes_exact():
     """scale 1 / offset 0 passes every value through unchanged, incl. inf and NaN."""
     x = np.array([np.inf, -np.inf, np.nan, -0.0, 0.0, 1e-45, 3.4e38, -3.4e38, 1.5], np.float32)
@@ -121,6 +124,7 @@ def _chain(prod, rng, act=LINEAR):
                  ops=[prod, bn], shapes={"x": prod.in_shape, "t": prod.out_shape, "y": bn.out_shape})
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("kind", ["dense", "conv", "depthwise"])
 @pytest.mark.parametrize("seed", range(4))
 def test_fold_into_producer(kind, seed):
@@ -139,6 +143,7 @@ def test_fold_into_producer(kind, seed):
         assert err <= RTOL, (kind, f16, err)
 
 
+@pytest.mark.unit
 def test_not_folded_after_activation_or_shared_output():
     rng = np.random.default_rng(1)
     g = _chain(_producer("conv", rng, linear=False), rng)

@@ -115,6 +115,7 @@ def random_repeat(seed):
 @pytest.mark.parametrize("make,count", [(random_pad, 16), (random_crop, 12), (random_upsample, 14),
                                         (random_transpose, 18), (random_repeat, 8)],
                          ids=lambda v: getattr(v, "__name__", str(v)))
+@pytest.mark.unit
 def test_copy_kernels_bit_exact(make, count):
     for seed in range(count):
         op = make(seed)
@@ -123,6 +124,7 @@ def test_copy_kernels_bit_exact(make, count):
                     op.__dict__.get("crops"), op.__dict__.get("size"), op.__dict__.get("perm"))
 
 
+@pytest.mark.unit
 def test_normalize_merges_contiguous_levels():
     # a crop that keeps whole rows is one run; a broadcast level survives
     assert normalize(Move(0, 5, 0, ((4, 8, 8), (2, 4, 4)), 4)) == Move(0, 5, 0, (), 32)
@@ -145,6 +147,7 @@ SPEED = [
 ]
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("op,limit", SPEED, ids=[f"{op.kind}{op.in_shape}" for op, _ in SPEED])
 def test_copy_kernel_speed(op, limit):
     ok, (arena, gen, obj) = run_exact(op)

@@ -19,6 +19,8 @@ from ml4f.graph.ops.shape import Crop, Pad, Transpose, View
 from ml4f.plan import RESERVED, buffers, plan_arena
 from ml4f.validate import error
 
+pytestmark = pytest.mark.unit
+
 
 class GraphBuilder:
     """Op-level graphs for the planner (kinds that matter: in-place, views, inputs)."""

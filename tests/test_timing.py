@@ -17,6 +17,8 @@ from ml4f.emulator.timing import CycleCounter
 from ml4f.thumb import Assembler
 from ml4f.thumb.regs import S, lr, r0, r1, r2, r4, r5, r6, r7, r8, r9, r10, r11
 
+pytestmark = pytest.mark.unit
+
 # (description, sequence builder, cycles derived by hand)
 CASES = [
     ("dependent VMUL -> VADD: one stall (FP result latency 2)",
