@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from ..graph.ops import Activation, Elementwise, Softmax
+from ..graph.ops.elementwise import PReLU
 from ..graph.ops.base import HARD_SIGMOID, SELU_ALPHA, SELU_SCALE
 from . import ACTIVATION_FUNCTIONS, activate, reference
 
@@ -98,3 +99,10 @@ def _softmax(op: Softmax, xs, dt):
     x = xs[0].astype(dt)
     e = np.exp(x - x.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
+
+
+@reference(PReLU)
+def _prelu(op: PReLU, xs, dt):
+    x = xs[0].astype(dt).reshape(-1, op.period)
+    y = np.where(x < 0, op.alpha.astype(dt).reshape(1, -1) * x, x)
+    return y.reshape(op.out_shape)
