@@ -72,11 +72,13 @@ def content_hash(model_bytes: bytes, options: Options) -> str:
 
 
 def compile_file(path, *, float16: bool = False, validate: bool = True, test_data: bool = False,
-                 optimize: str = "balanced", mhz: float = 64.0, **kw) -> Compiled:
+                 optimize: str = "balanced", mhz: float = 64.0, progress=None, **kw) -> Compiled:
     """Compile a Keras model file (.h5 or .keras) to an ML4F object.
 
-    Raises an ML4FError subclass (one-line message naming the file and layer)
-    for anything wrong with the input; nothing is written to disk."""
+    `progress`, if given, is called as progress(done, total, what) while the
+    code is validated (see ml4f.progress).  Raises an ML4FError subclass
+    (one-line message naming the file and layer) for anything wrong with the
+    input; nothing is written to disk."""
     options = Options(float16=float16, validate=validate, test_data=test_data, optimize=optimize,
                       mhz=mhz, **kw)
     options.check()
@@ -87,7 +89,7 @@ def compile_file(path, *, float16: bool = False, validate: bool = True, test_dat
         with open(path, "rb") as fh:
             digest = content_hash(fh.read(), options)
         load_seconds = time.perf_counter() - t0
-        compiled = compile_model(model, options, content=digest)
+        compiled = compile_model(model, options, content=digest, progress=progress)
     except ML4FError as e:
         raise e.with_path(path)
     compiled.timings["load"] = load_seconds
@@ -96,7 +98,8 @@ def compile_file(path, *, float16: bool = False, validate: bool = True, test_dat
     return compiled
 
 
-def compile_model(model: Model, options: Options = Options(), content: str = "") -> Compiled:
+def compile_model(model: Model, options: Options = Options(), content: str = "",
+                  progress=None) -> Compiled:
     """Compile model records (see ml4f.model) to an ML4F object."""
     start = time.perf_counter()
     timings = {}
@@ -108,7 +111,7 @@ def compile_model(model: Model, options: Options = Options(), content: str = "")
     t = time.perf_counter()
     errors = {}
     if options.validate:
-        errors = validate(graph, obj, machine, options)
+        errors = validate(graph, obj, machine, options, progress)
     timings["validate"] = time.perf_counter() - t
     rng = np.random.default_rng(options.seed)
     if options.test_data:
@@ -139,12 +142,16 @@ def compile_graph(graph: Graph, options: Options):
     return arena, gen, obj
 
 
-def validate(graph: Graph, obj: bytes, machine: Machine, options: Options) -> dict:
+def validate(graph: Graph, obj: bytes, machine: Machine, options: Options, progress=None) -> dict:
     """Each op alone with random weights, then the whole model; returns the
-    largest error seen per op and for the model."""
+    largest error seen per op and for the model.  progress(done, total, what)
+    is called before each step."""
     rng = np.random.default_rng(options.seed)
     errors = {}
-    for op in graph.ops:
+    steps = len(graph.ops) + 1
+    for i, op in enumerate(graph.ops):
+        if progress:
+            progress(i, steps, op.name)
         g1 = single_op_graph(random_op(op, rng))
         _, _, obj1 = compile_graph(g1, options)
         m1 = Machine(obj1)
@@ -157,6 +164,8 @@ def validate(graph: Graph, obj: bytes, machine: Machine, options: Options) -> di
                                      expected32=reference.run_graph(ref_graph, x, np.float32),
                                      what="layer alone with random weights", op=op))
         errors[op.name] = worst
+    if progress:
+        progress(steps - 1, steps, "whole model")
     ref_graph = as_seen_by_code(graph, options.float16)
     worst = 0.0
     for _ in range(options.validation_inputs):
@@ -165,6 +174,8 @@ def validate(graph: Graph, obj: bytes, machine: Machine, options: Options) -> di
                                  expected32=reference.run_graph(ref_graph, x, np.float32),
                                  what="whole model"))
     errors["model"] = worst
+    if progress:
+        progress(steps, steps, "")
     return errors
 
 
