@@ -23,18 +23,19 @@ from .validate import as_seen_by_code, check
 MODELS = ("digits", "gesture")
 
 
-def example(name: str):
-    """A file of the examples shipped with the package (a path usable while the
-    context is open)."""
-    return resources.as_file(resources.files("ml4f") / "examples" / name)
+def example(name: str, root=None):
+    """A file of the examples shipped with the package, or of the directory
+    `root` (a path usable while the context is open)."""
+    where = resources.files("ml4f") / "examples" if root is None else root
+    return resources.as_file(where / name)
 
 
-def check_model(name: str, float16: bool) -> str:
+def check_model(name: str, float16: bool, root=None) -> str:
     from .api import compile_file
 
-    with example(f"{name}.h5") as path:
+    with example(f"{name}.h5", root) as path:
         compiled = compile_file(path, float16=float16, test_data=True)
-    with example(f"{name}_test_x.npy") as px, example(f"{name}_test_y.npy") as py:
+    with example(f"{name}_test_x.npy", root) as px, example(f"{name}_test_y.npy", root) as py:
         xs, ys = np.load(px, allow_pickle=False), np.load(py, allow_pickle=False)
     machine = Machine(compiled.object)
     h = machine.header
@@ -59,7 +60,9 @@ def check_model(name: str, float16: bool) -> str:
             f"{correct}/{len(ys)} samples right, as the reference")
 
 
-def main(out=None) -> int:
+def main(out=None, root=None) -> int:
+    """Check every example (those in the directory `root` instead of the
+    package's, if given); print one line each and a verdict."""
     out = out or sys.stdout
     failed = 0
     start = time.perf_counter()
@@ -67,8 +70,8 @@ def main(out=None) -> int:
         for float16 in (False, True):
             what = f"{name} ({'float16' if float16 else 'float32'} weights)"
             try:
-                print(f"ok    {what}: {check_model(name, float16)}", file=out, flush=True)
-            except ML4FError as e:
+                print(f"ok    {what}: {check_model(name, float16, root)}", file=out, flush=True)
+            except (ML4FError, OSError, ValueError) as e:      # OSError, ValueError: a broken file
                 failed += 1
                 print(f"FAIL  {what}: {e}", file=out, flush=True)
     seconds = time.perf_counter() - start
