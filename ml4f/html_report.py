@@ -24,12 +24,12 @@ FLASH_PARTS = (("header", "header_bytes", "#718096"), ("code", "code_bytes", "#2
 CSS = """
 :root{--fg:#1a202c;--muted:#5a6473;--line:#d5dbe3;--bg:#fff;--head:#f3f5f8}
 *{box-sizing:border-box}
-body{margin:0 auto;max-width:72rem;padding:1rem;font:15px/1.45 system-ui,-apple-system,"Segoe UI",
+body{margin:0 auto;max-width:82rem;padding:1rem;font:15px/1.45 system-ui,-apple-system,"Segoe UI",
 Roboto,"DejaVu Sans",sans-serif;color:var(--fg);background:var(--bg)}
 h1{font-size:1.4rem;margin:.2rem 0}h2{font-size:1.1rem;margin:1.6rem 0 .5rem;
 border-bottom:1px solid var(--line);padding-bottom:.2rem}
 p.meta{color:var(--muted);margin:.2rem 0;word-break:break-all}
-.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(10.5rem,1fr));gap:.5rem}
+.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(9.5rem,1fr));gap:.5rem}
 .card{border:1px solid var(--line);border-radius:6px;padding:.45rem .6rem}
 .card b{display:block;font-size:1.15rem}.card span{color:var(--muted);font-size:.85rem}
 .scroll{overflow-x:auto;-webkit-overflow-scrolling:touch}
@@ -37,7 +37,7 @@ table{border-collapse:collapse;width:100%;font-size:.85rem}
 th,td{border-bottom:1px solid var(--line);padding:.25rem .45rem;text-align:right;
 white-space:nowrap;vertical-align:top}
 th{background:var(--head);position:sticky;top:0}
-td.t,th.t{text-align:left}td.k{white-space:normal;min-width:12rem;font-family:ui-monospace,
+td.t,th.t{text-align:left}td.k{white-space:normal;min-width:11rem;font-family:ui-monospace,
 "DejaVu Sans Mono",monospace;font-size:.78rem}
 tr.total td{font-weight:600}
 svg{max-width:100%;height:auto;display:block}svg text{font-size:11px;fill:var(--fg)}
