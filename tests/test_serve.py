@@ -218,6 +218,9 @@ def test_page_compiles_an_upload_and_downloads_the_object(server, tmp_path):
         driver.switch_to.default_content()
         png = driver.get_screenshot_as_png()
         assert console_errors(driver) == []
+        driver.set_window_size(390, 844)          # a phone: nothing wider than the screen
+        assert driver.execute_script(
+            "return document.documentElement.scrollWidth <= window.innerWidth")
         # a bad upload shows the compiler's line
         bad = tmp_path / "bad.h5"
         bad.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(100))
