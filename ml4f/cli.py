@@ -150,9 +150,13 @@ def _html(args, compiled, name: str) -> bytes:
     from .api import compile_file
     from .html_report import render
 
-    other = compile_file(args.model, float16=not args.float16, validate=False,
-                         test_data=args.test_data, optimize=args.optimize, mhz=args.mhz)
-    return render(_stable(compiled.report), name, other=_stable(other.report)).encode()
+    try:
+        other = _stable(compile_file(args.model, float16=not args.float16, validate=False,
+                                     test_data=args.test_data, optimize=args.optimize,
+                                     mhz=args.mhz).report)
+    except ML4FError:             # the page then shows the weight type asked for alone
+        other = None
+    return render(_stable(compiled.report), name, other=other).encode()
 
 
 def _stable(report: dict) -> dict:

@@ -57,12 +57,16 @@ class Workspace:
             try:
                 with _LOCK:
                     compiled = compile_file(path, **options)
-                    other = compile_file(path, **{**options, "validate": False,
-                                                  "float16": not options["float16"]})
             except ML4FError as e:
                 raise type(e)(str(e).replace(f"{tmp}/", "").replace(tmp, "")) from None
+            try:            # the other weight type, for the flash comparison only
+                with _LOCK:
+                    other = compile_file(path, **{**options, "validate": False,
+                                                  "float16": not options["float16"]})
+                other_report = _stable(other.report) | {"model": upload}
+            except ML4FError:
+                other_report = None
         report = _stable(compiled.report) | {"model": upload}
-        other_report = _stable(other.report) | {"model": upload}
         result = Result(secrets.token_urlsafe(12), name, report=report, object=compiled.object)
         result.files = {
             f"{name}.bin": compiled.object,
@@ -72,7 +76,7 @@ class Workspace:
             f"{name}.json": (json.dumps(report, indent=2) + "\n").encode(),
             f"{name}.html": render(report, name, other=other_report).encode(),
         }
-        result.report = report | {"other_weights": {
+        result.report = report | {"other_weights": None if other_report is None else {
             "float16": other_report["options"]["float16"],
             "file_bytes": other_report["totals"]["file_bytes"],
             "cycles": other_report["totals"]["cycles"]}}
