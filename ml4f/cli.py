@@ -229,6 +229,8 @@ def cmd_eval(args) -> int:
                              optimize=args.optimize, progress=bar)
         return ev.Target(c.object, c.graph, float16)
 
+    if len(args.data) > 2:
+        raise UsageError("--data takes one file (.npz or .json) or two (X.npy Y.npy)")
     if args.object:
         main_target = target(args.float16, False)
         main_target.object, main_target.path = ev.read_object(args.object), args.object

@@ -198,3 +198,9 @@ def test_bad_dataset_fails_in_one_line(tmp_path, case):
     assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
     assert named in lines[0] and problem in lines[0], lines[0]
     assert r.stdout == ""
+
+
+def test_usage_errors_exit_2(tmp_path):
+    r = ml4f("eval", DIGITS, "--data", X, Y, X)
+    assert r.returncode == 2 and "--data takes one file" in r.stderr
+    assert ml4f("eval", DIGITS).returncode == 2

@@ -233,3 +233,9 @@ def test_page_compiles_an_upload_and_downloads_the_object(server, tmp_path):
              "size", "--test-data")
     assert r.returncode == 0, r.stderr
     assert (downloads / "digits.bin").read_bytes() == (tmp_path / "digits.bin").read_bytes()
+
+
+def test_port_out_of_range_is_a_usage_error():
+    r = ml4f("serve", "--port", "70000")
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == [
+        "ml4f: error: --port must be in 0..65535, not 70000"]

@@ -199,6 +199,8 @@ class Handler(BaseHTTPRequestHandler):
 
 def make_server(port: int = 8000, quiet: bool = True) -> ThreadingHTTPServer:
     handler = type("BoundHandler", (Handler,), {"workspace": Workspace(), "quiet": quiet})
+    if not 0 <= port <= 65535:
+        raise UsageError(f"--port must be in 0..65535, not {port}")
     try:
         server = ThreadingHTTPServer((HOST, port), handler)
     except OSError as e:
