@@ -1,7 +1,7 @@
 """`ml4f serve`: the compiler behind a page on 127.0.0.1.
 
 The standard library's ThreadingHTTPServer: the page needs four routes and no
-sessions, so a web framework would add an install step and nothing else.  It
+cookies, so a web framework would add an install step and nothing else.  It
 listens on the loopback address only and answers only requests whose Host is
 that address (so no other web page can reach it through DNS rebinding).
 
@@ -93,7 +93,7 @@ class Handler(BaseHTTPRequestHandler):
     workspace: Workspace          # set by make_server
     quiet = True
 
-    # ---------------------------------------------------------------- helpers
+    # ---------------------------------------------------------------- replies
     def log_message(self, format, *args):       # noqa: A002 (the base class's name)
         if not self.quiet:
             super().log_message(format, *args)
