@@ -61,11 +61,13 @@ def content_hash(model_sha256: str, options: Options) -> str:
 
 
 def compile_file(path, *, float16: bool = False, validate: bool = True, test_data: bool = False,
-                 optimize: str = "balanced", mhz: float = 64.0, **kw) -> Compiled:
+                 optimize: str = "balanced", mhz: float = 64.0, progress=None, **kw) -> Compiled:
     """Compile a Keras model file (.h5 or .keras) to an ML4F object.
 
-    Raises an ML4FError subclass (one-line message naming the file and layer)
-    for anything wrong with the input; nothing is written to disk."""
+    `progress`, if given, is called as progress(done, total, what) while the
+    code is validated (see ml4f.progress).  Raises an ML4FError subclass
+    (one-line message naming the file and layer) for anything wrong with the
+    input; nothing is written to disk."""
     options = Options(float16=float16, validate=validate, test_data=test_data, optimize=optimize,
                       mhz=mhz, **kw)
     options.check()
@@ -74,7 +76,7 @@ def compile_file(path, *, float16: bool = False, validate: bool = True, test_dat
         t0 = time.perf_counter()
         model = load_model(path, LAYER_KINDS)
         load_seconds = time.perf_counter() - t0
-        compiled = compile_model(model, options)
+        compiled = compile_model(model, options, progress=progress)
     except ML4FError as e:
         raise e.with_path(path)
     compiled.timings["load"] = load_seconds
@@ -83,7 +85,7 @@ def compile_file(path, *, float16: bool = False, validate: bool = True, test_dat
     return compiled
 
 
-def compile_model(model: Model, options: Options = Options()) -> Compiled:
+def compile_model(model: Model, options: Options = Options(), progress=None) -> Compiled:
     """Compile model records (see ml4f.model) to an ML4F object."""
     start = time.perf_counter()
     timings = {}
@@ -92,7 +94,7 @@ def compile_model(model: Model, options: Options = Options()) -> Compiled:
     timings["codegen"] = time.perf_counter() - start
     machine = Machine(obj)
     t = time.perf_counter()
-    errors = validate(graph, machine, options) if options.validate else {}
+    errors = validate(graph, machine, options, progress) if options.validate else {}
     timings["validate"] = time.perf_counter() - t
     if options.test_data:
         x, y = find_test_vector(machine, graph.input_shape, np.random.default_rng(options.seed))

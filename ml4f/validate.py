@@ -121,20 +121,28 @@ def check(actual, expected, *, what: str, op: Op | None = None, rtol: float = RT
     return err
 
 
-def validate(graph: Graph, machine: Machine, options: Options) -> dict:
+def validate(graph: Graph, machine: Machine, options: Options, progress=None) -> dict:
     """Each op alone with random weights (compiled on its own), then the whole
     model run by `machine`; returns the largest error seen per op and for the
-    model ("model").  Raises ValidationError at the first mismatch."""
+    model ("model").  Raises ValidationError at the first mismatch.
+    progress(done, total, what) is called before each step and at the end."""
     rng = np.random.default_rng(options.seed)
     errors = {}
-    for op in graph.ops:
+    steps = len(graph.ops) + 1
+    for i, op in enumerate(graph.ops):
+        if progress:
+            progress(i, steps, op.name)
         alone = single_op_graph(random_op(op, rng))
         m1 = Machine(compile_graph(alone, float16=options.float16,
                                    optimize=options.optimize).object)
         errors[op.name] = _compare(m1, as_seen_by_code(alone, options.float16), rng, 2,
                                    "layer alone with random weights", op)
+    if progress:
+        progress(steps - 1, steps, "whole model")
     errors["model"] = _compare(machine, as_seen_by_code(graph, options.float16), rng,
                                options.validation_inputs, "whole model", None)
+    if progress:
+        progress(steps, steps, "")
     return errors
 
 

@@ -8,7 +8,8 @@ mode="${1:-run}"
 PY="${PYTHON:-python3}"
 
 if [ "$mode" = "test" ]; then
-    pkgs="binutils-arm-none-eabi gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm llvm"
+    # chromium + its driver: the browser tests of the HTML report and of `ml4f serve`
+    pkgs="binutils-arm-none-eabi gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm llvm chromium chromium-driver"
     missing=""
     for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
     if [ -n "$missing" ]; then
