@@ -15,7 +15,7 @@ from ml4f.kernels.immediates import add_const
 from ml4f.plan import plan_arena
 from ml4f.thumb import Assembler
 from ml4f.thumb.encoding import modimm_decode, modimm_encode
-from ml4f.thumb.regs import r0, r1, r2, r3
+from ml4f.thumb.regs import r0, r1, r2
 from test_plan import random_dag, simulate
 
 pytestmark = pytest.mark.unit
