@@ -136,12 +136,6 @@ def overlap_offsets(access, x_bytes: int, y_bytes: int) -> tuple[int, int | None
     return forward, reverse
 
 
-def _inplace_candidates(op: Op) -> list[int]:
-    if not op.inplace:
-        return []
-    return list(range(len(op.inputs))) if getattr(op, "inplace_any_input", False) else [0]
-
-
 def buffers(graph: Graph) -> Buffers:
     """Buffers of every tensor: views inside their input, in-place outputs in
     the input they overwrite (one that dies at that op and fills its buffer)."""
@@ -169,12 +163,14 @@ def buffers(graph: Graph) -> Buffers:
             root[out], inner[out] = root[op.inputs[0]], inner[op.inputs[0]] + 4 * op.offset
             members[root[out]].append(out)
             continue
-        for k in _inplace_candidates(op):
+        for k in op.inplace_inputs():
             t = op.inputs[k]
             b = root[t]
             if (b != root[graph.input] and inner[t] == 0 and tsize[t] == tsize[b]
                     and elems(op.in_shapes[k]) == elems(op.out_shape) and dies_here(t, i)
-                    and all(root[u] != b or region(u) == region(t) for u in op.inputs)):
+                    and all(j == k or root[u] != b
+                            or (region(u) == region(t) and op.inplace_over_other_inputs)
+                            for j, u in enumerate(op.inputs))):
                 root[out], inner[out] = b, 0
                 members[b].append(out)
                 break

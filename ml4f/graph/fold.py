@@ -13,6 +13,9 @@
   of the op that produces its input.
 - `fold_padding`: explicit zero padding becomes part of the padding of the
   convolution that reads it.
+- `fuse_merges`: a two-operand merge (Add, Subtract, Multiply, Average,
+  Maximum, Minimum) whose operand is computed by a convolution or dense layer
+  that nothing else reads runs in that layer's store, before its activation.
 """
 from __future__ import annotations
 
@@ -164,3 +167,46 @@ def _windows_see_input(in_shape, conv, pads) -> bool:
             if not any(0 <= first + j * dil < size for j in range(k)):
                 return False
     return True
+
+
+# producers whose store can apply a merge with a second operand (FusedResidual)
+MERGE_INTO = (Conv2D, DepthwiseConv2D, Dense)
+# merge mode -> (mode when the producer is the first operand, when it is the second)
+RESIDUAL_OF = {"add": ("add", "add"), "sub": ("sub", "rsub"), "mul": ("mul", "mul"),
+               "avg": ("avg", "avg"), "max": ("max", "max"), "min": ("min", "min")}
+
+
+def fuse_merges(graph: Graph) -> None:
+    """Merge(a, b) with a (or b) made by a producer P of MERGE_INTO with a linear
+    activation whose output only the merge reads: P computes the merge in its
+    store (its second input the other operand, the merge's activation its own),
+    at its place in the schedule -- the later of two such producers, so the
+    other operand exists by then.  Operands of the output's shape only."""
+    position = {op.output: i for i, op in enumerate(graph.ops)}
+    removed = set()
+    for op in graph.ops:
+        if not isinstance(op, Merge) or len(op.inputs) != 2 or op.inputs[0] == op.inputs[1]:
+            continue
+        if any(tuple(s) != tuple(op.out_shape) for s in op.in_shapes):
+            continue
+        choices = []
+        for k, t in enumerate(op.inputs):
+            p = graph.ops[position[t]] if t in position else None
+            if (isinstance(p, MERGE_INTO) and not p.residual and p.activation.is_linear
+                    and p.output != graph.output and len(graph.consumers(t)) == 1):
+                choices.append((position[t], k, p))
+        if not choices:
+            continue
+        _, k, p = max(choices, key=lambda c: c[0])
+        other = op.inputs[1 - k]
+        if other in position and position[other] > position[p.output]:
+            continue                         # the other operand is computed after P
+        p.residual = RESIDUAL_OF[op.mode][k]
+        p.inputs = p.inputs + [other]
+        p.in_shapes = p.in_shapes + [tuple(op.in_shapes[1 - k])]
+        p.activation = op.activation
+        p.output = op.output
+        p.name = f"{p.name}+{op.name}"
+        position[op.output] = position.pop(op.inputs[k])
+        removed.add(id(op))
+    graph.ops = [op for op in graph.ops if id(op) not in removed]

@@ -9,6 +9,7 @@ from .fold import (
     fold_affine,
     fold_padding,
     fuse_activations,
+    fuse_merges,
     resolve_generation,
     split_activations,
 )
@@ -23,6 +24,7 @@ PASSES: list[tuple[str, Callable[[Graph, Model], None]]] = [
     ("zero padding into convolutions", lambda g, m: fold_padding(g)),
     ("affine ops into convolutions and dense layers", lambda g, m: fold_affine(g)),
     ("activations into their producer's store", lambda g, m: fuse_activations(g)),
+    ("merges into their operand's producer", lambda g, m: fuse_merges(g)),
     ("whole-window pools are global pools", lambda g, m: whole_window_pools(g)),
     ("ReLU after max pooling", lambda g, m: relu_after_max_pool(g)),
 ]

@@ -44,7 +44,7 @@ from .loops import chunked, counted_loop
 from .mac import emit_macs, load_weights
 from .registry import kernel
 from .rowloop import SL_NKY, SL_OUTSLICE, SL_ROWIN, emit_row_loop, next_slice, row_table
-from .store import store_activated
+from .store import combine_residual, store_activated
 
 PIXEL_PTRS = (r0, r1, r2, r3, r4, r5)
 R_W, R_TILE, R_O, R_WBLK, C_TILE, C_KY, C_CHUNK, C_KX = r6, r7, r8, r9, r10, r11, r12, lr
@@ -53,11 +53,12 @@ assert len(PIXEL_PTRS) == MAX_TILE_PIXELS
 
 # ------------------------------------------------------------------ emission
 class _Emitter:
-    def __init__(self, op: Conv2D, ctx: KernelContext, plan: ConvPlan, in_off: int, out_off: int):
+    def __init__(self, op: Conv2D, ctx: KernelContext, plan: ConvPlan, ins: list[int], out_off: int):
         self.op, self.ctx, self.asm, self.plan = op, ctx, ctx.asm, plan
         self.g = Geometry.of(op)
         self.f16 = ctx.float16
-        self.in_off, self.out_off = in_off, out_off
+        self.in_off, self.out_off = ins[0], out_off
+        self.residual_delta = ins[1] - out_off if op.residual else 0   # fused merge operand
         self.reverse = op.output in ctx.reversed      # rows bottom to top (see plan.py)
 
     def layout(self) -> None:
@@ -137,9 +138,12 @@ class _Emitter:
             asm.subs(C_KY, C_KY, 1)
             asm.b(top, cond="ne")
         temps = list(PIXEL_PTRS) + [C_KY, C_CHUNK]
+        sfree = [S[i] for i in range(p * bb, 32)]
         for q in range(p):
-            store_activated(asm, acc[q], R_O, self.op.activation, temps=temps,
-                            sfree=[S[i] for i in range(p * bb, 32)])
+            if self.op.residual:
+                combine_residual(asm, acc[q], R_O, self.residual_delta, self.op.residual,
+                                 sfree, C_KX)
+            store_activated(asm, acc[q], R_O, self.op.activation, temps=temps, sfree=sfree)
             if g.cout != bb:
                 add_const(asm, R_O, R_O, 4 * (g.cout - bb), scratch=C_CHUNK)
         add_const(asm, R_TILE, R_TILE, p * g.sw * cin4, scratch=C_CHUNK)
@@ -259,5 +263,5 @@ def _runs(cols: list[int]) -> list[list[int]]:
 @kernel(Conv2D)
 def emit_conv2d(op: Conv2D, ctx: KernelContext, ins: list[int], out_off: int) -> ConvPlan:
     plan = choose_plan(op, ctx.float16, ctx.optimize)
-    _Emitter(op, ctx, plan, ins[0], out_off).emit()
+    _Emitter(op, ctx, plan, ins, out_off).emit()
     return plan

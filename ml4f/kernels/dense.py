@@ -13,14 +13,14 @@ import numpy as np
 
 from ..cortex_m4 import FP_REGS
 from ..graph.ops import Dense, elems
-from ..thumb.regs import S, r0, r4, r5, r6, r8, r9, r10, r11
+from ..thumb.regs import S, r0, r1, r4, r5, r6, r8, r9, r10, r11
 from .context import KernelContext
 from .cost import ALU, BYTES_PER_INSN, LOOP, MAC, vldm, vstm, weight_load
 from .immediates import add_const
 from .loops import chunked, counted_loop
 from .mac import emit_macs, load_weights
 from .registry import kernel
-from .store import store_activated
+from .store import combine_residual, store_activated
 
 MAX_UNITS = 16                # units of a block (accumulators in S registers)
 MAX_CHUNK = 8                 # inputs loaded at once
@@ -99,6 +99,7 @@ def block_weights(kernel: np.ndarray, plan: DensePlan, f16: bool) -> np.ndarray:
 @kernel(Dense)
 def emit_dense(op: Dense, ctx: KernelContext, ins: list[int], out_off: int) -> DensePlan:
     in_off = ins[0]
+    delta = ins[1] - out_off if op.residual else 0       # fused merge operand
     asm, f16 = ctx.asm, ctx.float16
     n, units = op.kernel.shape
     rows = elems(op.in_shape) // n
@@ -119,15 +120,15 @@ def emit_dense(op: Dense, ctx: KernelContext, ins: list[int], out_off: int) -> D
         blocks, rest = divmod(units, plan.u)
         if blocks:
             with counted_loop(asm, r_blk, blocks):
-                _block(op, ctx, plan, plan.u, r_in, r_x, r_w, r_out, r_cnt)
+                _block(op, ctx, plan, plan.u, r_in, r_x, r_w, r_out, r_cnt, delta)
         if rest:
-            _block(op, ctx, plan, rest, r_in, r_x, r_w, r_out, r_cnt)
+            _block(op, ctx, plan, rest, r_in, r_x, r_w, r_out, r_cnt, delta)
         if rows > 1:
             add_const(asm, r_in, r_in, 4 * n, scratch=r0)
     return plan
 
 
-def _block(op, ctx, plan, u, r_in, r_x, r_w, r_out, r_cnt) -> None:
+def _block(op, ctx, plan, u, r_in, r_x, r_w, r_out, r_cnt, delta) -> None:
     asm, f16 = ctx.asm, ctx.float16
     n = op.kernel.shape[0]
     m = plan.m
@@ -151,4 +152,7 @@ def _block(op, ctx, plan, u, r_in, r_x, r_w, r_out, r_cnt) -> None:
             emit_macs(asm, [acc], [xs[:mm]], w, temps)
 
     chunked(asm, r_cnt, n, m, plan.unroll, chunk)
-    store_activated(asm, acc, r_out, op.activation, sfree=[S[i] for i in range(u, 32)])
+    sfree = [S[i] for i in range(u, 32)]
+    if op.residual:
+        combine_residual(asm, acc, r_out, delta, op.residual, sfree, r1)
+    store_activated(asm, acc, r_out, op.activation, sfree=sfree)

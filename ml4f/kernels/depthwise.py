@@ -32,7 +32,7 @@ from .loops import counted_loop
 from .mac import emit_products, load_weights
 from .registry import kernel
 from .rowloop import SL_NKY, SL_OUTSLICE, SL_ROWIN, emit_row_loop, next_slice, row_table
-from .store import store_activated
+from .store import combine_residual, store_activated
 
 MAX_TILE_PIXELS = 10         # pixels per tile tried
 MAX_GROUP_CHANNELS = 8       # input channels per group tried
@@ -137,12 +137,13 @@ def weight_groups(op: DepthwiseConv2D, plan: DwPlan, f16: bool):
 
 
 class _Emitter:
-    def __init__(self, op, ctx: KernelContext, plan: DwPlan, in_off: int, out_off: int):
+    def __init__(self, op, ctx: KernelContext, plan: DwPlan, ins: list[int], out_off: int):
         self.op, self.ctx, self.asm, self.plan = op, ctx, ctx.asm, plan
         self.g = _geometry(op)
         self.m = op.kernel.shape[3]
         self.f16 = ctx.float16
-        self.in_off, self.out_off = in_off, out_off
+        self.in_off, self.out_off = ins[0], out_off
+        self.residual_delta = ins[1] - out_off if op.residual else 0   # fused merge operand
         self.reverse = op.output in ctx.reversed      # rows bottom to top (see plan.py)
 
     def layout(self):
@@ -223,9 +224,12 @@ class _Emitter:
         add_const(asm, P, P, g.dh * g.W * c4, scratch=SCRATCH)
         asm.subs(C_KY, C_KY, 1)
         asm.b(top, cond="ne")
+        sfree = [S[i] for i in range(p * nm, 32)]
         for q in range(p):
-            store_activated(asm, acc[q], R_O, self.op.activation, temps=TEMPS,
-                            sfree=[S[i] for i in range(p * nm, 32)])
+            if self.op.residual:
+                combine_residual(asm, acc[q], R_O, self.residual_delta, self.op.residual,
+                                 sfree, R)
+            store_activated(asm, acc[q], R_O, self.op.activation, temps=TEMPS, sfree=sfree)
             if g.cout != nm:
                 add_const(asm, R_O, R_O, 4 * (g.cout - nm), scratch=SCRATCH)
         add_const(asm, R_TILE, R_TILE, p * g.sw * c4, scratch=SCRATCH)
@@ -246,5 +250,5 @@ class _Emitter:
 @kernel(DepthwiseConv2D)
 def emit_depthwise(op: DepthwiseConv2D, ctx: KernelContext, ins: list[int], out_off: int) -> DwPlan:
     plan = choose_plan(op, ctx.float16)
-    _Emitter(op, ctx, plan, ins[0], out_off).emit()
+    _Emitter(op, ctx, plan, ins, out_off).emit()
     return plan

@@ -6,6 +6,7 @@ from ..graph.ops import Activation
 from ..thumb import Assembler
 from ..thumb.regs import S, r0, r1, r2, r3
 from .activations import core_capable, core_consts, core_relu, program
+from .immediates import add_const
 from .lanes import Layout, emit, load_consts_by_core
 
 TEMPS = (r0, r1, r2, r3)
@@ -94,3 +95,49 @@ def move_to_core(asm: Assembler, cores, sregs_) -> None:
         else:
             asm.vmov_to_core(cores[i], sregs_[i])
             i += 1
+
+
+# ----------------------------------------------------- fused merge operand
+def _select(cond):
+    def emit_select(asm, a, b):          # a = b where "a cond b" (NaN in a or b: keep a)
+        asm.vcmp(a, b)
+        asm.vmrs_apsr()
+        asm.it(cond)
+        asm.vmov(a, b, cond=cond)
+    return emit_select
+
+
+COMBINE = {                             # a (the result) = a (mode) b (the other operand)
+    "add": lambda asm, a, b, half: asm.vadd(a, a, b),
+    "sub": lambda asm, a, b, half: asm.vsub(a, a, b),
+    "rsub": lambda asm, a, b, half: asm.vsub(a, b, a),
+    "mul": lambda asm, a, b, half: asm.vmul(a, a, b),
+    "avg": lambda asm, a, b, half: (asm.vadd(a, a, b), asm.vmul(a, a, half)),
+    "max": lambda asm, a, b, half: _select("mi")(asm, a, b),       # a < b
+    "min": lambda asm, a, b, half: _select("gt")(asm, a, b),       # a > b
+}
+#: cycles per value of each combine (on top of loading the operand)
+COMBINE_CYCLES = {"add": 1, "sub": 1, "rsub": 1, "mul": 1, "avg": 2, "max": 4, "min": 4}
+
+
+def combine_residual(asm: Assembler, regs, ptr, delta: int, mode: str, sfree, addr) -> None:
+    """regs[i] = regs[i] (mode) operand[i], the operand's values lying `delta`
+    bytes from where regs are about to be stored ([ptr]); `sfree`: free S
+    registers (not in regs), `addr` a free core register.  Each value is read
+    before the store writes the same position, so the result may overwrite the
+    operand."""
+    sfree = [s for s in sfree if s not in regs]
+    half = None
+    if mode == "avg":
+        half, sfree = sfree[-1], sfree[:-1]
+        asm.vmov_imm(half, 0.5)
+    group = max(1, len(sfree))
+    for k in range(0, len(regs), group):
+        part = regs[k:k + group]
+        src = ptr
+        if delta + 4 * k:
+            add_const(asm, addr, ptr, delta + 4 * k)
+            src = addr
+        asm.vldm(src, sfree[0], len(part))
+        for a, b in zip(part, sfree):
+            COMBINE[mode](asm, a, b, half)

@@ -6,6 +6,7 @@ import numpy as np
 from ..graph.ops import Conv2D, DepthwiseConv2D
 from ..graph.shapes import hwc
 from . import activate, reference
+from .merge import with_residual
 
 
 def _taps(op, x):
@@ -22,9 +23,10 @@ def _taps(op, x):
             yield ky, kx, xp[y0:y0 + (oh - 1) * sh + 1:sh, x0:x0 + (ow - 1) * sw + 1:sw, :]
 
 
-def _finish(op, out, dt):
+def _finish(op, out, dt, xs):
     if op.bias is not None:
         out = out + op.bias.astype(dt)
+    out = with_residual(op, out.reshape(op.out_shape), xs, dt)
     return activate(out, op.activation).reshape(op.out_shape)
 
 
@@ -36,7 +38,7 @@ def _conv2d(op: Conv2D, xs, dt):
     out = np.zeros((oh, ow, cout), dt)
     for ky, kx, patch in _taps(op, x):
         out += patch @ k[ky, kx]
-    return _finish(op, out, dt)
+    return _finish(op, out, dt, xs)
 
 
 @reference(DepthwiseConv2D)
@@ -48,4 +50,4 @@ def _depthwise(op: DepthwiseConv2D, xs, dt):
     out = np.zeros((oh, ow, c, m), dt)
     for ky, kx, patch in _taps(op, x):
         out += patch[..., None] * k[ky, kx]
-    return _finish(op, out.reshape(oh, ow, c * m), dt)
+    return _finish(op, out.reshape(oh, ow, c * m), dt, xs)

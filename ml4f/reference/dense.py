@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ..graph.ops import Dense
 from . import activate, reference
+from .merge import with_residual
 
 
 @reference(Dense)
@@ -11,4 +12,4 @@ def _dense(op: Dense, xs, dt):
     y = x @ op.kernel.astype(dt)
     if op.bias is not None:
         y = y + op.bias.astype(dt)
-    return activate(y, op.activation)
+    return activate(with_residual(op, y, xs, dt), op.activation)

@@ -74,6 +74,25 @@ class Activation:
 LINEAR = Activation()
 RELU = Activation("relu")
 
+#: a merge fused into a producer's store: mode -> what it computes of the
+#: producer's result a and the other operand b (inputs[1])
+RESIDUAL_MODES = {"add": "a + b", "sub": "a - b", "rsub": "b - a", "mul": "a * b",
+                  "avg": "(a + b) / 2", "max": "max(a, b)", "min": "min(a, b)"}
+
+
+class FusedResidual:
+    """Mixin of the ops that can take a two-operand merge into their store
+    (`residual`, the other operand being inputs[1]); the result may then be
+    written over that operand when it dies there (it is read element by
+    element right before the same element is stored)."""
+
+    residual: str
+    # the first input is read through windows: the output may not take a buffer it lives in
+    inplace_over_other_inputs: ClassVar[bool] = False
+
+    def inplace_inputs(self) -> list[int]:
+        return [1] if self.residual else []
+
 
 @dataclass(frozen=True)
 class RowAccess:
@@ -106,6 +125,8 @@ class Op:
 
     kind: ClassVar[str] = "op"              # the op's one name (report, tables); unique per class
     inplace: ClassVar[bool] = False         # may write its output over its (dying) first input
+    # in place also where another input shares that buffer (element-wise readers)
+    inplace_over_other_inputs: ClassVar[bool] = True
     WEIGHTS: ClassVar[tuple[str, ...]] = ()  # array fields stored in the weight type (f32 or f16)
     FLOAT32: ClassVar[tuple[str, ...]] = ()  # array fields always stored as float32
 
@@ -123,6 +144,12 @@ class Op:
     def row_access(self) -> RowAccess | None:
         """The op's row-by-row access pattern, for ops that have one."""
         return None
+
+    def inplace_inputs(self) -> list[int]:
+        """The inputs whose buffer the output may take when they die here."""
+        if not self.inplace:
+            return []
+        return list(range(len(self.inputs))) if getattr(self, "inplace_any_input", False) else [0]
 
     def nonnegative(self, inputs: list[bool]) -> bool:
         """Every output value is >= +0 (or NaN), given which inputs are known to be."""

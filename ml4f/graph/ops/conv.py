@@ -6,11 +6,11 @@ from typing import ClassVar
 
 import numpy as np
 
-from .base import LINEAR, Activation, Op, RowAccess, elems, window_access
+from .base import LINEAR, Activation, FusedResidual, Op, RowAccess, elems, window_access
 
 
 @dataclass
-class Conv2D(Op):
+class Conv2D(FusedResidual, Op):
     """Convolution (also 1-D convolutions as H = 1).  kernel: (KH, KW, Cin, Cout)."""
 
     kernel: np.ndarray = None
@@ -19,6 +19,7 @@ class Conv2D(Op):
     dilation: tuple[int, int] = (1, 1)
     pads: tuple[int, int, int, int] = (0, 0, 0, 0)     # top, left, bottom, right
     activation: Activation = LINEAR
+    residual: str = ""            # a merge fused into the store (RESIDUAL_MODES), inputs[1]
 
     kind = "conv2d"
     WEIGHTS = ("kernel",)
@@ -37,7 +38,7 @@ class Conv2D(Op):
 
 
 @dataclass
-class DepthwiseConv2D(Op):
+class DepthwiseConv2D(FusedResidual, Op):
     """Depthwise convolution: every input channel c convolved with its own
     depth_multiplier filters; output channel c*M + m.  kernel: (KH, KW, C, M)."""
 
@@ -47,6 +48,7 @@ class DepthwiseConv2D(Op):
     dilation: tuple[int, int] = (1, 1)
     pads: tuple[int, int, int, int] = (0, 0, 0, 0)
     activation: Activation = LINEAR
+    residual: str = ""            # a merge fused into the store (RESIDUAL_MODES), inputs[1]
 
     kind: ClassVar[str] = "depthwise"
     WEIGHTS: ClassVar[tuple[str, ...]] = ("kernel",)

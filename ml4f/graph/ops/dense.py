@@ -5,16 +5,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import LINEAR, Activation, Op, elems
+from .base import LINEAR, Activation, FusedResidual, Op, elems
 
 
 @dataclass
-class Dense(Op):
+class Dense(FusedResidual, Op):
     """y = x @ kernel + bias over the last axis; leading axes are rows."""
 
     kernel: np.ndarray = None      # (in, units)
     bias: np.ndarray | None = None
     activation: Activation = LINEAR
+    residual: str = ""            # a merge fused into the store (RESIDUAL_MODES), inputs[1]
 
     kind = "dense"
     WEIGHTS = ("kernel",)
