@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import __version__
-from .backend import compile_graph
+from .backend import compile_graph, plan_memory
 from .codegen import Generated
 from .container import Header, attach_test_data, parse_header
 from .emulator import Machine
 from .emulator.profile import profile
-from .errors import ML4FError
+from .errors import BudgetError, ML4FError
 from .graph.build import build_graph
 from .graph.ops import Graph
 from .graph.registry import LAYER_KINDS
@@ -89,8 +89,13 @@ def compile_model(model: Model, options: Options = Options(), progress=None) -> 
     """Compile model records (see ml4f.model) to an ML4F object."""
     start = time.perf_counter()
     timings = {}
-    graph = build_graph(model)
+    graph, memory = plan_memory(build_graph(model), options.arena_goal, options.max_arena)
     arena, gen, obj = compile_graph(graph, float16=options.float16, optimize=options.optimize)
+    if options.max_arena is not None and arena.arena_bytes > options.max_arena:
+        raise BudgetError(f"the arena plan needs {arena.arena_bytes:,} B (lower bound "
+                          f"{arena.lower_bound:,} B, peak at op '{memory.peak_op}'), more than "
+                          f"the budget of {options.max_arena:,} B", key="max_arena",
+                          value=options.max_arena)
     timings["codegen"] = time.perf_counter() - start
     machine = Machine(obj)
     t = time.perf_counter()
@@ -108,7 +113,7 @@ def compile_model(model: Model, options: Options = Options(), progress=None) -> 
     header = parse_header(obj)
     digest = content_hash(model.sha256, options) if model.sha256 else ""
     report = build_report(model, graph, gen, arena, header, run.cycles, options, errors,
-                          run.stack_bytes, digest)
+                          run.stack_bytes, digest, memory)
     timings["total"] = time.perf_counter() - start
     report["compile_seconds"] = round(timings["total"], 3)
     return Compiled(obj, header, report, graph, gen, arena, digest, gen.program.listing(), timings)

@@ -7,6 +7,7 @@ from .codegen import Generated, generate
 from .container import build_object
 from .graph.ops import Graph
 from .plan import ArenaPlan, plan_arena
+from .streaming import choose_regions
 
 
 class Lowered(NamedTuple):
@@ -16,6 +17,7 @@ class Lowered(NamedTuple):
 
 
 def compile_graph(graph: Graph, *, float16: bool = False, optimize: str = "balanced") -> Lowered:
+    """The graph as it is (streamed regions already chosen, see plan_memory)."""
     arena = plan_arena(graph)
     gen = generate(graph, arena, float16=float16, optimize=optimize)
     obj = build_object(input_shape=graph.input_shape, output_shape=graph.output_shape,
@@ -23,3 +25,9 @@ def compile_graph(graph: Graph, *, float16: bool = False, optimize: str = "balan
                        input_offset=arena.offsets[graph.input],
                        output_offset=arena.offsets[graph.output])
     return Lowered(arena, gen, obj)
+
+
+def plan_memory(graph: Graph, goal: str = "balanced", max_arena: int | None = None):
+    """The graph with the regions to stream chosen (ml4f/streaming.py), and the choice."""
+    memory = choose_regions(graph, goal, max_arena)
+    return memory.graph, memory

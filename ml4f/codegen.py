@@ -11,15 +11,15 @@ from dataclasses import dataclass, field
 from .container import header_size_for
 from .graph.ops import Graph, Op
 from .graph.ranges import nonnegative_tensors
-from .kernels import kernel_for
-from .kernels.context import FRAME_ARENA, FRAME_BYTES, FRAME_WEIGHTS, KernelContext
+from .kernels import SPILL_SLOTS_OF, kernel_for
+from .kernels.context import FRAME_ARENA, FRAME_WEIGHTS, SPILL_SLOTS, KernelContext, frame_bytes
 from .plan import ArenaPlan
 from .thumb import Assembler, Program
 from .thumb.regs import S, lr, pc, r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, sp
 from .weights import WeightBlob
 
 SAVED_CORE = [r3, r4, r5, r6, r7, r8, r9, r10, r11]     # r3: keeps the stack 8-byte aligned
-STACK_BYTES = 4 * (len(SAVED_CORE) + 1) + 4 * 16 + FRAME_BYTES
+SAVED_BYTES = 4 * (len(SAVED_CORE) + 1) + 4 * 16
 
 
 @dataclass
@@ -39,19 +39,20 @@ class Generated:
     weights: bytes
     layers: list[LayerCode] = field(default_factory=list)
     header_size: int = 0
-    stack_bytes: int = STACK_BYTES
+    stack_bytes: int = SAVED_BYTES + frame_bytes(SPILL_SLOTS)
 
 
 def generate(graph: Graph, arena: ArenaPlan, *, float16: bool, optimize: str = "balanced") -> Generated:
     asm = Assembler()
     blob = WeightBlob(float16)
     ctx = KernelContext(asm, blob, optimize, nonnegative=nonnegative_tensors(graph),
-                        reversed=arena.reversed)
+                        reversed=arena.reversed, scratch=arena.scratch_offsets())
     header_size = header_size_for(graph.input_shape, graph.output_shape)
 
     asm.push(SAVED_CORE + [lr])
     asm.vpush(S[16], 16)
-    asm.sub(sp, sp, FRAME_BYTES)
+    frame = frame_bytes(max([SPILL_SLOTS] + [SPILL_SLOTS_OF.get(type(op), 0) for op in graph.ops]))
+    asm.sub(sp, sp, frame)
     asm.ldr(r2, r0, 16)                  # header word 4: weights offset
     asm.add(r2, r2, r0)
     asm.str(r2, r1, 0)                   # arena[0]: weights address, arena[4]: 0.0
@@ -72,7 +73,7 @@ def generate(graph: Graph, arena: ArenaPlan, *, float16: bool, optimize: str = "
                                 plan=kernel_plan))
         marks.append((start, end))
 
-    asm.add(sp, sp, FRAME_BYTES)
+    asm.add(sp, sp, frame)
     asm.vpop(S[16], 16)
     asm.pop(SAVED_CORE + [pc])
     asm.align(4)

@@ -71,3 +71,7 @@ class EmulationError(ML4FError):
 
 class ValidationError(ML4FError):
     """The generated code's output differs from the reference beyond the tolerance."""
+
+
+class BudgetError(ML4FError):
+    """The model cannot be compiled within the memory budget asked for (--max-arena)."""

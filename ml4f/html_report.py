@@ -76,17 +76,21 @@ def flash_parts(report: dict) -> dict:
 
 def live_bytes(arena: dict) -> list[tuple[int, int, list[str]]]:
     """(step, bytes live, tensors live) for every step of the plan; tensors that
-    share another's buffer count once.  The peak plus the reserved words is the
-    plan's lower bound."""
+    share another's buffer count once, an output written over its input behind
+    the read front saves what the pair overlaps.  The peak plus the reserved
+    words is the plan's lower bound."""
     tensors = arena["tensors"]
     if not tensors:
         return []
     first = min(t["first_step"] for t in tensors)
     last = max(t["last_step"] for t in tensors)
+    saved: dict[int, int] = {}
+    for pair in arena.get("pairs", []):
+        saved[pair["step"]] = saved.get(pair["step"], 0) + pair["saved_bytes"]
     rows = []
     for s in range(first, last + 1):
         live = [t for t in tensors if t["first_step"] <= s <= t["last_step"]]
-        owned = sum(t["bytes"] for t in live if "buffer" not in t)
+        owned = sum(t["bytes"] for t in live if "buffer" not in t) - saved.get(s, 0)
         rows.append((s, owned, [t["tensor"] for t in live]))
     return rows
 
@@ -97,7 +101,8 @@ def _summary(report: dict, name: str) -> str:
     t, a, v = report["totals"], report["arena"], report["validation"]
     cards = [
         ("flash", f"{t['file_bytes']:,} B", f"{_weights(report)} weights"),
-        ("arena (RAM)", f"{a['arena_bytes']:,} B", f"op-by-op bound {a['lower_bound']:,} B"),
+        ("arena (RAM)", f"{a['arena_bytes']:,} B",
+         f"op-by-op {a.get('op_by_op_bound', a['lower_bound']):,} B"),
         ("stack", f"{t['stack_bytes']:,} B", "measured in the emulator"),
         ("cycles", f"{t['cycles']:,}", "Cortex-M4F estimate"),
         ("time", f"{t['ms_at_mhz']:.3f} ms", f"at {t['mhz']:g} MHz"),
@@ -198,11 +203,30 @@ def _arena(report: dict) -> str:
     table = ('<div class="scroll"><table id="arena-table"><thead><tr><th>step</th>'
              '<th class="t">op</th><th class="t">live tensors</th><th>bytes live</th></tr></thead>'
              f"<tbody>{''.join(rows)}</tbody></table></div>")
-    text = (f"<p>Arena {a['arena_bytes']:,} B; the op-by-op bound (the most bytes live at any "
-            f"step, {reserved} reserved bytes included) is {a['lower_bound']:,} B, reached at "
-            f"step {', '.join(str(s) for s in peak_steps)}. Placement: {escape(a['method'])}.</p>")
+    text = (f"<p>Arena {a['arena_bytes']:,} B; its lower bound (the most bytes live at any "
+            f"step, {reserved} reserved bytes included; outputs written over their input "
+            f"behind the read front count once) is {a['lower_bound']:,} B, reached at step "
+            f"{', '.join(str(s) for s in peak_steps)}"
+            + (f" (op {escape(a['peak']['op'])})" if a.get("peak") else "")
+            + f". Whole tensors op by op would need {a.get('op_by_op_bound', a['lower_bound']):,} B."
+            f" Placement: {escape(a['method'])}.</p>" + _streamed(a))
     return (f'<section id="arena"><h2>Arena over time</h2>{text}{_arena_chart(a, steps)}'
             f"{table}</section>")
+
+
+def _streamed(a: dict) -> str:
+    """The streamed regions: their ops, rings and cycles."""
+    regions = a.get("streamed") or []
+    if not regions:
+        return ""
+    rows = "".join(
+        f"<tr><td class=\"t\">{escape(r['name'])}</td><td>{len(r['ops'])}</td>"
+        f"<td>{r['steps']:,}</td><td class=\"t\">"
+        + escape(", ".join(f"{t}: {g['rows']}+{g['repeated_rows']} rows" for t, g in r["rings"].items()))
+        + f"</td><td>{r['scratch_bytes']:,}</td><td>{r['cycles']:,}</td></tr>" for r in regions)
+    return ('<div class="scroll"><table id="streamed-table"><thead><tr><th class="t">streamed '
+            'region</th><th>ops</th><th>row steps</th><th class="t">rings (rows + repeated)</th>'
+            f"<th>ring bytes</th><th>cycles</th></tr></thead><tbody>{rows}</tbody></table></div>")
 
 
 def _arena_chart(a: dict, steps) -> str:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from .errors import UsageError
 
 OPTIMIZE = ("size", "balanced", "speed")
+ARENA_GOALS = ("small", "balanced", "fast")
 
 
 @dataclass(frozen=True)
@@ -17,13 +18,27 @@ class Options:
     mhz: float = 64.0
     validation_inputs: int = 4
     seed: int = 1
+    arena_goal: str = "balanced"        # small | balanced | fast (see ml4f/streaming.py)
+    max_arena: int | None = None        # arena budget in bytes
 
     def check(self) -> None:
         if self.optimize not in OPTIMIZE:
             raise UsageError(f"--optimize must be one of {', '.join(OPTIMIZE)}, not {self.optimize!r}")
         if not self.mhz > 0:
             raise UsageError(f"--mhz must be positive, not {self.mhz!r}")
+        if self.arena_goal not in ARENA_GOALS:
+            raise UsageError(f"--arena-goal must be one of {', '.join(ARENA_GOALS)}, "
+                             f"not {self.arena_goal!r}")
+        if self.max_arena is not None and (isinstance(self.max_arena, bool)
+                                           or not isinstance(self.max_arena, int)
+                                           or self.max_arena <= 0):
+            raise UsageError(f"--max-arena must be a positive number of bytes, not {self.max_arena!r}")
 
     def signature(self) -> dict:
         """The options that change the object's bytes."""
-        return {"float16": self.float16, "test_data": self.test_data, "optimize": self.optimize}
+        sig = {"float16": self.float16, "test_data": self.test_data, "optimize": self.optimize}
+        if self.arena_goal != "balanced":
+            sig["arena_goal"] = self.arena_goal
+        if self.max_arena is not None:
+            sig["max_arena"] = self.max_arena
+        return sig

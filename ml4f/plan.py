@@ -29,9 +29,11 @@ from functools import cached_property
 
 from .errors import CodegenError
 from .graph.ops import Graph, Op, elems
+from .graph.ops.base import overlap_offsets  # noqa: F401  (re-exported)
 from .graph.ops.shape import View
 
 RESERVED = 8          # arena[0..3]: weights address, arena[4..7]: 0.0 (as in the original format)
+SCRATCH = ":scratch"  # suffix of the buffer an op needs for itself while it runs
 ALIGN = 4
 
 
@@ -51,12 +53,19 @@ class ArenaPlan:
     reversed: frozenset = frozenset()   # outputs of windowed ops that run their rows bottom to top
     overlapping: frozenset = frozenset()  # outputs written over their input behind the read front
     op_by_op_bound: int = 0             # the bound without overlap pairs (whole tensors op by op)
+    pairs: list = field(default_factory=list)   # overlap pairs (input, output, step, bytes saved)
+
+    def scratch_offsets(self) -> dict[str, int]:
+        """op output -> arena offset of the scratch its op needs while it runs."""
+        return {t[:-len(SCRATCH)]: off for t, off in self.offsets.items() if t.endswith(SCRATCH)}
 
     def as_dict(self) -> dict:
         return {"arena_bytes": self.arena_bytes, "lower_bound": self.lower_bound,
                 "op_by_op_bound": self.op_by_op_bound,
                 "reserved_bytes": RESERVED, "method": self.method,
                 "overlapping": sorted(self.overlapping), "reversed": sorted(self.reversed),
+                "pairs": [{"input": x, "output": y, "step": step, "saved_bytes": saved}
+                          for x, y, step, saved in self.pairs],
                 "tensors": [{"tensor": t, "offset": self.offsets[t], "bytes": self.sizes[t],
                              "first_step": self.lifetimes[t][0], "last_step": self.lifetimes[t][1],
                              **({"buffer": self.buffer_of[t]}
@@ -110,32 +119,6 @@ class Pair:
             and off_y - off_x >= self.reverse
 
 
-def overlap_offsets(access, x_bytes: int, y_bytes: int) -> tuple[int, int | None]:
-    """(forward, reverse): the highest offset of the output below the input, and
-    the lowest above it, at which output rows are written behind the read front
-    (see RowAccess): row y of the output must end before the first input row
-    still to be read (rows top to bottom), or start after the last one (bottom
-    to top)."""
-    rx, ry, rows = access.in_row_bytes, access.out_row_bytes, access.rows
-    forward, first = x_bytes, None
-    for y in range(len(rows) - 1, -1, -1):         # first input row read from row y on
-        lo, hi = rows[y]
-        if hi >= lo:
-            first = lo if first is None else min(first, lo)
-        if first is not None:
-            forward = min(forward, first * rx - (y + 1) * ry)
-    if not access.reversible:
-        return forward, None
-    reverse, last = -y_bytes, None
-    for y in range(len(rows)):                     # last input row read from row y down
-        lo, hi = rows[y]
-        if hi >= lo:
-            last = hi if last is None else max(last, hi)
-        if last is not None:
-            reverse = max(reverse, (last + 1) * rx - y * ry)
-    return forward, reverse
-
-
 def buffers(graph: Graph) -> Buffers:
     """Buffers of every tensor: views inside their input, in-place outputs in
     the input they overwrite (one that dies at that op and fills its buffer)."""
@@ -183,6 +166,14 @@ def buffers(graph: Graph) -> Buffers:
                 pair = _overlap_pair(op, i, root, inner, tsize, dies_here)
                 if pair is not None:
                     pairs[out] = pair
+        scratch = op.scratch_bytes()
+        if scratch:
+            name = out + SCRATCH
+            tsize[name] = _align(scratch)
+            root[name], inner[name] = name, 0
+            members[name] = [name]
+            first[name] = i
+            last_use[name] = i
     life = {b: (first[b], max(last_use.get(u, first[b]) for u in ts)) for b, ts in members.items()}
     order = sorted(members, key=lambda b: first[b])
     size = {b: tsize[b] for b in members}
@@ -201,8 +192,8 @@ def buffers(graph: Graph) -> Buffers:
 def _overlap_pair(op: Op, step: int, root, inner, tsize, dies_here) -> Pair | None:
     """The overlap pair of a windowed op's output with its first input, where the
     input dies at the op, fills its buffer and no other operand shares it."""
-    access = op.row_access()
-    if access is None:
+    offsets = op.overlap_offsets()
+    if offsets is None:
         return None
     x = op.inputs[0]
     bx = root[x]
@@ -210,7 +201,7 @@ def _overlap_pair(op: Op, step: int, root, inner, tsize, dies_here) -> Pair | No
             or any(root[u] == bx for u in op.inputs[1:])):
         return None
     sx, sy = tsize[x], tsize[op.output]
-    forward, reverse = overlap_offsets(access, 4 * elems(op.in_shapes[0]), 4 * elems(op.out_shape))
+    forward, reverse = offsets
     extents = [max(sx, forward + sy) - min(0, forward)]
     if reverse is not None:
         extents.append(max(sx, reverse + sy) - min(0, reverse))
@@ -247,7 +238,8 @@ def plan_arena(graph: Graph) -> ArenaPlan:
     plan = ArenaPlan(arena_bytes=arena, lower_bound=bound, offsets=offsets, sizes=sizes,
                      lifetimes=lifetimes, method=method, buffer_of=dict(bufs.root),
                      reversed=frozenset(reversed_), overlapping=frozenset(overlapping),
-                     op_by_op_bound=bufs.op_by_op_bound)
+                     op_by_op_bound=bufs.op_by_op_bound,
+                     pairs=[(p.x, p.y, p.step, p.saving) for p in bufs.pairs.values()])
     check(plan, bufs)
     return plan
 

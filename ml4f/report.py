@@ -14,7 +14,8 @@ def _plan_text(plan) -> str | None:
     return " ".join(f"{k}={getattr(plan, k)}" for k in fields)
 
 
-def build_report(model, graph, gen, arena, header, cycles, options, errors, stack, content) -> dict:
+def build_report(model, graph, gen, arena, header, cycles, options, errors, stack, content,
+                 memory=None) -> dict:
     layers = []
     for i, L in enumerate(gen.layers):
         op = L.op
@@ -67,11 +68,42 @@ def build_report(model, graph, gen, arena, header, cycles, options, errors, stac
             "file_bytes": -(-header.object_size // 16) * 16,
             "stack_bytes": stack,
         },
-        "arena": arena.as_dict(),
+        "arena": _arena(arena, memory, gen, cycles, options),
         "validation": {"enabled": options.validate, "tolerance": 1e-5,
                        "max_error": errors.get("model"), "layers": len(errors) - 1 if errors else 0},
         "cycle_model": "static Cortex-M4F estimate over the emulated run (zero wait states)",
     }
+
+
+def _arena(arena, memory, gen, cycles, options) -> dict:
+    """The arena plan, and where the memory goes: the op at the peak and the
+    buffers alive there, the bound of whole tensors op by op, the streamed
+    regions (their rings and the cycles they run)."""
+    out = arena.as_dict()
+    if memory is None:
+        return out
+    out["op_by_op_bound"] = memory.whole_tensors
+    out["goal"] = options.arena_goal
+    out["budget"] = options.max_arena
+    out["smallest_bound"] = memory.smallest
+    out["peak"] = {"op": memory.peak.op, "bytes": memory.peak.bytes,
+                   "buffers": list(memory.peak.tensors)}
+    streamed = []
+    for i, L in enumerate(gen.layers):
+        if L.op.kind != "stream":
+            continue
+        sched = L.op.schedule
+        streamed.append({
+            "name": L.op.name,
+            "ops": [op.name for op in L.op.ops],
+            "steps": len(sched.steps),
+            "rings": {t: {"rows": r.rows, "repeated_rows": r.mirror, "bytes": r.bytes}
+                      for t, r in sched.rings.items()},
+            "scratch_bytes": sched.scratch_bytes,
+            "cycles": cycles.get(str(i), 0),
+        })
+    out["streamed"] = streamed
+    return out
 
 
 def summary(report: dict, name: str) -> str:
@@ -80,7 +112,7 @@ def summary(report: dict, name: str) -> str:
     lines = [
         f"{name}: {report['model']} ({len(report['layers'])} ops, {t['macs']:,} MACs)",
         f"  code {t['code_bytes']:,} B, weights {t['weight_bytes']:,} B, object {t['file_bytes']:,} B; "
-        f"arena {a['arena_bytes']:,} B (lower bound {a['lower_bound']:,} B); stack {t['stack_bytes']} B",
+        f"arena {a['arena_bytes']:,} B (op-by-op {a['op_by_op_bound']:,} B); stack {t['stack_bytes']} B",
         f"  estimated {t['cycles']:,} cycles ({t['ms_at_mhz']:.3f} ms at {t['mhz']:g} MHz)"
         + (f", {t['cycles_per_mac']} cycles/MAC" if t["cycles_per_mac"] else ""),
     ]

@@ -56,12 +56,7 @@ def error(actual: np.ndarray, expected: np.ndarray) -> float:
 
 def map_weights(op: Op, fn) -> Op:
     """A copy of `op` with fn(field, array, stored_as_f16_capable) applied to its arrays."""
-    changes = {}
-    for name in op.WEIGHTS + op.FLOAT32:
-        arr = getattr(op, name)
-        if arr is not None:
-            changes[name] = fn(name, arr, name in op.WEIGHTS)
-    return dataclasses.replace(op, **changes)
+    return op.map_arrays(fn)
 
 
 def as_seen_by_code(graph: Graph, float16: bool) -> Graph:

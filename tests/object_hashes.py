@@ -32,7 +32,7 @@ def object_bytes(path: Path, float16: bool, optimize: str, test_data: bool) -> b
     cycle profile (the slow parts, which do not change the object)."""
     import numpy as np
 
-    from ml4f.backend import compile_graph
+    from ml4f.backend import compile_graph, plan_memory
     from ml4f.container import attach_test_data
     from ml4f.emulator import Machine
     from ml4f.graph.build import build_graph
@@ -41,11 +41,12 @@ def object_bytes(path: Path, float16: bool, optimize: str, test_data: bool) -> b
     from ml4f.options import Options
     from ml4f.test_vector import find_test_vector
 
-    graph = build_graph(load_model(path, LAYER_KINDS))
+    options = Options()
+    graph, _ = plan_memory(build_graph(load_model(path, LAYER_KINDS)), options.arena_goal,
+                           options.max_arena)
     obj = compile_graph(graph, float16=float16, optimize=optimize).object
     if test_data:
-        x, y = find_test_vector(Machine(obj), graph,
-                                np.random.default_rng(Options().seed))
+        x, y = find_test_vector(Machine(obj), graph, np.random.default_rng(options.seed))
         obj = attach_test_data(obj, x.astype("<f4").tobytes(), y.astype("<f4").tobytes())
     return obj
 

@@ -73,7 +73,8 @@ def test_report_renders_in_chromium_and_matches_the_json(built, name, tmp_path):
         cards = {c.get_attribute("data-key"): c.text for c in
                  driver.find_elements(By.CSS_SELECTOR, "#summary .card")}
         assert f"{report['totals']['file_bytes']:,} B" in cards["flash"]
-        assert f"{report['arena']['lower_bound']:,} B" in cards["arena (RAM)"]
+        assert f"{report['arena']['arena_bytes']:,} B" in cards["arena (RAM)"]
+        assert f"{report['arena']['op_by_op_bound']:,} B" in cards["arena (RAM)"]
         bars = driver.find_elements(By.CSS_SELECTOR, "#cycle-chart rect")
         assert len(bars) == len(report["layers"]) + 1
         assert driver.find_element(By.ID, "arena-chart").size["height"] > 100

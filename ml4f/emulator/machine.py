@@ -162,12 +162,13 @@ class Machine:
 
     def __init__(self, obj: bytes, *, profile: bool = False, check_alignment: bool = False,
                  max_instructions: int = 200_000_000, stack_limit: int = 4096,
-                 path: str | None = None) -> None:
+                 path: str | None = None, check_reads: bool = False) -> None:
         self.obj = bytes(obj)
         self.header = h = parse_header(self.obj, path)
         self.path = path
         self.profile = profile
         self.check_alignment = check_alignment
+        self.check_reads = check_reads     # every arena read must hit bytes written in this run
         self.max_instructions = int(max_instructions)
         if self.max_instructions <= 0:
             raise UsageError(f"max_instructions must be positive, not {max_instructions}")
@@ -242,6 +243,11 @@ class Machine:
                             self.arena_end, self.region_end - 1)
         if self.check_alignment:
             uc.hook_add(UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE, self._on_access)
+        if self.check_reads:
+            uc.hook_add(UC_HOOK_MEM_WRITE, self._on_arena_write, None, self.arena_base,
+                        self.arena_end - 1)
+            uc.hook_add(UC_HOOK_MEM_READ, self._on_arena_read, None, self.arena_base,
+                        self.arena_end - 1)
         if self.profile:
             self._add_block_hook(uc)
         self.uc = uc
@@ -323,6 +329,18 @@ class Machine:
                 f"misaligned {size}-byte {kind} at {self.where(address)} (address {address:#x}) "
                 f"at pc {self.where(pc)} ({self._code_bytes(pc)})", path=self.path)
 
+    def _on_arena_write(self, uc, access, address, size, value, user_data):
+        lo = address - self.arena_base
+        self._written[lo:lo + size] = True
+
+    def _on_arena_read(self, uc, access, address, size, value, user_data):
+        lo = address - self.arena_base
+        if not self._written[lo:lo + size].all():
+            pc = uc.reg_read(A.UC_ARM_REG_PC)
+            raise EmulationError(
+                f"read of arena{lo:+#x} ({size} bytes) before anything was written there in "
+                f"this run, at pc {self.where(pc)} ({self._code_bytes(pc)})", path=self.path)
+
     # -------------------------------------------------------------------- run
 
     def _input_bytes(self, x) -> bytes:
@@ -368,6 +386,9 @@ class Machine:
         region = bytearray(self._region_template)
         region[self._in_start:self._in_start + len(data)] = data
         uc.mem_write(ARENA_REGION, bytes(region))
+        if self.check_reads:
+            self._written = np.zeros(h.arena_bytes, dtype=bool)
+            self._written[h.input_offset:h.input_offset + len(data)] = True
         uc.mem_write(self.stack_base, self._stack_template)
         self._regs_in.write(uc)
         self._fault = None

@@ -21,6 +21,11 @@ SPILL_SLOTS = 10
 FRAME_BYTES = FRAME_SPILL + 4 * SPILL_SLOTS
 
 
+def frame_bytes(spill_slots: int) -> int:
+    """The frame with this many spill slots (a multiple of 8 bytes keeps sp aligned)."""
+    return -(-(FRAME_SPILL + 4 * spill_slots) // 8) * 8
+
+
 @dataclass
 class KernelContext:
     """Code generation state shared by the kernels of one model."""
@@ -30,6 +35,7 @@ class KernelContext:
     optimize: str = "balanced"          # "size" | "balanced" | "speed"
     nonnegative: frozenset = frozenset()  # tensors known to hold no negative value
     reversed: frozenset = frozenset()     # outputs of windowed ops that run bottom to top
+    scratch: dict = field(default_factory=dict)   # op output -> arena offset of its scratch
     notes: list[str] = field(default_factory=list)
 
     @property

@@ -43,7 +43,8 @@ from .loads import load_columns
 from .loops import chunked, counted_loop
 from .mac import emit_macs, load_weights
 from .registry import kernel
-from .rowloop import SL_NKY, SL_OUTSLICE, SL_ROWIN, emit_row_loop, next_slice, row_table
+from .rowloop import (SL_NKY, SL_OUTSLICE, SL_ROWIN, emit_row_loop, next_slice, residual_delta_loader,
+                      row_table)
 from .store import combine_residual, store_activated
 
 PIXEL_PTRS = (r0, r1, r2, r3, r4, r5)
@@ -60,8 +61,9 @@ class _Emitter:
         self.in_off, self.out_off = ins[0], out_off
         self.residual_delta = ins[1] - out_off if op.residual else 0   # fused merge operand
         self.reverse = op.output in ctx.reversed      # rows bottom to top (see plan.py)
+        self.streamed = False
 
-    def layout(self) -> None:
+    def layout(self, placement=None) -> None:
         g, ctx, plan = self.g, self.ctx, self.plan
         kernel = self.op.kernel.reshape(g.KH, g.KW, g.cin, g.cout)
         bias = self.op.bias if self.op.bias is not None else np.zeros(g.cout, np.float32)
@@ -78,13 +80,22 @@ class _Emitter:
         rest = g.cout % plan.b
         self.table_off = ctx.blob.add_words(row_table(
             g, self.op, ky_bytes(g, plan, plan.b, self.f16),
-            ky_bytes(g, plan, rest, self.f16) if rest else 0, self.reverse))
+            ky_bytes(g, plan, rest, self.f16) if rest else 0, self.reverse, placement))
 
     def emit(self) -> None:
         self.layout()
         emit_row_loop(self.ctx, self.g, table_off=self.table_off, in_off=self.in_off,
                       out_off=self.out_off, w_off=self.w_off, wreg=R_WBLK, width=self.plan.b,
                       total=self.g.cout, body=self.block, reverse=self.reverse)
+
+    def emit_streamed(self, placement) -> None:
+        """A subroutine running a range of rows inside a streamed region
+        (rowloop.py): rows placed as `placement` says (RowPlacement)."""
+        self.streamed = True
+        self.layout(placement)
+        emit_row_loop(self.ctx, self.g, table_off=self.table_off, in_off=self.in_off,
+                      out_off=self.out_off, w_off=self.w_off, wreg=R_WBLK, width=self.plan.b,
+                      total=self.g.cout, body=self.block, streamed=True)
 
     def block(self, bb: int, wskip_slot: int) -> None:
         g, asm, ctx, plan = self.g, self.asm, self.ctx, self.plan
@@ -142,7 +153,8 @@ class _Emitter:
         for q in range(p):
             if self.op.residual:
                 combine_residual(asm, acc[q], R_O, self.residual_delta, self.op.residual,
-                                 sfree, C_KX)
+                                 sfree, C_KX,
+                                 delta_from=residual_delta_loader(ctx) if self.streamed else None)
             store_activated(asm, acc[q], R_O, self.op.activation, temps=temps, sfree=sfree)
             if g.cout != bb:
                 add_const(asm, R_O, R_O, 4 * (g.cout - bb), scratch=C_CHUNK)
@@ -264,4 +276,12 @@ def _runs(cols: list[int]) -> list[list[int]]:
 def emit_conv2d(op: Conv2D, ctx: KernelContext, ins: list[int], out_off: int) -> ConvPlan:
     plan = choose_plan(op, ctx.float16, ctx.optimize)
     _Emitter(op, ctx, plan, ins, out_off).emit()
+    return plan
+
+
+def emit_conv2d_rows(op: Conv2D, ctx: KernelContext, ins: list[int], out_off: int,
+                     placement) -> ConvPlan:
+    """The convolution as a subroutine of a streamed region (see rowloop.py)."""
+    plan = choose_plan(op, ctx.float16, ctx.optimize)
+    _Emitter(op, ctx, plan, ins, out_off).emit_streamed(placement)
     return plan

@@ -31,7 +31,8 @@ from .loads import load_columns, load_columns_cycles
 from .loops import counted_loop
 from .mac import emit_products, load_weights
 from .registry import kernel
-from .rowloop import SL_NKY, SL_OUTSLICE, SL_ROWIN, emit_row_loop, next_slice, row_table
+from .rowloop import (SL_NKY, SL_OUTSLICE, SL_ROWIN, emit_row_loop, next_slice, residual_delta_loader,
+                      row_table)
 from .store import combine_residual, store_activated
 
 MAX_TILE_PIXELS = 10         # pixels per tile tried
@@ -145,8 +146,9 @@ class _Emitter:
         self.in_off, self.out_off = ins[0], out_off
         self.residual_delta = ins[1] - out_off if op.residual else 0   # fused merge operand
         self.reverse = op.output in ctx.reversed      # rows bottom to top (see plan.py)
+        self.streamed = False
 
-    def layout(self):
+    def layout(self, placement=None):
         g, ctx, plan = self.g, self.ctx, self.plan
         self.group_bytes = {}
         first = None
@@ -160,13 +162,22 @@ class _Emitter:
         rest = g.cin % plan.n
         self.table_off = ctx.blob.add_words(row_table(
             g, self.op, g.KW * tap_bytes(plan.n * self.m, self.f16),
-            g.KW * tap_bytes(rest * self.m, self.f16) if rest else 0, self.reverse))
+            g.KW * tap_bytes(rest * self.m, self.f16) if rest else 0, self.reverse, placement))
 
     def emit(self):
         self.layout()
         emit_row_loop(self.ctx, self.g, table_off=self.table_off, in_off=self.in_off,
                       out_off=self.out_off, w_off=self.w_off, wreg=R_WGRP, width=self.plan.n,
                       total=self.g.cin, body=self.group, reverse=self.reverse)
+
+    def emit_streamed(self, placement) -> None:
+        """A subroutine running a range of rows inside a streamed region
+        (rowloop.py): rows placed as `placement` says (RowPlacement)."""
+        self.streamed = True
+        self.layout(placement)
+        emit_row_loop(self.ctx, self.g, table_off=self.table_off, in_off=self.in_off,
+                      out_off=self.out_off, w_off=self.w_off, wreg=R_WGRP, width=self.plan.n,
+                      total=self.g.cin, body=self.group, streamed=True)
 
     def group(self, n: int, wskip_slot: int):
         g, asm, ctx, plan = self.g, self.asm, self.ctx, self.plan
@@ -228,7 +239,8 @@ class _Emitter:
         for q in range(p):
             if self.op.residual:
                 combine_residual(asm, acc[q], R_O, self.residual_delta, self.op.residual,
-                                 sfree, R)
+                                 sfree, R,
+                                 delta_from=residual_delta_loader(ctx) if self.streamed else None)
             store_activated(asm, acc[q], R_O, self.op.activation, temps=TEMPS, sfree=sfree)
             if g.cout != nm:
                 add_const(asm, R_O, R_O, 4 * (g.cout - nm), scratch=SCRATCH)
@@ -251,4 +263,12 @@ class _Emitter:
 def emit_depthwise(op: DepthwiseConv2D, ctx: KernelContext, ins: list[int], out_off: int) -> DwPlan:
     plan = choose_plan(op, ctx.float16)
     _Emitter(op, ctx, plan, ins, out_off).emit()
+    return plan
+
+
+def emit_depthwise_rows(op: DepthwiseConv2D, ctx: KernelContext, ins: list[int], out_off: int,
+                        placement) -> DwPlan:
+    """The depthwise convolution as a subroutine of a streamed region (see rowloop.py)."""
+    plan = choose_plan(op, ctx.float16)
+    _Emitter(op, ctx, plan, ins, out_off).emit_streamed(placement)
     return plan

@@ -12,13 +12,17 @@ from ..errors import CodegenError
 from ..graph.ops import Op
 
 KERNELS: dict[type, Callable] = {}
+SPILL_SLOTS_OF: dict[type, int] = {}     # op class -> frame spill slots its kernel needs
 
 
-def kernel(*op_classes: type):
-    """Register the decorated generator for ops of these classes."""
+def kernel(*op_classes: type, spill_slots: int = 0):
+    """Register the decorated generator for ops of these classes (whose kernel
+    needs `spill_slots` frame spill slots, if more than the usual)."""
     def register(fn):
         for cls in op_classes:
             KERNELS[cls] = fn
+            if spill_slots:
+                SPILL_SLOTS_OF[cls] = spill_slots
         return fn
     return register
 

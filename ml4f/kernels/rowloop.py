@@ -6,24 +6,58 @@ row (padding rows are skipped, never copied), the number of valid kernel rows,
 and the weight offset of the first valid kernel row for a full slice and for
 the last, narrower one.  The loop keeps its state in the frame's spill slots
 so that the slice bodies have every register.
+
+Inside a streamed region (ml4f/streaming.py) the same loop is a subroutine
+that runs a range of rows: r0 = the first row's byte offset in the table, r1
+= the rows; the table then also gives each row's output offset (rings do not
+advance linearly), the bytes to the slot repeated after a ring (the row is
+copied there; 0: none) and the distance from the output to a fused merge
+operand.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Callable
+
 from ..errors import CodegenError
-from ..thumb.regs import r0, r1, r2, r3, r4
+from ..thumb.regs import S, lr, r0, r1, r2, r3, r4, r5, r6
 from .context import KernelContext
 from .conv_geometry import Geometry
 from .immediates import add_const
+from .loops import counted_loop
 
-# spill slots of the frame (see common.FRAME_SPILL)
+# spill slots of the frame (see context.FRAME_SPILL)
 SL_TABLE, SL_ROWS, SL_OUTROW, SL_SLICES, SL_NKY, SL_WSKIP, SL_WSKIP_REST, SL_ROWIN, SL_OUTSLICE = range(9)
+# and in a streamed region
+SL_RETURN, SL_MIRROR, SL_RESIDUAL = 10, 11, 12
+STREAM_SLOTS = 14              # spill slots a streamed region needs (the frame stays 8-byte aligned)
+COPY_CHUNK = 8                 # S registers per VLDM/VSTM of the ring copy
+
+
+@dataclass(frozen=True)
+class RowPlacement:
+    """Where the rows of an op running inside a streamed region live."""
+
+    in_row: Callable[[int], int]              # input row -> byte offset in the input's storage
+    out_row: Callable[[int], int]             # output row -> byte offset in the output's storage
+    mirror: Callable[[int], int]              # output row -> bytes to its repeated slot (0: none)
+    residual: Callable[[int], int] | None     # output row -> operand address - output address
+
+    WORDS = 7                                 # table words per row
+
+
+def residual_delta_loader(ctx: KernelContext):
+    """For combine_residual: the current row's operand distance, from its slot."""
+    return lambda reg: ctx.reload(reg, SL_RESIDUAL)
 
 
 def row_table(g: Geometry, op, ky_bytes_full: int, ky_bytes_rest: int,
-              reverse: bool = False) -> list[int]:
+              reverse: bool = False, placement: RowPlacement | None = None) -> list[int]:
     """Words per output row, in the order the rows run (bottom to top if
     `reverse`): input offset (bytes, at the first valid kernel row, column
-    -pad_left), valid kernel rows, weight skip for a full and the last slice."""
+    -pad_left), valid kernel rows, weight skip for a full and the last slice;
+    in a streamed region (`placement`) also the output offset, the bytes to
+    the row's repeated slot and the distance to the fused merge operand."""
     def refuse(what):
         return CodegenError(f"an output {what} sees no input {what}", layer=op.name,
                             layer_class=op.layer_class)
@@ -32,15 +66,20 @@ def row_table(g: Geometry, op, ky_bytes_full: int, ky_bytes_rest: int,
         if ky1 <= ky0:
             raise refuse("row")
         iy = oy * g.sh - g.pt + ky0 * g.dh
-        rows.append([4 * (iy * g.W - g.pl) * g.cin, ky1 - ky0, ky0 * ky_bytes_full,
-                     ky0 * ky_bytes_rest])
+        in_row = placement.in_row(iy) if placement else 4 * iy * g.W * g.cin
+        row = [in_row - 4 * g.pl * g.cin, ky1 - ky0, ky0 * ky_bytes_full, ky0 * ky_bytes_rest]
+        if placement:
+            row += [placement.out_row(oy), placement.mirror(oy),
+                    placement.residual(oy) if placement.residual else 0]
+        rows.append(row)
     if any(k1 <= k0 for k0, k1 in (g.kx_range(ox) for ox in range(g.OW))):
         raise refuse("column")
     return [w for row in (rows[::-1] if reverse else rows) for w in row]
 
 
 def emit_row_loop(ctx: KernelContext, g: Geometry, *, table_off: int, in_off: int, out_off: int,
-                  w_off: int, wreg, width: int, total: int, body, reverse: bool = False) -> None:
+                  w_off: int, wreg, width: int, total: int, body, reverse: bool = False,
+                  streamed: bool = False) -> None:
     """For every output row (top to bottom, or bottom to top if `reverse`: the
     table is in that order), for every slice of `width` of `total` output
     channels (and a last narrower one): body(slice_width, wskip_slot).  At each
@@ -49,15 +88,29 @@ def emit_row_loop(ctx: KernelContext, g: Geometry, *, table_off: int, in_off: in
     weights (the body advances it to the next slice)."""
     asm = ctx.asm
     row_bytes = 4 * g.OW * g.cout
-    ctx.weights_ptr(r0, table_off)
-    ctx.spill(r0, SL_TABLE)
-    ctx.arena_ptr(r0, out_off + ((g.OH - 1) * row_bytes if reverse else 0))
-    ctx.spill(r0, SL_OUTROW)
-    asm.mov_const(r0, g.OH)
-    ctx.spill(r0, SL_ROWS)
+    if streamed:                       # a subroutine: r0 = table offset of the first row, r1 = rows
+        ctx.spill(lr, SL_RETURN)
+        ctx.weights_ptr(r2, table_off)
+        asm.add(r2, r2, r0)
+        ctx.spill(r2, SL_TABLE)
+        ctx.spill(r1, SL_ROWS)
+    else:
+        ctx.weights_ptr(r0, table_off)
+        ctx.spill(r0, SL_TABLE)
+        ctx.arena_ptr(r0, out_off + ((g.OH - 1) * row_bytes if reverse else 0))
+        ctx.spill(r0, SL_OUTROW)
+        asm.mov_const(r0, g.OH)
+        ctx.spill(r0, SL_ROWS)
     row_top = asm.here()
     ctx.reload(r4, SL_TABLE)
     asm.ldm(r4, [r0, r1, r2, r3], wb=True)
+    if streamed:
+        asm.ldm(r4, [r5, r6, lr], wb=True)      # output offset, repeated slot, operand distance
+        ctx.spill(r6, SL_MIRROR)
+        ctx.spill(lr, SL_RESIDUAL)
+        ctx.arena_ptr(r6, out_off)
+        asm.add(r5, r5, r6)
+        ctx.spill(r5, SL_OUTROW)
     ctx.spill(r4, SL_TABLE)
     ctx.arena_ptr(r4, in_off)
     asm.add(r0, r0, r4)
@@ -82,13 +135,39 @@ def emit_row_loop(ctx: KernelContext, g: Geometry, *, table_off: int, in_off: in
         body(width, SL_WSKIP)
     if rest:
         body(rest, SL_WSKIP_REST)
-    ctx.reload(r0, SL_OUTROW)
-    add_const(asm, r0, r0, -row_bytes if reverse else row_bytes, scratch=r1)
-    ctx.spill(r0, SL_OUTROW)
+    if streamed:
+        _copy_to_repeated_slot(ctx, row_bytes)
+    else:
+        ctx.reload(r0, SL_OUTROW)
+        add_const(asm, r0, r0, -row_bytes if reverse else row_bytes, scratch=r1)
+        ctx.spill(r0, SL_OUTROW)
     ctx.reload(r0, SL_ROWS)
     asm.subs(r0, r0, 1)
     ctx.spill(r0, SL_ROWS)
     asm.b(row_top, cond="ne")
+    if streamed:
+        ctx.reload(lr, SL_RETURN)
+        asm.bx(lr)
+
+
+def _copy_to_repeated_slot(ctx: KernelContext, row_bytes: int) -> None:
+    """The row just made, copied to its ring slot's repeat (if the table says so)."""
+    asm = ctx.asm
+    ctx.reload(r1, SL_MIRROR)
+    done = asm.label()
+    asm.cbz(r1, done)
+    ctx.reload(r0, SL_OUTROW)
+    asm.add(r1, r1, r0)
+    floats = row_bytes // 4
+    chunks, tail = divmod(floats, COPY_CHUNK)
+    if chunks:
+        with counted_loop(asm, r2, chunks):
+            asm.vldm(r0, S[0], COPY_CHUNK, wb=True)
+            asm.vstm(r1, S[0], COPY_CHUNK, wb=True)
+    if tail:
+        asm.vldm(r0, S[0], tail, wb=True)
+        asm.vstm(r1, S[0], tail, wb=True)
+    asm.bind(done)
 
 
 def next_slice(ctx: KernelContext, out_step: int, extra=()) -> None:

@@ -120,22 +120,31 @@ COMBINE = {                             # a (the result) = a (mode) b (the other
 COMBINE_CYCLES = {"add": 1, "sub": 1, "rsub": 1, "mul": 1, "avg": 2, "max": 4, "min": 4}
 
 
-def combine_residual(asm: Assembler, regs, ptr, delta: int, mode: str, sfree, addr) -> None:
+def combine_residual(asm: Assembler, regs, ptr, delta: int, mode: str, sfree, addr,
+                     delta_from=None) -> None:
     """regs[i] = regs[i] (mode) operand[i], the operand's values lying `delta`
-    bytes from where regs are about to be stored ([ptr]); `sfree`: free S
-    registers (not in regs), `addr` a free core register.  Each value is read
-    before the store writes the same position, so the result may overwrite the
-    operand."""
+    bytes from where regs are about to be stored ([ptr]) -- or, with
+    `delta_from(reg)`, as many bytes as it loads into a register; `sfree`:
+    free S registers (not in regs), `addr` a free core register.  Each value is
+    read before the store writes the same position, so the result may
+    overwrite the operand."""
     sfree = [s for s in sfree if s not in regs]
     half = None
     if mode == "avg":
         half, sfree = sfree[-1], sfree[:-1]
         asm.vmov_imm(half, 0.5)
     group = max(1, len(sfree))
+    if delta_from is not None:
+        delta_from(addr)
+        asm.add(addr, addr, ptr)
     for k in range(0, len(regs), group):
         part = regs[k:k + group]
         src = ptr
-        if delta + 4 * k:
+        if delta_from is not None:
+            if k:
+                asm.add(addr, addr, 4 * group)
+            src = addr
+        elif delta + 4 * k:
             add_const(asm, addr, ptr, delta + 4 * k)
             src = addr
         asm.vldm(src, sfree[0], len(part))

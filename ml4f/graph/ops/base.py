@@ -145,6 +145,29 @@ class Op:
         """The op's row-by-row access pattern, for ops that have one."""
         return None
 
+    def map_arrays(self, fn) -> "Op":
+        """A copy with fn(field, array, stored_as_weights) applied to each array
+        (WEIGHTS: in the weight type, f32 or f16; FLOAT32: always float32)."""
+        import dataclasses
+        changes = {}
+        for name in self.WEIGHTS + self.FLOAT32:
+            arr = getattr(self, name)
+            if arr is not None:
+                changes[name] = fn(name, arr, name in self.WEIGHTS)
+        return dataclasses.replace(self, **changes)
+
+    def scratch_bytes(self) -> int:
+        """Arena bytes the op needs for itself while it runs (beyond its tensors)."""
+        return 0
+
+    def overlap_offsets(self):
+        """(forward, reverse) offsets at which the output may overlap inputs[0]
+        behind its read front (see plan.overlap_offsets), or None."""
+        access = self.row_access()
+        if access is None:
+            return None
+        return overlap_offsets(access, 4 * elems(self.in_shapes[0]), 4 * elems(self.out_shape))
+
     def inplace_inputs(self) -> list[int]:
         """The inputs whose buffer the output may take when they die here."""
         if not self.inplace:
@@ -186,3 +209,29 @@ def window_access(op: Op, k: int, stride: int, dilation: int, pad: int,
     oh, ow, oc = hwc(op.out_shape)
     return RowAccess(4 * w * c, 4 * ow * oc, rows_read(h, oh, k, stride, dilation, pad),
                      reversible)
+
+
+def overlap_offsets(access, x_bytes: int, y_bytes: int) -> tuple[int, int | None]:
+    """(forward, reverse): the highest offset of the output below the input, and
+    the lowest above it, at which output rows are written behind the read front
+    (see RowAccess): row y of the output must end before the first input row
+    still to be read (rows top to bottom), or start after the last one (bottom
+    to top)."""
+    rx, ry, rows = access.in_row_bytes, access.out_row_bytes, access.rows
+    forward, first = x_bytes, None
+    for y in range(len(rows) - 1, -1, -1):         # first input row read from row y on
+        lo, hi = rows[y]
+        if hi >= lo:
+            first = lo if first is None else min(first, lo)
+        if first is not None:
+            forward = min(forward, first * rx - (y + 1) * ry)
+    if not access.reversible:
+        return forward, None
+    reverse, last = -y_bytes, None
+    for y in range(len(rows)):                     # last input row read from row y down
+        lo, hi = rows[y]
+        if hi >= lo:
+            last = hi if last is None else max(last, hi)
+        if last is not None:
+            reverse = max(reverse, (last + 1) * rx - y * ry)
+    return forward, reverse
