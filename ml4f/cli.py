@@ -2,6 +2,7 @@
 
     ml4f compile MODEL [-o DIR] [-b NAME] [--float16] [--no-validate] [--test-data]
                        [--listing] [--optimize size|balanced|speed] [--mhz MHZ]
+                       [--max-arena BYTES] [--arena-goal small|balanced|fast]
     ml4f run OBJECT [INPUT.json|INPUT.npy] [--json]
     ml4f eval MODEL --data FILE [FILE] [--float16] [--optimize ...] [--object NAME.bin] [--json]
     ml4f serve [--port N]
@@ -33,6 +34,21 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"ml4f: error: {message}\n")
 
 
+def _bytes(text: str) -> int:
+    """A byte count: decimal, 0x hex, or with a K (1024) or M suffix."""
+    t = text.strip().upper().rstrip("B")
+    scale = 1
+    if t.endswith(("K", "M")):
+        scale, t = (1024 if t[-1] == "K" else 1024 * 1024), t[:-1]
+    try:
+        value = int(t, 0) * scale
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a byte count: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="ml4f", description="Compile Keras models to Cortex-M4F machine code (ML4F objects).")
     p.add_argument("--version", action="version", version=f"ml4f {__version__}")
@@ -53,6 +69,12 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--optimize", choices=("size", "balanced", "speed"), default="balanced",
                    help="code size against speed (default: balanced)")
     c.add_argument("--mhz", type=float, default=64.0, help="clock for the time estimate (default: 64)")
+    c.add_argument("--max-arena", type=_bytes, metavar="BYTES",
+                   help="RAM budget for the arena (e.g. 96000, 96K, 0x18000): regions are streamed "
+                        "row by row as needed to fit, or the compile fails naming the peak op")
+    c.add_argument("--arena-goal", choices=("small", "balanced", "fast"), default="balanced",
+                   help="small: the least arena; fast: no row streaming; balanced (default): the "
+                        "least streaming within 10%% of the least arena")
     c.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
 
     r = sub.add_parser("run", help="run an ML4F object in the emulator")
@@ -118,7 +140,8 @@ def cmd_compile(args) -> int:
         with Progress(f"{name}: validating", enabled=False if args.quiet else None) as bar:
             compiled = compile_file(args.model, float16=args.float16, validate=args.validate,
                                     test_data=args.test_data, optimize=args.optimize,
-                                    mhz=args.mhz, progress=bar)
+                                    mhz=args.mhz, progress=bar, max_arena=args.max_arena,
+                                    arena_goal=args.arena_goal)
         html = _html(args, compiled, name) if args.html else None
     except ML4FError:
         if out_dir.is_dir():
@@ -153,7 +176,8 @@ def _html(args, compiled, name: str) -> bytes:
     try:
         other = _stable(compile_file(args.model, float16=not args.float16, validate=False,
                                      test_data=args.test_data, optimize=args.optimize,
-                                     mhz=args.mhz).report)
+                                     mhz=args.mhz, max_arena=args.max_arena,
+                                     arena_goal=args.arena_goal).report)
     except ML4FError:             # the page then shows the weight type asked for alone
         other = None
     return render(_stable(compiled.report), name, other=other).encode()
