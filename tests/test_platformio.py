@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import textwrap
 
 import numpy as np
 import pytest
 
-from build_integration.support import (EXAMPLES, MODELS, REPO, keras_predict, parse_lines,
-                                       print_comparison, require, retouch_h5, run)
+from build_integration.support import (EXAMPLES, MODELS, REPO, keras_predict, parse_lines, pio,
+                                       print_comparison, require, retouch_h5)
 
 EXAMPLE = EXAMPLES / "arduino-gesture"
 PLATFORM = REPO / "platformio_plugin" / "platform-cm4qemu"
@@ -30,14 +29,6 @@ def core_dir(tmp_path_factory):
     core = tmp_path_factory.mktemp("pio-core")
     write_tool_scons(str(core))
     return core
-
-
-def pio(args, cwd, core, workspace=None, check=True):
-    env = {"PLATFORMIO_SETTING_ENABLE_TELEMETRY": "no", "PLATFORMIO_DISABLE_UPGRADE_CHECK": "true",
-           "PLATFORMIO_CORE_DIR": str(core)}
-    if workspace:
-        env["PLATFORMIO_WORKSPACE_DIR"] = str(workspace)
-    return run([sys.executable, "-m", "platformio", *args], cwd=cwd, env=env, check=check)
 
 
 def compiled_models(output: str) -> list:
@@ -72,8 +63,9 @@ def test_offline_tool_scons_is_what_this_platformio_requires(tmp_path):
     from platformio_plugin.offline import required_spec, tool_scons_version, write_tool_scons
     assert tool_scons_version("4.11.1") == "4.41101.0"
     package = write_tool_scons(str(tmp_path))
-    meta = json.loads((tmp_path / "packages" / "tool-scons" / ".piopm").read_text())
-    assert meta["spec"]["owner"] == "platformio" and package.endswith("tool-scons")
+    meta = json.loads((tmp_path / "packages" / "tool-scons@4.41101.0" / ".piopm").read_text())
+    assert meta["spec"]["owner"] == "platformio" and package.endswith("tool-scons@4.41101.0")
+    assert (tmp_path / "packages" / "tool-scons@4.41101.0" / "SCons" / "__init__.py").is_file()
     assert semantic_version.Version(tool_scons_version(SCons.__version__)) in \
         semantic_version.SimpleSpec(required_spec())
 
