@@ -2,6 +2,7 @@
 
     ml4f compile MODEL [-o DIR] [-b NAME] [--float16] [--no-validate] [--test-data]
                        [--listing] [--optimize size|balanced|speed] [--mhz MHZ]
+                       [--c-array | --arduino-library DIR]
     ml4f run OBJECT [INPUT.json|INPUT.npy] [--json]
 
 Exit status: 0 ok, 1 compile (or run) error, 2 usage error.  Errors are one
@@ -20,7 +21,7 @@ import numpy as np
 from . import __version__
 from .errors import ML4FError, UsageError
 
-OUTPUT_SUFFIXES = (".bin", ".h", ".S", ".json", ".lst")
+OUTPUT_SUFFIXES = (".bin", ".h", ".S", ".c", ".json", ".lst")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -48,6 +49,13 @@ def _parser() -> argparse.ArgumentParser:
                    help="code size against speed (default: balanced)")
     c.add_argument("--mhz", type=float, default=64.0, help="clock for the time estimate (default: 64)")
     c.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    form = c.add_mutually_exclusive_group()
+    form.add_argument("--c-array", action="store_true",
+                      help="write NAME.c (the object as a const array) instead of NAME.S, for "
+                           "toolchains without GNU .incbin")
+    form.add_argument("--arduino-library", metavar="DIR",
+                      help="write an Arduino library into DIR (or a ZIP when DIR ends in .zip) "
+                           "instead of the files in -o")
 
     r = sub.add_parser("run", help="run an ML4F object in the emulator")
     r.add_argument("object", help="ML4F object (.bin)")
@@ -81,7 +89,7 @@ def _remove_outputs(out_dir: Path, name: str) -> None:
 
 def cmd_compile(args) -> int:
     from .api import compile_file
-    from .firmware import asm_file, c_identifier, header_file
+    from .firmware import asm_file, c_array_file, c_identifier, header_file
     from .report import summary
 
     name = args.basename or c_identifier(Path(args.model).stem)
@@ -95,18 +103,32 @@ def cmd_compile(args) -> int:
         if out_dir.is_dir():
             _remove_outputs(out_dir, name)      # never leave a stale object to be linked
         raise
+    if args.arduino_library:
+        from .arduino_library import library_outputs
+        files = library_outputs(args.arduino_library, name, compiled)
+        for path in files:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        _write_atomically(files)
+        if not args.quiet:
+            print(summary(compiled.report, name))
+            print(f"  Arduino library: {args.arduino_library}")
+        return 0
     out_dir.mkdir(parents=True, exist_ok=True)
+    linkable = (f"{name}.c", c_array_file(name, compiled.object, compiled.content_hash)) \
+        if args.c_array else (f"{name}.S", asm_file(name, f"{name}.bin", compiled.content_hash))
     files = {
         out_dir / f"{name}.bin": compiled.object,
         out_dir / f"{name}.h": header_file(name, compiled.header, compiled.report,
                                            compiled.content_hash).encode(),
-        out_dir / f"{name}.S": asm_file(name, f"{name}.bin", compiled.content_hash).encode(),
+        out_dir / linkable[0]: linkable[1].encode(),
         out_dir / f"{name}.json": (json.dumps(_stable(compiled.report), indent=2) + "\n").encode(),
     }
     if args.listing:
         files[out_dir / f"{name}.lst"] = compiled.listing().encode()
-    elif (out_dir / f"{name}.lst").exists():
-        (out_dir / f"{name}.lst").unlink()
+    # the other form (.S or .c) and an old listing would be stale: both forms linked = two objects
+    for stale in (f"{name}.S", f"{name}.c", f"{name}.lst"):
+        if out_dir / stale not in files and (out_dir / stale).exists():
+            (out_dir / stale).unlink()
     _write_atomically(files)
     if not args.quiet:
         print(summary(compiled.report, name))
@@ -175,7 +197,13 @@ def cmd_run(args) -> int:
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return {"compile": cmd_compile, "run": cmd_run}[args.command](args)
+        status = {"compile": cmd_compile, "run": cmd_run}[args.command](args)
+        sys.stdout.flush()
+        return status
+    except BrokenPipeError:
+        # the reader went away (`ml4f compile … | head -1`): stop quietly, as other tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except UsageError as e:
         print(f"ml4f: error: {e}", file=sys.stderr)
         return 2

@@ -98,6 +98,18 @@ def single_op_graph(op: Op) -> Graph:
                  ops=views + [op], shapes=shapes)
 
 
+def applied_bound(actual, expected, *, rtol: float = RTOL, expected32=None) -> float:
+    """The allowance `check` applies at the element closest to failing: `rtol`, or more where
+    the float32 evaluation of the reference alone moves further (summaries print this)."""
+    e = errors(actual, expected)
+    allowed = np.full(e.shape, rtol)
+    if expected32 is not None:
+        allowed = np.maximum(allowed, NOISE_FACTOR * errors(expected32, expected))
+    if not e.size or not np.isfinite(e).all():
+        return rtol
+    return float(allowed[np.argmax(e / allowed)])
+
+
 def check(actual, expected, *, what: str, op: Op | None = None, rtol: float = RTOL,
           expected32=None) -> float:
     """Raise ValidationError unless `actual` matches the float64 reference

@@ -8,7 +8,7 @@ mode="${1:-run}"
 PY="${PYTHON:-python3}"
 
 if [ "$mode" = "test" ]; then
-    pkgs="binutils-arm-none-eabi gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm llvm cmake ninja-build"
+    pkgs="binutils-arm-none-eabi gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm llvm cmake"
     missing=""
     for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
     if [ -n "$missing" ]; then

@@ -1,7 +1,9 @@
 """Recognise a model file by its content: HDF5 (legacy ``.h5``) or zip (``.keras``)."""
 from __future__ import annotations
 
+import json
 import os
+import re
 import zipfile
 
 from ..errors import ModelFormatError
@@ -52,8 +54,40 @@ def detect_format(path: str) -> str:
     if head[4:8] == b"TFL3":
         raise ModelFormatError("is a TensorFlow Lite model, not a Keras .h5 or .keras model",
                                path=path)
-    if head.lstrip()[:1] in (b"{", b"["):
+    text_kind = _text_kind(path)
+    if text_kind == "ini":
+        raise ModelFormatError("is an INI file (sections in [brackets], e.g. platformio.ini), not a "
+                               "Keras .h5 or .keras model", path=path)
+    if text_kind == "json":
         raise ModelFormatError("is a JSON file, not a Keras .h5 or .keras model (a TensorFlow.js "
                                "model.json or a bare configuration?)", path=path)
     raise ModelFormatError("not a Keras model file (neither HDF5 nor a .keras zip archive)",
                            path=path)
+
+
+INI_SECTION = re.compile(rb"^\s*\[[^\[\]\r\n]+\]\s*$")
+
+
+def _text_kind(path: str) -> str | None:
+    """"json" or "ini" for text files often passed by mistake, else None.  A leading '[' is
+    both a JSON array and an INI section: a line that is only `[name]` makes it INI."""
+    with open(path, "rb") as handle:
+        head = handle.read(4096)
+    start = head.lstrip()[:1]
+    if start == b"{":
+        return "json"
+    if start == b"[":
+        first = head.lstrip().split(b"\n", 1)[0]
+        return "ini" if INI_SECTION.match(first) and not first.strip().startswith(b"[[") \
+            and not _is_json(first) else "json"
+    if any(INI_SECTION.match(line) for line in head.splitlines()[:20]) and b"=" in head:
+        return "ini"
+    return None
+
+
+def _is_json(line: bytes) -> bool:
+    try:
+        json.loads(line)
+    except ValueError:
+        return False
+    return True
