@@ -73,11 +73,14 @@ def content_hash(model_bytes: bytes, options: Options) -> str:
 
 
 def compile_file(path, *, float16: bool = False, validate: bool = True, test_data: bool = False,
-                 optimize: str = "balanced", mhz: float = 64.0, **kw) -> Compiled:
+                 optimize: str = "balanced", mhz: float = 64.0, check_budget=None,
+                 **kw) -> Compiled:
     """Compile a Keras model file (.h5 or .keras) to an ML4F object.
 
     Raises an ML4FError subclass (one-line message naming the file and layer)
-    for anything wrong with the input; nothing is written to disk."""
+    for anything wrong with the input; nothing is written to disk.
+    `check_budget(arena_bytes, object_bytes)`, when given, runs as soon as the
+    sizes are known, before validation; what it raises ends the compile."""
     options = Options(float16=float16, validate=validate, test_data=test_data, optimize=optimize,
                       mhz=mhz, **kw)
     options.check()
@@ -88,7 +91,7 @@ def compile_file(path, *, float16: bool = False, validate: bool = True, test_dat
         with open(path, "rb") as fh:
             digest = content_hash(fh.read(), options)
         load_seconds = time.perf_counter() - t0
-        compiled = compile_model(model, options, content=digest)
+        compiled = compile_model(model, options, content=digest, check_budget=check_budget)
     except ML4FError as e:
         raise e.with_path(path)
     compiled.timings["load"] = load_seconds
@@ -97,7 +100,8 @@ def compile_file(path, *, float16: bool = False, validate: bool = True, test_dat
     return compiled
 
 
-def compile_model(model: Model, options: Options = Options(), content: str = "") -> Compiled:
+def compile_model(model: Model, options: Options = Options(), content: str = "",
+                  check_budget=None) -> Compiled:
     """Compile model records (see ml4f.model) to an ML4F object."""
     start = time.perf_counter()
     timings = {}
@@ -105,6 +109,8 @@ def compile_model(model: Model, options: Options = Options(), content: str = "")
     t = time.perf_counter()
     arena, gen, obj = compile_graph(graph, options)
     timings["codegen"] = time.perf_counter() - t
+    if check_budget is not None:
+        check_budget(arena.arena_bytes, len(obj))     # (test vectors, if any, are added below)
     machine = Machine(obj)
     t = time.perf_counter()
     errors = {}

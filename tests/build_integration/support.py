@@ -108,9 +108,9 @@ def mirrors_dir() -> Path:
 PIO_ENV = {"PLATFORMIO_SETTING_ENABLE_TELEMETRY": "no", "PLATFORMIO_DISABLE_UPGRADE_CHECK": "true"}
 
 
-def pio(args, cwd, core, workspace=None, check=True, python=sys.executable, timeout=600):
+def pio(args, cwd, core, workspace=None, check=True, python=sys.executable, timeout=600, env=None):
     """`pio ARGS` offline, with its core directory (and optionally its workspace) redirected."""
-    env = dict(PIO_ENV, PLATFORMIO_CORE_DIR=str(core))
+    env = dict(PIO_ENV, PLATFORMIO_CORE_DIR=str(core), **(env or {}))
     if workspace:
         env["PLATFORMIO_WORKSPACE_DIR"] = str(workspace)
     return run([python, "-m", "platformio", *args], cwd=cwd, env=env, check=check, timeout=timeout)
