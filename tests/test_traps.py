@@ -116,3 +116,31 @@ def test_runtime_refuses_to_run_with_the_fpu_off_in_debug_builds(tmp_path, debug
         assert lines == ["fpu 0", "invoke -3", "fpu 1", "invoke 0"]
     else:
         assert result.returncode == 99 and lines == ["fpu 0"], result.output
+
+
+def test_size_budget_is_checked_with_the_final_sizes_and_ends_the_compile():
+    """The build's fit check gets the sizes as soon as the code exists (before validation),
+    and they are the sizes of the finished object."""
+    import ml4f
+    seen = []
+    compiled = ml4f.compile_file(MODELS / "digits.h5", check_budget=lambda a, f: seen.append((a, f)))
+    assert seen == [(compiled.header.arena_bytes, len(compiled.object))]
+
+    class TooBig(Exception):
+        pass
+
+    def refuse(arena, flash):
+        raise TooBig(f"{arena} {flash}")
+    with pytest.raises(TooBig, match=f"^{compiled.header.arena_bytes} {len(compiled.object)}$"):
+        ml4f.compile_file(MODELS / "digits.h5", check_budget=refuse)
+
+
+def test_offline_helper_reports_a_broken_archive_in_one_line(tmp_path):
+    (tmp_path / "mirror").mkdir()
+    (tmp_path / "mirror" / "platform-ststm32.tar.gz").write_bytes(b"not gzip")
+    result = run([sys.executable, "-m", "platformio_plugin.offline", tmp_path / "core", "--mirror",
+                  tmp_path / "mirror"], check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"error: {tmp_path / 'mirror' / 'platform-ststm32.tar.gz'}: not a readable tar archive"]
+    assert result.stdout == "" and not (tmp_path / "core").exists()

@@ -33,10 +33,10 @@ __all__ = ["prepare", "main", "write_tool_scons", "tool_scons_version", "require
 
 def prepare(core_dir: str, mirror: str | None = None, log=print) -> None:
     core_dir = os.path.abspath(core_dir)
-    log(f"tool-scons: {write_tool_scons(core_dir)}")
     platforms, installed = [], []
     with tempfile.TemporaryDirectory(prefix="ml4f-mirror-") as work:
-        items = _mirror.unpack_all(mirror, work) if mirror else []
+        items = _mirror.unpack_all(mirror, work) if mirror else []    # a bad archive: nothing written
+        log(f"tool-scons: {write_tool_scons(core_dir)}")
         for item in (i for i in items if i.is_platform):
             log(f"platform {item.manifest['name']} {item.manifest['version']}: "
                 f"{_mirror.install_platform(core_dir, item)}")

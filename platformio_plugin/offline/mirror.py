@@ -41,7 +41,11 @@ def unpack_all(mirror: str, work: str) -> list:
             root, name = path, entry
         elif match:
             name = match["name"]
-            root = _unpack(path, os.path.join(work, name))
+            try:
+                root = _unpack(path, os.path.join(work, name))
+            except (tarfile.TarError, zipfile.BadZipFile, EOFError) as e:
+                raise RuntimeError(f"{path}: not a readable {'zip' if entry.endswith('.zip') else 'tar'} "
+                                   "archive") from None
         else:
             continue
         found.append(Unpacked(name, root, _manifest(root)))
