@@ -1,7 +1,7 @@
 """The ml4f PlatformIO library under a real, offline `pio run` / `pio test`.
 
 PlatformIO never reaches its registry here: the core package tool-scons is
-generated into a temporary core directory (platformio_plugin/offline.py), the
+generated into a temporary core directory (platformio_plugin/offline), the
 platform is the repository's platform-cm4qemu and the library is the
 repository itself, both through `symlink://`.  The shipped example is built
 in place with its build and library state redirected to a temporary workspace.

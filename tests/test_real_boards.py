@@ -35,6 +35,11 @@ def core_dir(tmp_path_factory):
     out = run([sys.executable, "-m", "platformio_plugin.offline", core, "--mirror", mirrors_dir()],
               cwd=core)
     assert "platform ststm32" in out.stdout and "platform nordicnrf52" in out.stdout, out.output
+    import json
+    release = run(["arm-none-eabi-gcc", "-dumpfullversion"]).stdout.strip()
+    for package in core.glob("packages/toolchain-gccarmnoneeabi@*"):      # honest about what it is
+        description = json.loads((package / "package.json").read_text())["description"]
+        assert f"it is GCC {release} underneath" in description, description
     return core
 
 
@@ -88,7 +93,7 @@ def test_sketch_builds_for_the_board_and_links_a_working_model(core_dir, tmp_pat
 
 
 def test_offline_core_needs_only_platformio(tmp_path):
-    """A Python with PlatformIO and nothing else (no SCons, no ml4f), the helper run by its path
+    """A Python with PlatformIO and nothing else (no SCons, no ml4f), the command run by its path
     from outside the checkout: `pio run` then builds a bare-metal firmware offline."""
     require("arm-none-eabi-gcc")
     venv = tmp_path / "venv"

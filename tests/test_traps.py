@@ -135,7 +135,7 @@ def test_size_budget_is_checked_with_the_final_sizes_and_ends_the_compile():
         ml4f.compile_file(MODELS / "digits.h5", check_budget=refuse)
 
 
-def test_offline_helper_reports_a_broken_archive_in_one_line(tmp_path):
+def test_offline_core_reports_a_broken_archive_in_one_line(tmp_path):
     (tmp_path / "mirror").mkdir()
     (tmp_path / "mirror" / "platform-ststm32.tar.gz").write_bytes(b"not gzip")
     result = run([sys.executable, "-m", "platformio_plugin.offline", tmp_path / "core", "--mirror",

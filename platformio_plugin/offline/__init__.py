@@ -47,7 +47,7 @@ def prepare(core_dir: str, mirror: str | None = None, log=print) -> None:
                 installed.append(path)
     for path in toolchain.write_toolchains(core_dir, versions_asked(platforms, toolchain.NAME)):
         log(f"{toolchain.NAME}: {path}")
-    provided = {i for i in (os.path.basename(p).split("@")[0] for p in installed)}
+    provided = {os.path.basename(p).split("@")[0] for p in installed}
     for path in standins.write_stand_ins(core_dir, platforms, provided):
         log(f"stand-in: {path}")
     for path in standins.fill_gaps(installed):

@@ -3,7 +3,7 @@
 PlatformIO starts `python <tool-scons>/scons.py` with its own interpreter.  The
 package written here carries SCons itself beside that launcher, so it works
 whichever Python runs PlatformIO: a copy of the SCons installed next to this
-helper when it is the release PlatformIO pins, else that release installed
+command when it is the release PlatformIO pins, else that release installed
 into the package with pip.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import sys
 
-from .packages import install_dir, package_dir
+from .packages import declared_version, install_dir, package_dir
 
 LAUNCHER = """\
 # launcher used by PlatformIO: python scons.py ...  (SCons lies beside this file)
@@ -61,7 +61,6 @@ def write_tool_scons(core_dir: str) -> str:
 
     spec = required_spec()
     wanted = semantic_version.SimpleSpec(spec)
-    from .packages import declared_version
     version = declared_version(spec)
     if version is None:
         raise RuntimeError(f"cannot tell which SCons release tool-scons {spec} stands for")
