@@ -95,3 +95,13 @@ def library_outputs(dest: str, name: str, compiled) -> dict:
         folder = path.stem
         return {path: zip_bytes(folder, library_files(folder, name, compiled))}
     return {path / rel: data for rel, data in library_files(path.name, name, compiled).items()}
+
+
+def library_paths(dest: str, name: str) -> list:
+    """What library_outputs writes for model `name`, for removal after a failed compile."""
+    path, n = Path(dest), c_identifier(name)
+    if path.suffix.lower() == ".zip":
+        return [path]
+    relative = ["library.properties", f"src/{n}.h", f"src/{n}.c", f"examples/{n}/{n}.ino",
+                "src/ml4f.h", "src/ml4f.c"]
+    return [path / r for r in relative]

@@ -100,7 +100,12 @@ def cmd_compile(args) -> int:
         compiled = compile_file(args.model, float16=args.float16, validate=args.validate,
                                 test_data=args.test_data, optimize=args.optimize, mhz=args.mhz)
     except ML4FError:
-        if out_dir.is_dir():
+        if args.arduino_library:
+            from .arduino_library import library_paths
+            for path in library_paths(args.arduino_library, name):
+                if path.exists():
+                    path.unlink()                # a stale library would build the old model
+        elif out_dir.is_dir():
             _remove_outputs(out_dir, name)      # never leave a stale object to be linked
         raise
     if args.arduino_library:

@@ -135,6 +135,14 @@ def test_arduino_library_folder_and_zip(tmp_path):
                check=False)
     assert bad.returncode == 2 and "not a valid Arduino library name" in bad.stderr
 
+    broken = tmp_path / "gesture.h5"                  # the model is now damaged: no stale library
+    broken.write_bytes(b"\x89HDF\r\n\x1a\n truncated")
+    for dest in (lib, zipped):
+        failed = ml4f("compile", broken, "-q", "--arduino-library", dest, check=False)
+        assert failed.returncode == 1 and len(failed.stderr.splitlines()) == 1
+    assert not zipped.exists() and not (lib / "src" / "gesture.c").exists()
+    assert not (lib / "library.properties").exists()
+
 
 @pytest.mark.slow
 def test_arduino_library_builds_as_a_library_and_runs_in_qemu(tmp_path):
