@@ -43,7 +43,7 @@ def unpack_all(mirror: str, work: str) -> list:
             name = match["name"]
             try:
                 root = _unpack(path, os.path.join(work, name))
-            except (tarfile.TarError, zipfile.BadZipFile, EOFError) as e:
+            except (tarfile.TarError, zipfile.BadZipFile, EOFError):
                 raise RuntimeError(f"{path}: not a readable {'zip' if entry.endswith('.zip') else 'tar'} "
                                    "archive") from None
         else:
