@@ -62,7 +62,7 @@ def library_files(library: str, name: str, compiled) -> dict:
         f"{len(compiled.object)} B of flash, {weights} weights. Needs a Cortex-M4F, M7 or M33 "
         "with FPU; other boards stop at an #error naming the compiler flags.",
         "category=Data Processing",
-        "url=https://pypi.org/project/ml4f/",
+        "url=",                     # required by the Arduino IDE; a generated library has none
         "architectures=*",
         f"includes={n}.h",
     ]) + "\n"

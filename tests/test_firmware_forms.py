@@ -117,8 +117,9 @@ def test_arduino_library_folder_and_zip(tmp_path):
                      "src/gesture.h", "src/ml4f.c", "src/ml4f.h"]
     props = dict(line.split("=", 1) for line in (lib / "library.properties").read_text().splitlines())
     for key in ("name", "version", "author", "maintainer", "sentence", "paragraph", "category",
-                "url", "architectures"):
+                "architectures"):
         assert props.get(key), key
+    assert "url" in props                       # the Arduino IDE refuses a library without the key
     assert props["name"] == "gesture_model" and props["includes"] == "gesture.h"
     assert (lib / "src" / "ml4f.c").read_bytes() == (RUNTIME / "ml4f.c").read_bytes()
 
