@@ -4,6 +4,9 @@
                        [--listing] [--optimize size|balanced|speed] [--mhz MHZ]
                        [--c-array | --arduino-library DIR]
     ml4f run OBJECT [INPUT.json|INPUT.npy] [--json]
+    ml4f eval MODEL --data FILE [FILE] [--float16] [--optimize ...] [--object NAME.bin] [--json]
+    ml4f serve [--port N]
+    ml4f selftest
 
 Exit status: 0 ok, 1 compile (or run) error, 2 usage error.  Errors are one
 line on stderr; a failed compile leaves no output files behind.
@@ -20,8 +23,9 @@ import numpy as np
 
 from . import __version__
 from .errors import ML4FError, UsageError
+from .progress import Progress
 
-OUTPUT_SUFFIXES = (".bin", ".h", ".S", ".c", ".json", ".lst")
+OUTPUT_SUFFIXES = (".bin", ".h", ".S", ".c", ".json", ".lst", ".html")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -45,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("-t", "--test-data", action="store_true",
                    help="embed a test input and the expected output in the object")
     c.add_argument("--listing", action="store_true", help="also write NAME.lst (annotated disassembly)")
+    c.add_argument("--html", action="store_true",
+                   help="also write NAME.html, the report as one self-contained page")
     c.add_argument("--optimize", choices=("size", "balanced", "speed"), default="balanced",
                    help="code size against speed (default: balanced)")
     c.add_argument("--mhz", type=float, default=64.0, help="clock for the time estimate (default: 64)")
@@ -62,6 +68,26 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("input", nargs="?", help="input values (.json list or .npy); default: the embedded test input")
     r.add_argument("--json", action="store_true", help="print the result as JSON")
     r.add_argument("--mhz", type=float, default=64.0, help="clock for the time estimate (default: 64)")
+
+    e = sub.add_parser("eval", help="run the compiled code on a labelled dataset: accuracy, "
+                                    "confusion matrix, agreement with the reference")
+    e.add_argument("model", help="Keras model file (.h5 or .keras)")
+    e.add_argument("--data", nargs="+", required=True, metavar="FILE",
+                   help="DATA.npz (x, y), X.npy Y.npy, or ML4F's eval JSON {x, y}")
+    e.add_argument("--float16", action="store_true",
+                   help="evaluate float16 weights, and compare with float32 weights")
+    e.add_argument("--optimize", choices=("size", "balanced", "speed"), default="balanced",
+                   help="code size against speed (default: balanced)")
+    e.add_argument("--object", metavar="NAME.bin",
+                   help="evaluate this compiled object (compiled from MODEL) instead of compiling")
+    e.add_argument("-n", "--no-validate", dest="validate", action="store_false",
+                   help="skip the compiler's own validation of each layer")
+    e.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    s = sub.add_parser("serve", help="the compiler in a local web page (127.0.0.1 only)")
+    s.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default: 8000; 0: any free)")
+
+    sub.add_parser("selftest", help="compile and run the example models shipped with ml4f")
     return p
 
 
@@ -97,8 +123,11 @@ def cmd_compile(args) -> int:
         raise UsageError(f"invalid --basename {name!r}")
     out_dir = Path(args.output)
     try:
-        compiled = compile_file(args.model, float16=args.float16, validate=args.validate,
-                                test_data=args.test_data, optimize=args.optimize, mhz=args.mhz)
+        with Progress(f"{name}: validating", enabled=False if args.quiet else None) as bar:
+            compiled = compile_file(args.model, float16=args.float16, validate=args.validate,
+                                    test_data=args.test_data, optimize=args.optimize,
+                                    mhz=args.mhz, progress=bar)
+        html = _html(args, compiled, name) if args.html else None
     except ML4FError:
         if args.arduino_library:
             from .arduino_library import library_paths
@@ -128,16 +157,35 @@ def cmd_compile(args) -> int:
         out_dir / linkable[0]: linkable[1].encode(),
         out_dir / f"{name}.json": (json.dumps(_stable(compiled.report), indent=2) + "\n").encode(),
     }
-    if args.listing:
-        files[out_dir / f"{name}.lst"] = compiled.listing().encode()
-    # the other form (.S or .c) and an old listing would be stale: both forms linked = two objects
-    for stale in (f"{name}.S", f"{name}.c", f"{name}.lst"):
+    optional = {".lst": compiled.listing().encode() if args.listing else None, ".html": html}
+    for suffix, data in optional.items():
+        if data is not None:
+            files[out_dir / f"{name}{suffix}"] = data
+        elif (out_dir / f"{name}{suffix}").exists():
+            (out_dir / f"{name}{suffix}").unlink()     # stale from an earlier compile
+    # the other form (.S or .c) would be stale: both linked = two objects of the same name
+    for stale in (f"{name}.S", f"{name}.c"):
         if out_dir / stale not in files and (out_dir / stale).exists():
             (out_dir / stale).unlink()
     _write_atomically(files)
     if not args.quiet:
         print(summary(compiled.report, name))
     return 0
+
+
+def _html(args, compiled, name: str) -> bytes:
+    """NAME.html, with the other weight type's flash and cycles beside (compiled
+    again without validation: its sizes and cycles only)."""
+    from .api import compile_file
+    from .html_report import render
+
+    try:
+        other = _stable(compile_file(args.model, float16=not args.float16, validate=False,
+                                     test_data=args.test_data, optimize=args.optimize,
+                                     mhz=args.mhz).report)
+    except ML4FError:             # the page then shows the weight type asked for alone
+        other = None
+    return render(_stable(compiled.report), name, other=other).encode()
 
 
 def _stable(report: dict) -> dict:
@@ -199,10 +247,51 @@ def cmd_run(args) -> int:
     return status
 
 
+def cmd_eval(args) -> int:
+    from .api import compile_file
+    from . import evaluate as ev
+
+    def target(float16: bool, validate: bool) -> "ev.Target":
+        label = f"compiling ({'float16' if float16 else 'float32'} weights): validating"
+        with Progress(label) as bar:
+            c = compile_file(args.model, float16=float16, validate=validate,
+                             optimize=args.optimize, progress=bar)
+        return ev.Target(c.object, c.graph, float16)
+
+    if len(args.data) > 2:
+        raise UsageError("--data takes one file (.npz or .json) or two (X.npy Y.npy)")
+    if args.object:
+        main_target = target(args.float16, False)
+        main_target.object, main_target.path = ev.read_object(args.object), args.object
+        ev.check_target(main_target, args.model)
+    else:
+        main_target = target(args.float16, args.validate)
+    data = ev.load_dataset(args.data, main_target)
+    float32 = target(False, args.validate) if args.float16 else None
+    result = ev.evaluate(main_target, data, float32)
+    result["model"] = args.model
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(ev.text(result, Path(args.object or args.model).stem))
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from .serve import serve
+    return serve(args.port)
+
+
+def cmd_selftest(args) -> int:
+    from .selftest import main as selftest
+    return selftest()
+
+
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
-        status = {"compile": cmd_compile, "run": cmd_run}[args.command](args)
+        status = {"compile": cmd_compile, "run": cmd_run, "eval": cmd_eval, "serve": cmd_serve,
+                  "selftest": cmd_selftest}[args.command](args)
         sys.stdout.flush()
         return status
     except BrokenPipeError:

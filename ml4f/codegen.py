@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from .container import header_size_for
 from .graph.ops import Graph, Op
 from .graph.ranges import nonnegative_tensors
-from .kernels import KERNELS
-from .kernels.common import FRAME_ARENA, FRAME_BYTES, FRAME_WEIGHTS, Ctx
+from .kernels import kernel_for
+from .kernels.context import FRAME_ARENA, FRAME_BYTES, FRAME_WEIGHTS, KernelContext
 from .plan import ArenaPlan
 from .thumb import Assembler, Program
-from .thumb.regs import S, r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, lr, pc, sp
+from .thumb.regs import S, lr, pc, r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, sp
 from .weights import WeightBlob
 
 SAVED_CORE = [r3, r4, r5, r6, r7, r8, r9, r10, r11]     # r3: keeps the stack 8-byte aligned
@@ -45,7 +45,7 @@ class Generated:
 def generate(graph: Graph, arena: ArenaPlan, *, float16: bool, optimize: str = "balanced") -> Generated:
     asm = Assembler()
     blob = WeightBlob(float16)
-    ctx = Ctx(asm, blob, optimize, nonnegative=nonnegative_tensors(graph))
+    ctx = KernelContext(asm, blob, optimize, nonnegative=nonnegative_tensors(graph))
     header_size = header_size_for(graph.input_shape, graph.output_shape)
 
     asm.push(SAVED_CORE + [lr])
@@ -64,7 +64,7 @@ def generate(graph: Graph, arena: ArenaPlan, *, float16: bool, optimize: str = "
     for op in graph.ops:
         start = asm.here()
         w0 = len(blob.data)
-        kernel_plan = KERNELS[op.kind](op, ctx, [arena.offsets[t] for t in op.inputs],
+        kernel_plan = kernel_for(op)(op, ctx, [arena.offsets[t] for t in op.inputs],
                                        arena.offsets[op.output])
         end = asm.here()
         layers.append(LayerCode(op, weight_offset=w0, weight_bytes=len(blob.data) - w0,

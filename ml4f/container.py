@@ -90,6 +90,21 @@ def build_object(*, input_shape, output_shape, code: bytes, weights: bytes, aren
     return bytes(blob)
 
 
+def attach_test_data(obj: bytes, test_input: bytes, test_output: bytes) -> bytes:
+    """The object with a test vector appended after its weights (header words 3, 5
+    and 6 updated: object size and the offsets of the test input and output)."""
+    h = parse_header(obj)
+    if h.has_test_data:
+        raise ValueError("the object already carries test data")
+    body = bytearray(obj[:h.object_size])
+    pos = len(body)
+    body += test_input + test_output
+    struct.pack_into("<I", body, 12, len(body))
+    struct.pack_into("<2I", body, 20, pos, pos + len(test_input))
+    body += b"\0" * (-len(body) % ALIGN_FILE)
+    return bytes(body)
+
+
 def parse_header(obj: bytes, path: str | None = None) -> Header:
     """Read and check the header of an ML4F object."""
     def bad(msg):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from . import __version__
+from .floors import floor
 
 
 def _plan_text(plan) -> str | None:
@@ -19,6 +20,7 @@ def build_report(model, graph, gen, arena, header, cycles, options, errors, stac
         op = L.op
         macs = op.macs()
         cyc = cycles.get(str(i), 0)
+        fl = floor(op, options.float16)
         layers.append({
             "name": op.name,
             "class": op.layer_class,
@@ -31,6 +33,7 @@ def build_report(model, graph, gen, arena, header, cycles, options, errors, stac
             "weight_bytes": L.weight_bytes,
             "cycles": cyc,
             "cycles_per_mac": round(cyc / macs, 3) if macs else None,
+            "floor_cycles_per_mac": round(fl.cycles / macs, 3) if fl else None,
             "kernel": _plan_text(L.plan),
             "max_error": errors.get(op.name),
         })

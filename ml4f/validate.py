@@ -16,9 +16,14 @@ import dataclasses
 
 import numpy as np
 
+from . import reference
+from .backend import compile_graph
+from .emulator import Machine
 from .errors import ValidationError
 from .graph.ops import Graph, Op, elems
 from .graph.ops.shape import View
+from .options import Options
+from .report import MODEL_BOUND
 from .weights import f16_round
 
 RTOL = 1e-5
@@ -127,3 +132,46 @@ def check(actual, expected, *, what: str, op: Op | None = None, rtol: float = RT
             f"{what}: emulated machine code differs from the reference (error {err:.3g} > {rtol:g})",
             layer=op.name if op else None, layer_class=op.layer_class if op else None)
     return err
+
+
+def validate(graph: Graph, machine: Machine, options: Options, progress=None) -> dict:
+    """Each op alone with random weights (compiled on its own), then the whole
+    model run by `machine`; returns the largest error seen per op and for the
+    model ("model").  Raises ValidationError at the first mismatch.
+    progress(done, total, what) is called before each step and at the end."""
+    rng = np.random.default_rng(options.seed)
+    errors = {}
+    steps = len(graph.ops) + 1
+    for i, op in enumerate(graph.ops):
+        if progress:
+            progress(i, steps, op.name)
+        alone = single_op_graph(random_op(op, rng))
+        m1 = Machine(compile_graph(alone, float16=options.float16,
+                                   optimize=options.optimize).object)
+        errors[op.name] = _compare(m1, as_seen_by_code(alone, options.float16), rng, 2,
+                                   "layer alone with random weights", op)
+    if progress:
+        progress(steps - 1, steps, "whole model")
+    bounds = []
+    errors["model"] = _compare(machine, as_seen_by_code(graph, options.float16), rng,
+                               options.validation_inputs, "whole model", None, bounds)
+    errors[MODEL_BOUND] = max(bounds)[1]    # the allowance at the worst element, for the summary
+    if progress:
+        progress(steps, steps, "")
+    return errors
+
+
+def _compare(machine: Machine, ref_graph: Graph, rng, runs: int, what: str, op,
+             bounds: list | None = None) -> float:
+    """The largest error over `runs` random inputs; with `bounds`, also appends
+    (error, applied bound) per run."""
+    worst = 0.0
+    for _ in range(runs):
+        x = rng.standard_normal(ref_graph.input_shape).astype(np.float32)
+        out, expected = machine.run(x).output, reference.run_graph(ref_graph, x)
+        expected32 = reference.run_graph(ref_graph, x, np.float32)
+        error = check(out, expected, expected32=expected32, what=what, op=op)
+        worst = max(worst, error)
+        if bounds is not None:
+            bounds.append((error, applied_bound(out, expected, expected32=expected32)))
+    return worst

@@ -112,6 +112,7 @@ def build(target, source, env):
                                      compiled.content_hash).encode(),
             asm_node: asm_file(name, bin_node.name, compiled.content_hash).encode(),
         })
+        html = _write_html(bin_node, name, compiled.report)
     except Exception as e:      # every failure ends as one line naming the model; no traceback
         _remove(target)
         if os.environ.get("ML4F_DEBUG"):
@@ -120,7 +121,20 @@ def build(target, source, env):
                                       exitstatus=2) from None
     if not _silent():
         print(summary_line(name, model, compiled.report), flush=True)
+        print(f"ML4F {name} report: {os.path.relpath(html)}", flush=True)
     return 0
+
+
+def _write_html(bin_node, name: str, report: dict) -> str:
+    """NAME.html (the report page) beside NAME.bin; `scons -c` removes it with NAME.bin."""
+    from ml4f.html_report import render
+    path = os.path.splitext(bin_node.get_abspath())[0] + ".html"
+    stable = {k: v for k, v in report.items() if k != "compile_seconds"}
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "wb") as fh:
+        fh.write(render(stable, name).encode())
+    os.replace(tmp, path)
+    return path
 
 
 def _compile(model: str, env):
@@ -189,7 +203,8 @@ def _remove(targets) -> None:
     """A failed model leaves none of its outputs behind, so nothing stale can be linked."""
     for node in targets:
         path = node.get_abspath()
-        for p in (path, f"{path}.tmp{os.getpid()}"):
+        html = os.path.splitext(path)[0] + ".html"
+        for p in (path, f"{path}.tmp{os.getpid()}", html):
             if os.path.exists(p):
                 os.remove(p)
 

@@ -53,6 +53,7 @@ def emit_outputs(target, source, env):
     base = target[0]
     stem, ext = os.path.splitext(base.name)
     name = stem if ext in _action.OUTPUT_SUFFIXES else base.name
+    env.Clean(base.dir.File(name + ".bin"), base.dir.File(name + ".html"))   # the report page
     return [base.dir.File(name + suffix) for suffix in _action.OUTPUT_SUFFIXES], source
 
 

@@ -17,3 +17,22 @@ HARMLESS_WARNINGS = (
 def pytest_configure(config):
     for line in HARMLESS_WARNINGS:
         config.addinivalue_line("filterwarnings", line)
+    _block_heavy_imports(config)
+
+
+class _Unavailable:
+    """Import blocker for `pytest -m unit`: the fast inner loop must not need
+    TensorFlow, Keras or SCons, and a unit test that imports them fails loudly."""
+
+    BLOCKED = ("tensorflow", "keras", "tf_keras", "SCons")
+
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in self.BLOCKED:
+            raise ImportError(f"{name} is not available to unit tests (pytest -m unit)")
+        return None
+
+
+def _block_heavy_imports(config) -> None:
+    import sys
+    if config.getoption("markexpr", "") == "unit":
+        sys.meta_path.insert(0, _Unavailable())

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,13 +11,11 @@ import pytest
 
 import ml4f
 from ml4f.emulator import Machine
-from ml4f.emulator.foreign import ForeignCycleCounter, ForeignDecoder
+from benchmarks.foreign_code import ForeignCycleCounter, ForeignDecoder
 from ml4f.emulator.timing import MEMORY, CycleCounter
 from ml4f.thumb.decode import decode_all
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))          # the benchmarks package lives next to ml4f
 EXAMPLES = REPO / "examples" / "models"
 BENCH_MODELS = REPO / "benchmarks" / "models"
 

@@ -79,6 +79,7 @@ def test_run_with_embedded_test_data_and_inputs(tmp_path):
     assert int(np.argmax(o1["output"])) == int(np.load(EXAMPLES / "digits_test_y.npy")[0])
 
 
+@pytest.mark.unit
 def test_usage_errors_exit_2(tmp_path):
     assert ml4f("compile").returncode == 2
     assert ml4f("compile", DIGITS, "--optimize", "fast").returncode == 2
@@ -152,6 +153,7 @@ def test_bad_input_fails_cleanly(tmp_path, case):
     assert sorted(p.name for p in out.iterdir()) == []
 
 
+@pytest.mark.unit
 def test_missing_model_file(tmp_path):
     r = ml4f("compile", tmp_path / "nope.h5", "-o", tmp_path)
     assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1

@@ -11,6 +11,8 @@ from ml4f.container import parse_header
 from ml4f.emulator import POISON, Machine, RunResult, run_object
 from ml4f.errors import EmulationError, UsageError
 
+pytestmark = pytest.mark.unit
+
 try:
     from .asm_objects import HAVE_BINUTILS, asm_object, double_object, wrap
 except ImportError:

@@ -7,18 +7,20 @@ import numpy as np
 import pytest
 
 from ml4f import reference
-from ml4f.api import Options, compile_graph
+from ml4f.backend import compile_graph
 from ml4f.emulator import Machine
 from ml4f.graph.ops import RELU, LINEAR, Conv2D, Dense, Elementwise, Pool2D, Softmax
 from ml4f.graph.shapes import conv_out_and_pads
 from ml4f.validate import as_seen_by_code, error, single_op_graph
+
+pytestmark = pytest.mark.unit
 
 RTOL = 1e-5
 
 
 def run_op(op, float16=False, inputs=2, seed=0, optimize="balanced"):
     g = single_op_graph(op)
-    _, gen, obj = compile_graph(g, Options(float16=float16, optimize=optimize))
+    _, gen, obj = compile_graph(g, float16=float16, optimize=optimize)
     m = Machine(obj, check_alignment=False)
     ref_g = as_seen_by_code(g, float16)
     rng = np.random.default_rng(seed)
@@ -139,7 +141,7 @@ def test_softmax(shape):
 def test_softmax_extreme_inputs():
     op = Softmax("sm", "Softmax", ["x"], "y", [(6,)], (6,))
     g = single_op_graph(op)
-    _, _, obj = compile_graph(g, Options())
+    _, _, obj = compile_graph(g)
     m = Machine(obj)
     for x in ([0, 0, 0, 0, 0, 0], [100, -100, 50, 0, 1e-3, -1e-3], [-80, -90, -100, -200, 80, 79],
               [3.4e38, 0, -3.4e38, 1, 2, 3]):
@@ -151,7 +153,7 @@ def test_softmax_extreme_inputs():
 def test_relu_standalone(n):
     op = Elementwise("relu", "Activation", ["x"], "y", [(n,)], (n,), activation=RELU)
     g = single_op_graph(op)
-    _, _, obj = compile_graph(g, Options())
+    _, _, obj = compile_graph(g)
     x = np.array([-np.inf, -1.5, -0.0, 0.0, 2.5, np.inf, -1e-40, 1e-40] * 8, np.float32)[:n]
     out = Machine(obj).run(x).output
     assert np.array_equal(out, np.maximum(x, 0)), (x, out)
@@ -221,7 +223,7 @@ def test_maxpool_of_relu_output(seed):
                   pool=pool_size, strides=stride, pads=(pt, pl, pb, pr))
     g = Graph(input="x", output="y", input_shape=(9, 10, 2), output_shape=(oh, ow, c),
               ops=[conv, pool], shapes={"x": (9, 10, 2), "h": (9, 10, c), "y": (oh, ow, c)})
-    _, gen, obj = compile_graph(g, Options())
+    _, gen, obj = compile_graph(g)
     assert any("cmp" in insn.text() for _, insn in gen.program.insns)
     m = Machine(obj)
     for _ in range(2):

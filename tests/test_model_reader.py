@@ -22,7 +22,9 @@ import pytest
 
 from ml4f.errors import InvalidModelError, ML4FError, ModelFormatError, UnsupportedError
 from ml4f.model import h5_weights, keras_zip, load_model
-from ml4f.model.config import BUILTIN_LAYER_CLASSES, CODE_LAYER_CLASSES
+import ml4f
+from ml4f.graph.registry import LAYER_KINDS
+from ml4f.model.classes import BUILTIN_LAYER_CLASSES, CODE_LAYER_CLASSES
 from ml4f.model.keras_zip import to_snake_case
 
 try:
@@ -417,6 +419,7 @@ def test_format_detected_by_content(saved, tmp_path):
     assert load_model(swapped).format == "keras"
 
 
+@pytest.mark.unit
 def test_snake_case_keys():
     assert [to_snake_case(c) for c in ("Conv2D", "DepthwiseConv2D", "ReLU",
                                        "BatchNormalization", "MaxPooling2D", "InputLayer",
@@ -457,7 +460,7 @@ def test_reader_imports_no_framework(saved):
 
 
 # --------------------------------------------------------------------------------------------
-# check_layer
+# LayerKinds.check
 # --------------------------------------------------------------------------------------------
 
 @pytest.fixture
@@ -468,6 +471,19 @@ def no_weight_reads(monkeypatch):
 
     monkeypatch.setattr(h5_weights, "dataset_array", forbidden)
     monkeypatch.setattr(keras_zip, "dataset_array", forbidden)
+
+
+class Checking:
+    """Layer kinds that only check (weights unchecked): the reader's view of a table."""
+
+    def __init__(self, check):
+        self.check = check
+
+    def weight_names(self, class_name, config):
+        return None
+
+    def integer_weights(self, class_name):
+        return frozenset()
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -482,7 +498,7 @@ def test_check_layer_sees_every_layer_before_weights(saved, fmt, no_weight_reads
 
     path = saved("nested")[fmt].path
     with pytest.raises(UnsupportedError) as info:
-        load_model(path, check_layer=check)
+        load_model(path, Checking(check))
     assert [c[0] for c in calls] == ["inp", "fc", "inner/fc", "inner/inner2/fc_deep",
                                      "inner/inner2/bn", "inner/fc_out", "other/fc", "other/bn",
                                      "softmax"]
@@ -499,7 +515,7 @@ def test_check_layer_sees_every_layer_before_weights(saved, fmt, no_weight_reads
 def test_check_layer_passing(saved, fmt):
     seen = []
     model = load_model(saved("residual")[fmt].path,
-                       check_layer=lambda n, c, cfg: seen.append(n))
+                       Checking(lambda n, c, cfg: seen.append(n)))
     assert seen == [layer.name for layer in model.layers]
 
 
@@ -509,7 +525,7 @@ def test_check_layer_problems_join_refusals(saved, no_weight_reads):
             raise UnsupportedError("no Dense today")
 
     with pytest.raises(UnsupportedError) as info:
-        load_model(saved("lambda")["k3_keras"].path, check_layer=check)
+        load_model(saved("lambda")["k3_keras"].path, Checking(check))
     assert info.value.layer == "twice" and info.value.layer_class == "Lambda"
     assert "(and 2 more problems)" in str(info.value)
 
@@ -529,9 +545,9 @@ def no_unmarshal(monkeypatch):
         monkeypatch.setattr(base64, name, forbidden)
 
 
-def refusal(path, cls=UnsupportedError) -> ML4FError:
+def refusal(path, cls=UnsupportedError, kinds=None) -> ML4FError:
     with pytest.raises(cls) as info:
-        load_model(path)
+        load_model(path, kinds)
     error = info.value
     assert error.path == str(path)
     assert str(path) in str(error) and "\n" not in str(error)
@@ -669,6 +685,7 @@ def test_truncated_files(saved, fmt, tmp_path):
         refusal(path, ModelFormatError)
 
 
+@pytest.mark.unit
 def test_random_bytes(tmp_path):
     rng = np.random.default_rng(1)
     for size in (3, 100, 5000):
@@ -683,6 +700,7 @@ def test_random_bytes(tmp_path):
     refusal(fake_zip, ModelFormatError)
 
 
+@pytest.mark.unit
 def test_empty_missing_and_directories(tmp_path):
     empty = tmp_path / "empty.h5"
     empty.write_bytes(b"")
@@ -697,6 +715,7 @@ def test_empty_missing_and_directories(tmp_path):
     assert "SavedModel" in str(refusal(saved_model, ModelFormatError))
 
 
+@pytest.mark.unit
 def test_hdf5_without_model_config(tmp_path):
     path = tmp_path / "plain.h5"
     with h5py.File(path, "w") as f:
@@ -776,7 +795,7 @@ def test_non_finite_weights(saved, fmt, value, word, tmp_path):
         def poison(f):
             f["layers/dense_2/vars/0"][1, 2] = value
         path = rewrite_keras(src, tmp_path / "bad.keras", weights_fn=poison)
-    error = refusal(path, InvalidModelError)
+    error = refusal(path, InvalidModelError, LAYER_KINDS)       # the table names the arrays
     assert error.layer == "fc2" and word in str(error)
     assert "weight 0" in str(error) and "kernel" in str(error)
 
@@ -789,7 +808,7 @@ def test_h5_weight_count_and_dtype(saved, fmt, tmp_path):
         group = f["model_weights"]["fc2"]
         group.attrs["weight_names"] = np.array(
             h5_weights.attr_strings(group, "weight_names")[:1], dtype=object)
-    error = refusal(path, ModelFormatError)
+    error = refusal(path, ModelFormatError, LAYER_KINDS)       # the table knows how many
     assert error.layer == "fc2" and "1 weight arrays" in str(error)
     path = copy_to(src, tmp_path, "f64.h5")
     with h5py.File(path, "r+") as f:
@@ -806,8 +825,9 @@ def test_h5_weight_count_and_dtype(saved, fmt, tmp_path):
         name = h5_weights.attr_strings(group, "weight_names")[1]
         del group[name]
         group[name] = np.ones(3, np.float32)
-    error = refusal(path, ModelFormatError)
-    assert error.layer == "fc2" and "bias has shape (3,), expected (4,)" in str(error)
+    with pytest.raises(UnsupportedError) as info:           # the converter checks shapes
+        ml4f.compile_file(path, validate=False)
+    assert info.value.layer == "fc2" and "bias has shape (3,), expected (4,)" in str(info.value)
     path = copy_to(src, tmp_path, "nogroup.h5")
     with h5py.File(path, "r+") as f:
         del f["model_weights"]["fc2"]
@@ -823,7 +843,7 @@ def test_keras_weight_groups_checked(saved, fmt, tmp_path):
         del f["layers/batch_normalization_2/vars/2"]
 
     error = refusal(rewrite_keras(src, tmp_path / "a.keras", weights_fn=drop_beta),
-                    ModelFormatError)
+                    ModelFormatError, LAYER_KINDS)
     assert error.layer == "bn_noscale" and "2 weight arrays" in str(error)
 
     def drop_layer(f):

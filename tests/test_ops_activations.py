@@ -13,11 +13,12 @@ import pytest
 
 from keras_models import keras_module
 from ml4f import reference
-from ml4f.api import Options, compile_file, compile_graph
+from ml4f.api import compile_file
+from ml4f.backend import compile_graph
 from ml4f.emulator import Machine
 from ml4f.errors import UnsupportedError
 from ml4f.graph.build import build_graph
-from ml4f.graph.keras_config import ACTIVATIONS
+from ml4f.graph.keras_config import KERAS_ACTIVATIONS
 from ml4f.graph.ops import Activation, Conv2D, Dense, Elementwise, Pool2D
 from ml4f.graph.ops.affine import Affine
 from ml4f.model import load_model
@@ -70,11 +71,12 @@ def sweep_inputs() -> np.ndarray:
 def run_elementwise(act: Activation, x: np.ndarray):
     op = Elementwise("act", "Activation", ["x"], "y", [x.shape], x.shape, activation=act)
     g = single_op_graph(op)
-    _, gen, obj = compile_graph(g, Options())
+    _, gen, obj = compile_graph(g)
     with np.errstate(all="ignore"):
         return Machine(obj).run(x).output, reference.run_graph(g, x), gen
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("name", list(SWEEP_KINDS))
 def test_activation_sweep(name):
     act, bound = SWEEP_KINDS[name]
@@ -95,6 +97,7 @@ def test_activation_sweep(name):
     assert error(out[np.isfinite(x)], ref[np.isfinite(x)]) <= RTOL
 
 
+@pytest.mark.unit
 def test_signed_zero_and_subnormal_inputs():
     x = np.array([0.0, -0.0, 1e-45, -1e-45, 1e-39, -1e-39, 1e-30, -1e-30], np.float32)
     for name, (act, _) in SWEEP_KINDS.items():
@@ -102,6 +105,7 @@ def test_signed_zero_and_subnormal_inputs():
         assert np.allclose(out, ref, rtol=1e-6, atol=3e-45), (name, out, ref)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("n", [1, 2, 3, 5, 8, 13])
 def test_lanes_and_remainders(n):
     """Every group size of the vectorised loops (lanes, remainder loop)."""
@@ -133,7 +137,7 @@ FUSED = [Activation("relu", alpha=0.1), Activation("relu", max_value=6.0),
 
 def run_op(op, float16=False, seed=0):
     g = single_op_graph(op)
-    _, _, obj = compile_graph(g, Options(float16=float16))
+    _, _, obj = compile_graph(g, float16=float16)
     m = Machine(obj)
     ref_g = as_seen_by_code(g, float16)
     rng = np.random.default_rng(seed)
@@ -144,6 +148,7 @@ def run_op(op, float16=False, seed=0):
     return worst
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("k", range(len(FUSED)))
 def test_fused_into_conv_dense_affine(k):
     act = FUSED[k]
@@ -167,10 +172,11 @@ def test_fused_into_conv_dense_affine(k):
             assert run_op(op, f16, seed=k) <= RTOL, (op.kind, act, f16)
 
 
+@pytest.mark.unit
 def test_fused_store_with_and_without_free_s_registers():
     """The lane program of a fused activation runs in S registers the kernel
     declares free, or in registers saved on the stack around the store."""
-    from ml4f.kernels.common import store_activated
+    from ml4f.kernels.store import store_activated
     from ml4f.thumb import Assembler
     from ml4f.thumb.regs import S, r0, r1, r4
     act = Activation("relu", alpha=0.2, max_value=2.0, threshold=0.1)
@@ -202,7 +208,7 @@ def test_activation_argument_conv(K, tmp_path, name):
     err, compiled, _ = compare(model, tmp_path / "m.h5", keras=K, n_inputs=3)
     assert err <= RTOL, (name, err)
     kinds = [op.kind for op in compiled.graph.ops]
-    fused = name != "softmax" and ACTIVATIONS[name].fusable
+    fused = name != "softmax" and KERAS_ACTIVATIONS[name].fusable
     assert len(kinds) == (1 if fused else 2), kinds
 
 

@@ -13,7 +13,8 @@ import pytest
 
 from keras_models import keras_module
 from ml4f import reference
-from ml4f.api import Options, compile_file, compile_graph
+from ml4f.api import compile_file
+from ml4f.backend import compile_graph
 from ml4f.emulator import Machine
 from ml4f.errors import UnsupportedError
 from ml4f.graph.ops import LINEAR, RELU
@@ -27,7 +28,7 @@ FORMATS = [("k3", ".h5"), ("k3", ".keras"), ("k2", ".h5"), ("k2", ".keras")]
 
 def run_op(op, seed=0, inputs=2):
     g = single_op_graph(op)
-    _, gen, obj = compile_graph(g, Options())
+    _, gen, obj = compile_graph(g)
     m = Machine(obj)
     rng = np.random.default_rng(seed)
     worst, exact = 0.0, True
@@ -46,6 +47,7 @@ def random_shape(rng):
 
 
 # ------------------------------------------------------------------ kernels
+@pytest.mark.unit
 @pytest.mark.parametrize("seed", range(24))
 def test_merge_kernel(seed):
     rng = np.random.default_rng(seed)
@@ -61,6 +63,7 @@ def test_merge_kernel(seed):
         assert exact, (mode, k, shape)          # one IEEE operation per element: correctly rounded
 
 
+@pytest.mark.unit
 def test_merge_kernel_many_inputs():
     """More inputs than pointer registers: operands addressed by offsets."""
     for mode in ("add", "max", "avg"):
@@ -71,6 +74,7 @@ def test_merge_kernel_many_inputs():
         assert "offsets" in gen.layers[-1].plan
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("seed", range(16))
 def test_concat_kernel(seed):
     rng = np.random.default_rng(seed)
@@ -185,6 +189,7 @@ def test_pure_data_movement_dag_is_exact(tmp_path):
     assert err == 0.0
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("seed", range(8))
 def test_merge_kernel_broadcast(seed):
     """Inputs repeating the output over leading axes, in any argument position."""

@@ -11,7 +11,8 @@ import pytest
 
 from keras_models import keras_module
 from ml4f import reference
-from ml4f.api import Options, compile_file, compile_graph
+from ml4f.api import compile_file
+from ml4f.backend import compile_graph
 from ml4f.emulator import Machine
 from ml4f.errors import UnsupportedError
 from ml4f.graph.fold import fold_affine
@@ -33,7 +34,7 @@ def affine_op(rng, shape, act=LINEAR):
 
 
 def run_graph(g, float16=False, seed=0, inputs=2):
-    _, gen, obj = compile_graph(g, Options(float16=float16))
+    _, gen, obj = compile_graph(g, float16=float16)
     m = Machine(obj)
     ref_g = as_seen_by_code(g, float16)
     rng = np.random.default_rng(seed)
@@ -48,6 +49,7 @@ SHAPES = [(1,), (5,), (8,), (9,), (33,), (4, 3), (7, 16), (6, 17), (3, 4, 1), (2
           (5, 4, 12), (3, 3, 40), (2, 2, 100)]
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 def test_affine_kernel(shape):
     rng = np.random.default_rng(len(shape) * 100 + shape[-1])
@@ -56,13 +58,14 @@ def test_affine_kernel(shape):
         assert err <= RTOL, (shape, act, err)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("center", [True, False])
 @pytest.mark.parametrize("scale", [True, False])
 @pytest.mark.parametrize("shape", [(6,), (5, 7), (3, 4, 10)], ids=str)
 def test_batchnorm_converter_standalone(shape, center, scale):
     """BatchNormalization records (the weight arrays each center/scale combination
     stores) -> affine op -> machine code, against the BN formula in float64."""
-    from ml4f.graph.convert import CONVERTERS
+    from ml4f.graph.registry import converters
     from ml4f.model.records import Layer
     rng = np.random.default_rng(len(shape) + 2 * center + 4 * scale)
     c = shape[-1]
@@ -71,20 +74,21 @@ def test_batchnorm_converter_standalone(shape, center, scale):
     weights = ([gamma] if scale else []) + ([beta] if center else []) + [mean, var]
     config = {"axis": -1, "epsilon": 0.01, "center": center, "scale": scale}
     layer = Layer("bn", "BatchNormalization", config, [w.astype(np.float32) for w in weights])
-    g = single_op_graph(CONVERTERS["BatchNormalization"](layer, shape, "x", "y").ops[0])
-    _, _, obj = compile_graph(g, Options())
+    g = single_op_graph(converters()["BatchNormalization"].convert(layer, shape, "x", "y").ops[0])
+    _, _, obj = compile_graph(g)
     x = rng.standard_normal(shape).astype(np.float32)
     f32 = [w.astype(np.float32).astype(np.float64) for w in (gamma, beta, mean, var)]
     y = (x - f32[2]) / np.sqrt(f32[3] + 0.01) * (f32[0] if scale else 1) + (f32[1] if center else 0)
     assert error(Machine(obj).run(x).output, y) <= RTOL
 
 
+@pytest.mark.unit
 def test_affine_extremes_exact():
     """scale 1 / offset 0 passes every value through unchanged, incl. inf and NaN."""
     x = np.array([np.inf, -np.inf, np.nan, -0.0, 0.0, 1e-45, 3.4e38, -3.4e38, 1.5], np.float32)
     op = Affine("r", "Rescaling", ["x"], "y", [(9,)], (9,), scale=np.ones(9, np.float32),
                 offset=np.zeros(9, np.float32))
-    _, _, obj = compile_graph(single_op_graph(op), Options())
+    _, _, obj = compile_graph(single_op_graph(op))
     out = Machine(obj).run(x).output
     assert np.array_equal(out, x, equal_nan=True)
 
@@ -120,6 +124,7 @@ def _chain(prod, rng, act=LINEAR):
                  ops=[prod, bn], shapes={"x": prod.in_shape, "t": prod.out_shape, "y": bn.out_shape})
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("kind", ["dense", "conv", "depthwise"])
 @pytest.mark.parametrize("seed", range(4))
 def test_fold_into_producer(kind, seed):
@@ -138,6 +143,7 @@ def test_fold_into_producer(kind, seed):
         assert err <= RTOL, (kind, f16, err)
 
 
+@pytest.mark.unit
 def test_not_folded_after_activation_or_shared_output():
     rng = np.random.default_rng(1)
     g = _chain(_producer("conv", rng, linear=False), rng)
@@ -318,19 +324,19 @@ def test_normalization(tmp_path, seed):
 def test_normalization_adapted(gen, invert):
     """An adapted layer's statistics (mean, variance, count weights) through
     the converter, against the layer in memory."""
-    from ml4f.graph.convert import CONVERTERS
+    from ml4f.graph.registry import converters
     from ml4f.model.records import Layer
     Kx = keras_module(gen)
     rng = np.random.default_rng(7)
     norm = normalization_layer(Kx, rng, 6, -1, invert, adapted=True)
     weights = [np.asarray(w, np.float32) for w in norm.get_weights()]
     layer = Layer("norm", "Normalization", norm.get_config(), weights)
-    res = CONVERTERS["Normalization"](layer, (3, 6), "x", "y")
+    res = converters()["Normalization"].convert(layer, (3, 6), "x", "y")
     g = single_op_graph(res.ops[0])
     x = (rng.standard_normal((3, 6)) * 3).astype(np.float32)
     expected = np.asarray(norm(x[None]))[0]
     assert error(reference.run_graph(g, x), expected) <= RTOL
-    _, _, obj = compile_graph(g, Options())
+    _, _, obj = compile_graph(g)
     assert error(Machine(obj).run(x).output, expected) <= RTOL
 
 

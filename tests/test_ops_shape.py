@@ -13,7 +13,8 @@ import pytest
 
 from keras_models import keras_module
 from ml4f import reference
-from ml4f.api import Options, compile_file, compile_graph
+from ml4f.api import compile_file
+from ml4f.backend import compile_graph
 from ml4f.emulator import Machine
 from ml4f.emulator.timing import CycleCounter
 from ml4f.errors import UnsupportedError
@@ -35,7 +36,7 @@ def run_exact(op, seed=0):
     """Compile `op` alone, run it on a random input holding special values, and
     return (reference bits == emulated bits, compiled pieces)."""
     g = single_op_graph(op)
-    arena, gen, obj = compile_graph(g, Options())
+    arena, gen, obj = compile_graph(g)
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(g.input_shape).astype(np.float32).ravel()
     x[:len(SPECIALS)] = SPECIALS[:x.size]
@@ -114,6 +115,7 @@ def random_repeat(seed):
 @pytest.mark.parametrize("make,count", [(random_pad, 16), (random_crop, 12), (random_upsample, 14),
                                         (random_transpose, 18), (random_repeat, 8)],
                          ids=lambda v: getattr(v, "__name__", str(v)))
+@pytest.mark.unit
 def test_copy_kernels_bit_exact(make, count):
     for seed in range(count):
         op = make(seed)
@@ -122,6 +124,7 @@ def test_copy_kernels_bit_exact(make, count):
                     op.__dict__.get("crops"), op.__dict__.get("size"), op.__dict__.get("perm"))
 
 
+@pytest.mark.unit
 def test_normalize_merges_contiguous_levels():
     # a crop that keeps whole rows is one run; a broadcast level survives
     assert normalize(Move(0, 5, 0, ((4, 8, 8), (2, 4, 4)), 4)) == Move(0, 5, 0, (), 32)
@@ -144,6 +147,7 @@ SPEED = [
 ]
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("op,limit", SPEED, ids=[f"{op.kind}{op.in_shape}" for op, _ in SPEED])
 def test_copy_kernel_speed(op, limit):
     ok, (arena, gen, obj) = run_exact(op)

@@ -11,13 +11,15 @@ import numpy as np
 import pytest
 
 from ml4f import reference
-from ml4f.api import Options, compile_graph
+from ml4f.backend import compile_graph
 from ml4f.emulator import Machine
 from ml4f.graph.ops import LINEAR, RELU, Elementwise, Graph, Op, elems
 from ml4f.graph.ops.merge import Concat, Merge
 from ml4f.graph.ops.shape import Crop, Pad, Transpose, View
 from ml4f.plan import RESERVED, buffers, plan_arena
 from ml4f.validate import error
+
+pytestmark = pytest.mark.unit
 
 
 class GraphBuilder:
@@ -252,7 +254,7 @@ def random_executable_dag(seed):
 @pytest.mark.parametrize("seed", range(12))
 def test_random_dags_run_like_the_reference(seed):
     g = random_executable_dag(seed)
-    arena, _, obj = compile_graph(g, Options())
+    arena, _, obj = compile_graph(g)
     simulate(g, arena)
     m = Machine(obj)
     rng = np.random.default_rng(seed)

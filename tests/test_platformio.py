@@ -254,7 +254,7 @@ def test_per_model_options(core_dir, tmp_path):
         """))
     built = pio(["run", "-e", "netduinoplus2"], p, core_dir)
     lines = {m: line for line in built.output.splitlines() for m in ("digits", "gesture")
-             if line.startswith(f"ML4F {m} ")}
+             if line.startswith(f"ML4F {m} (")}
     assert lines["digits"].endswith("(float32 weights)") and lines["gesture"].endswith("(float16 weights)")
     gesture = (p / ".pio" / "build" / "netduinoplus2" / "ml4f" / "gesture.h").read_text()
     assert '#define GESTURE_WEIGHT_TYPE "float16"' in gesture

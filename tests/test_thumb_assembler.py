@@ -12,6 +12,8 @@ from ml4f.thumb.regs import (S, lr, pc, r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, 
                              r12, sp)
 from test_thumb_encoding import run_gas
 
+pytestmark = pytest.mark.unit
+
 
 def gas_code(lines: list[str]) -> bytes:
     res = run_gas(lines)

@@ -15,6 +15,8 @@ from ml4f.thumb import FORMS, Insn, decode, decode_all
 from ml4f.thumb import encoding as E
 from ml4f.thumb.regs import S, core, lr, pc, r0, r1, r3, r5, r7, r8, r10, r12, sp
 
+pytestmark = pytest.mark.unit
+
 GAS_FLAGS = ["-mcpu=cortex-m4", "-mfpu=fpv4-sp-d16", "-mthumb", "-mfloat-abi=hard"]
 _HARMLESS = ("section does not have enough alignment",)
 

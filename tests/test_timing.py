@@ -17,6 +17,8 @@ from ml4f.emulator.timing import CycleCounter
 from ml4f.thumb import Assembler
 from ml4f.thumb.regs import S, lr, r0, r1, r2, r4, r5, r6, r7, r8, r9, r10, r11
 
+pytestmark = pytest.mark.unit
+
 # (description, sequence builder, cycles derived by hand)
 CASES = [
     ("dependent VMUL -> VADD: one stall (FP result latency 2)",
@@ -98,12 +100,12 @@ def _mca_cycles_per_iteration(text: str) -> float:
 
 def _inner_loops(model_ops):
     """The hottest straight-line blocks of compiled kernels, as GAS text."""
-    from ml4f.api import Options, compile_graph
+    from ml4f.backend import compile_graph
     from ml4f.validate import single_op_graph
     blocks = []
     for op in model_ops:
         g = single_op_graph(op)
-        _, gen, obj = compile_graph(g, Options())
+        _, gen, obj = compile_graph(g)
         res = Machine(obj, profile=True).run(np.ones(g.input_shape, np.float32))
         cc = CycleCounter(obj)
         (start, size), _ = max(res.block_counts.items(), key=lambda kv: kv[1] * kv[0][1])

@@ -6,7 +6,7 @@ called with LR at an unmapped return address, as the compiled objects are.  A
 block hook counts (layer, previous block, block) triples: the current layer is
 the last `model_layer_<i>` function entered, blocks inside `model_run` itself
 are charged to "other".  The counts are costed by
-`ml4f.emulator.foreign.ForeignCycleCounter` (same table and hazard rules as the
+`benchmarks.foreign_code.ForeignCycleCounter` (same table and hazard rules as the
 compiled objects).
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ from unicorn import (UC_ARCH_ARM, UC_ERR_OK, UC_HOOK_BLOCK, UC_MODE_THUMB, UC_PR
                      UC_PROT_READ, UC_PROT_WRITE, Uc, UcError)
 from unicorn import arm_const as A
 
-from ml4f.emulator.foreign import ForeignCycleCounter
+from benchmarks.foreign_code import ForeignCycleCounter
 
 try:                # a block hook without the binding's Python wrappers (as ml4f.emulator does)
     from unicorn.unicorn_py3.unicorn import HOOK_CODE_CFUNC, uc_hook_h, uclib

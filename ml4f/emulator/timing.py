@@ -5,56 +5,16 @@ which; every distinct block is decoded once and costed with the table below
 plus the pipeline hazard rules, and taken branches pay the refill.  The result
 is an estimate for zero-wait-state memory, not a measurement.
 
-Sources (tags as in docs/cycle-model.md):
-  [TRM]  ARM Cortex-M4 TRM (DDI 0439) instruction timing tables, integer and FPU
-  [GCC]  GCC cortex-m4.md / cortex-m4-fpu.md reservations (result latencies)
-  [LLVM] LLVM ARMScheduleM4.td
+The per-instruction table and the hazard constants, with their sources, are
+in ml4f/cortex_m4.py.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..cortex_m4 import AGU_STALL, BRANCH_REFILL, FP_RESULT_STALL, ISSUE, LOAD_USE_STALL
 from ..thumb import decode
 from ..thumb.encoding import invert_cond
-
-# kind -> (issue cycles, extra cycles per transferred register, source)
-ISSUE = {
-    "alu":      (1, 0, "TRM"),
-    "it":       (1, 0, "TRM; folds (0) after a 16-bit instruction"),
-    "mul":      (1, 0, "TRM"),
-    "div":      (7, 0, "TRM 2-12, data dependent: midpoint"),
-    "ldr":      (2, 0, "TRM; 1 when pipelined after another load/store"),
-    "str":      (1, 0, "TRM (write buffer)"),
-    "ldrd":     (3, 0, "TRM 1+N"),
-    "strd":     (3, 0, "TRM 1+N"),
-    "ldm":      (1, 1, "TRM 1+N"),
-    "stm":      (1, 1, "TRM 1+N"),
-    "pop_pc":   (1, 1, "TRM 1+N, +P"),
-    "branch":   (1, 0, "TRM 1, +P when taken"),
-    "nop":      (1, 0, "TRM"),
-    "vadd":     (1, 0, "TRM"),
-    "vmul":     (1, 0, "TRM"),
-    "vmac":     (3, 0, "TRM"),
-    "vdiv":     (14, 0, "TRM"),
-    "vsqrt":    (14, 0, "TRM"),
-    "vmov":     (1, 0, "TRM"),
-    "vcmp":     (1, 0, "TRM"),
-    "vcvt":     (1, 0, "TRM"),
-    "vmov_core": (2, 0, "TRM (single register: 2)"),
-    "vmrs":     (1, 0, "TRM"),
-    "vldr":     (2, 0, "TRM"),
-    "vstr":     (2, 0, "TRM"),
-    "vldm":     (1, 1, "TRM 1+N"),
-    "vstm":     (1, 1, "TRM 1+N"),
-    "data":     (0, 0, "not executed"),
-}
-
-# Result latency of FP arithmetic for a dependent FP instruction right after
-# it: GCC models 2 (one stall), LLVM 1.  Default: GCC's (the pessimistic one).
-FP_RESULT_STALL = {"vadd": 1, "vmul": 1, "vcvt": 1}
-LOAD_USE_STALL = 1            # [TRM]/[LLVM] LoadLatency 2: one stall if used next
-AGU_STALL = 1                 # [TRM] address from the immediately preceding ALU result
-BRANCH_REFILL = 1             # P: pipeline refill of a taken branch, TRM range 1-3
 
 LOADS = {"ldr", "ldrd", "ldm", "pop_pc", "vldr", "vldm"}
 MEMORY = LOADS | {"str", "strd", "stm", "vstr", "vstm"}

@@ -9,6 +9,10 @@
   with a linear activation is folded into that layer's kernel and bias
   (w' = w * scale[j], b' = b * scale[j] + offset[j] per output channel j),
   exactly the same function; the kernels never see it.
+- `fuse_activations`: a piecewise-linear activation op is applied in the store
+  of the op that produces its input.
+- `fold_padding`: explicit zero padding becomes part of the padding of the
+  convolution that reads it.
 """
 from __future__ import annotations
 
@@ -18,8 +22,20 @@ import numpy as np
 
 from ..errors import UnsupportedError
 from . import keras_config as kc
-from .ops import LINEAR, Conv2D, DepthwiseConv2D, Dense, Elementwise, Graph
+from .ops import (
+    LINEAR,
+    Conv2D,
+    Dense,
+    DepthwiseConv2D,
+    Elementwise,
+    GlobalPool,
+    Graph,
+    Pool2D,
+)
 from .ops.affine import Affine
+from .ops.merge import Merge
+from .ops.shape import Pad
+from .shapes import hwc
 
 # ops an affine op after them folds into: fn(op) -> output-channel view of the kernel
 FOLD_INTO = {
@@ -84,3 +100,67 @@ def _fold(op, scale: np.ndarray, offset: np.ndarray) -> None:
     op.kernel = (view * s).reshape(k.shape).astype(np.float32)
     bias = np.zeros(s.shape) if op.bias is None else np.asarray(op.bias, np.float64)
     op.bias = (bias * s + np.asarray(offset, np.float64)).astype(np.float32)
+
+
+# ops whose kernels apply a fusable activation in their store (store_activated)
+FUSE_INTO = (Conv2D, DepthwiseConv2D, Dense, Pool2D, GlobalPool, Merge, Affine)
+
+
+def fuse_activations(graph: Graph) -> None:
+    """Fold a standalone piecewise-linear activation (Activation.FUSABLE) into
+    the op that produces its input, so it is applied in registers before the
+    store; the transcendental ones stay ops of their own."""
+    fused = []
+    for op in graph.ops:
+        prev = fused[-1] if fused else None
+        if (isinstance(op, Elementwise) and op.activation.fusable and prev is not None
+                and isinstance(prev, FUSE_INTO)
+                and prev.activation.is_linear and op.inputs == [prev.output]
+                and len(graph.consumers(prev.output)) == 1 and prev.output != graph.output):
+            prev.activation = op.activation
+            prev.output = op.output
+            prev.name = f"{prev.name}+{op.name}"
+            continue
+        fused.append(op)
+    graph.ops = fused
+
+
+# ops that read padding taps as zeros (skipped taps), so explicit zero padding
+# in front of them can become part of their own padding
+PAD_FOLDS_INTO = (Conv2D, DepthwiseConv2D)
+
+
+def fold_padding(graph: Graph) -> None:
+    """Fold a ZeroPadding op into the convolution that alone reads its output:
+    the padding becomes part of the convolution's pads, exactly (the kernel
+    skips padding taps, i.e. treats them as zeros).  Not done where a window
+    would see padding only, nor into pooling (max pads with -inf, average
+    counts only real elements)."""
+    kept = []
+    for op in graph.ops:
+        users = graph.consumers(op.output)
+        if (isinstance(op, Pad) and op.output != graph.output and len(users) == 1
+                and isinstance(users[0], PAD_FOLDS_INTO) and users[0].inputs[0] == op.output
+                and users[0].inputs.count(op.output) == 1):
+            conv = users[0]
+            pads = tuple(a + b for a, b in zip(conv.pads, op.pads))
+            if _windows_see_input(op.in_shapes[0], conv, pads):
+                conv.inputs[0], conv.in_shapes[0] = op.inputs[0], op.in_shapes[0]
+                conv.pads = pads
+                conv.name = f"{op.name}+{conv.name}"
+                continue
+        kept.append(op)
+    graph.ops = kept
+
+
+def _windows_see_input(in_shape, conv, pads) -> bool:
+    h, w, _ = hwc(in_shape)
+    oh, ow, _ = hwc(conv.out_shape)
+    kh, kw = conv.kernel.shape[:2]
+    for size, out, k, stride, dil, before in ((h, oh, kh, conv.strides[0], conv.dilation[0], pads[0]),
+                                              (w, ow, kw, conv.strides[1], conv.dilation[1], pads[1])):
+        for o in range(out):
+            first = o * stride - before
+            if not any(0 <= first + j * dil < size for j in range(k)):
+                return False
+    return True

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..errors import UnsupportedError
 from ..model.records import Layer
-from .ops import Activation, LINEAR
+from .ops import LINEAR, Activation
 
 
 def unsupported(layer: Layer, message: str, key: str | None = None, value=None) -> UnsupportedError:
@@ -71,7 +71,7 @@ def activation_name(layer: Layer, value) -> str:
 # graph's Activation.  Keras 3 names that Keras 2 lacks (relu6, leaky_relu,
 # hard_silu, ...) simply never occur in Keras 2 files.  hard_sigmoid is
 # resolved per file by `resolve_generation` (its slope changed in Keras 3).
-ACTIVATIONS = {
+KERAS_ACTIVATIONS = {
     "linear": LINEAR,
     "relu": Activation("relu"),
     "relu6": Activation("relu", max_value=6.0),
@@ -103,8 +103,8 @@ def activation(layer: Layer, key: str = "activation") -> tuple[Activation, bool]
     name = activation_name(layer, layer.config.get(key))
     if name == "softmax":
         return LINEAR, True
-    if name in ACTIVATIONS:
-        return ACTIVATIONS[name], False
+    if name in KERAS_ACTIVATIONS:
+        return KERAS_ACTIVATIONS[name], False
     raise unsupported(layer, f"unsupported activation '{name}'", key, name)
 
 

@@ -3,18 +3,14 @@ from __future__ import annotations
 
 import dataclasses
 
-from .ops import LINEAR, GlobalPool, Graph
+from .ops import LINEAR, Conv2D, Dense, DepthwiseConv2D, GlobalPool, Graph, Pool2D
 from .shapes import hwc
 
-PRODUCERS = {"conv2d", "depthwise", "dense"}
+# ops whose activation can move behind a max pool that alone reads their output
+RELU_PRODUCERS = (Conv2D, DepthwiseConv2D, Dense)
 
 
-def is_plain_relu(act) -> bool:
-    return (act.kind == "relu" and act.alpha == 0 and act.threshold == 0
-            and act.max_value is None)
-
-
-def relu_after_max_pool(graph: Graph) -> Graph:
+def relu_after_max_pool(graph: Graph) -> None:
     """producer(relu) -> max pool  ==>  producer -> max pool(relu).
 
     ReLU is monotone, so relu(max(x)) == max(relu(x)); applied after the pool it
@@ -22,33 +18,28 @@ def relu_after_max_pool(graph: Graph) -> Graph:
     the integer images of the floats (see kernels/pool.py)."""
     ops = list(graph.ops)
     for i, op in enumerate(ops):
-        if op.kind not in PRODUCERS or not is_plain_relu(op.activation):
+        if not isinstance(op, RELU_PRODUCERS) or not op.activation.is_plain_relu:
             continue
         users = [u for u in ops if op.output in u.inputs]
         if len(users) != 1 or op.output == graph.output:
             continue
         pool = users[0]
-        if pool.kind != "pool2d" or pool.mode != "max" or not pool.activation.is_linear:
+        if not isinstance(pool, Pool2D) or pool.mode != "max" or not pool.activation.is_linear:
             continue
         j = ops.index(pool)
         ops[j] = dataclasses.replace(pool, activation=op.activation)
         ops[i] = dataclasses.replace(op, activation=LINEAR)
-    return dataclasses.replace(graph, ops=ops)
+    graph.ops = ops
 
 
-def whole_window_pools(graph: Graph) -> Graph:
+def whole_window_pools(graph: Graph) -> None:
     """A pooling window that covers the whole input (valid padding, one output
     position) is a global pooling: a loop over positions instead of a fully
     unrolled window."""
     ops = []
     for op in graph.ops:
-        if op.kind == "pool2d" and tuple(op.pool) == hwc(op.in_shape)[:2] and not any(op.pads):
+        if isinstance(op, Pool2D) and tuple(op.pool) == hwc(op.in_shape)[:2] and not any(op.pads):
             op = GlobalPool(op.name, op.layer_class, op.inputs, op.output, op.in_shapes, op.out_shape,
                             mode=op.mode, activation=op.activation)
         ops.append(op)
-    return dataclasses.replace(graph, ops=ops)
-
-
-def optimize(graph: Graph) -> Graph:
-    """Every exact rewrite, in order."""
-    return relu_after_max_pool(whole_window_pools(graph))
+    graph.ops = ops

@@ -1,7 +1,7 @@
-"""Code generators, one module per op family, registered by op kind."""
-from . import conv, dense, depthwise, elementwise, pool, softmax  # noqa: F401  (registration)
-from . import copy, merge  # noqa: F401,E402  (shape and merge ops)
-from . import affine  # noqa: F401,E402  (per-channel affine op)
-from .registry import KERNELS, kernel
+"""Code generators, one module per op family, each registering itself by op class."""
+from ..families import load_family
+from .registry import KERNELS, kernel, kernel_for
 
-__all__ = ["KERNELS", "kernel"]
+load_family(__name__, __path__)
+
+__all__ = ["KERNELS", "kernel", "kernel_for"]

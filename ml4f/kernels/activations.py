@@ -15,13 +15,12 @@ import struct
 from typing import Callable
 
 from ..graph.ops import Activation
+from ..graph.ops.base import HARD_SIGMOID, SELU_ALPHA, SELU_SCALE
 from ..thumb.encoding import modimm_encode
 from ..thumb.regs import lr, r8, r9, r10, r11, r12
-from .lanes import ZERO, Program
+from .lanes import ZERO, LaneProgram
 from .transcendental import exp, expm1, log1p_unit, phi
 
-SELU_ALPHA = 1.6732632423543772848170429916717
-SELU_SCALE = 1.0507009873554804934193349852946
 GELU_K1 = 2.0 * math.sqrt(2.0 / math.pi)            # 2u = x (K1 + K2 x^2)
 GELU_K2 = GELU_K1 * 0.044715
 TANH_SAT = 18.5                                      # tanh(x) rounds to +-1 for |2x| >= 18.5
@@ -87,7 +86,7 @@ def core_relu(asm, regs, act: Activation, consts: dict) -> None:
 
 
 # ------------------------------------------------------------ lane programs
-def _relu(p: Program, a: Activation) -> None:
+def _relu(p: LaneProgram, a: Activation) -> None:
     """x > threshold: min(x, max_value); else alpha * (x - threshold)."""
     x = p.x
     below = ZERO
@@ -99,10 +98,8 @@ def _relu(p: Program, a: Activation) -> None:
     p.ret(x)
 
 
-HARD_SIGMOID = {"keras3": (3.0, 1.0 / 6.0), "keras2": (2.5, 0.2)}   # clip((x + c) * a, 0, 1)
 
-
-def _hard_sigmoid_of(p: Program, x, variant: str):
+def _hard_sigmoid_of(p: LaneProgram, x, variant: str):
     if variant not in HARD_SIGMOID:
         raise ValueError(f"hard_sigmoid needs the Keras generation (variant {variant!r})")
     c, a = HARD_SIGMOID[variant]
@@ -217,7 +214,7 @@ def _mish(p, a):
     p.ret(p.div(p.mul(p.x, num), den))
 
 
-PROGRAMS: dict[str, Callable[[Program, Activation], None]] = {
+PROGRAMS: dict[str, Callable[[LaneProgram, Activation], None]] = {
     "relu": _relu,
     "hard_sigmoid": _hard_sigmoid,
     "hard_silu": _hard_silu,
@@ -236,9 +233,9 @@ PROGRAMS: dict[str, Callable[[Program, Activation], None]] = {
 }
 
 
-def program(act: Activation, stream_polys: bool = False) -> Program:
+def program(act: Activation, stream_polys: bool = False) -> LaneProgram:
     if act.kind not in PROGRAMS:
         raise KeyError(f"no code for activation {act.kind!r}")
-    p = Program(stream_polys=stream_polys)
+    p = LaneProgram(stream_polys=stream_polys)
     PROGRAMS[act.kind](p, act)
     return p

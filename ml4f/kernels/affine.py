@@ -15,8 +15,11 @@ import numpy as np
 from ..graph.ops import elems
 from ..graph.ops.affine import Affine
 from ..thumb.regs import S, r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10
-from .common import Ctx, add_const, counted_loop, store_activated
+from .context import KernelContext
+from .immediates import add_const
+from .loops import counted_loop
 from .registry import kernel
+from .store import store_activated
 
 CHUNK = 8
 R_W, R_SRC, R_DST, R_P, R_Q, C_CH, C_ROW = r4, r5, r6, r7, r8, r9, r10
@@ -38,8 +41,8 @@ class AffinePlan:
     chunk: int                  # channels per chunk (scales and offsets in registers)
 
 
-@kernel("affine")
-def emit_affine(op: Affine, ctx: Ctx, ins: list[int], out_off: int) -> AffinePlan:
+@kernel(Affine)
+def emit_affine(op: Affine, ctx: KernelContext, ins: list[int], out_off: int) -> AffinePlan:
     asm = ctx.asm
     c = op.out_shape[-1]
     rows = elems(op.out_shape) // c
@@ -58,7 +61,7 @@ def emit_affine(op: Affine, ctx: Ctx, ins: list[int], out_off: int) -> AffinePla
     return AffinePlan(k)
 
 
-def _chunk(op: Affine, ctx: Ctx, k: int, c: int, rows: int) -> None:
+def _chunk(op: Affine, ctx: KernelContext, k: int, c: int, rows: int) -> None:
     """Channels [R_SRC, R_SRC + k) of every row."""
     asm = ctx.asm
     xs = [S[X + i] for i in range(k)]

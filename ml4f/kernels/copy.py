@@ -32,9 +32,13 @@ from typing import Callable
 
 from ..errors import CodegenError
 from ..graph.ops import Op
+from ..graph.ops.merge import Concat
+from ..graph.ops.shape import Crop, Pad, Repeat, Transpose, Upsample, View
 from ..graph.shapes import hwc
 from ..thumb.regs import S, lr, r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12
-from .common import SPILL_SLOTS, Ctx, add_const, counted_loop
+from .context import SPILL_SLOTS, KernelContext
+from .immediates import add_const
+from .loops import counted_loop
 from .registry import kernel
 
 OUT = -1                  # Move.src: an earlier part of the output
@@ -139,19 +143,19 @@ def concat_moves(op) -> list[Move]:
     return moves
 
 
-MOVES: dict[str, Callable[[Op], list[Move]]] = {
-    "pad": pad_moves,
-    "crop": crop_moves,
-    "upsample": upsample_moves,
-    "transpose": transpose_moves,
-    "repeat": repeat_moves,
-    "concat": concat_moves,
+MOVES: dict[type, Callable[[Op], list[Move]]] = {
+    Pad: pad_moves,
+    Crop: crop_moves,
+    Upsample: upsample_moves,
+    Transpose: transpose_moves,
+    Repeat: repeat_moves,
+    Concat: concat_moves,
 }
 
 
 # ---------------------------------------------------------------- emission
 class _Mover:
-    def __init__(self, ctx: Ctx) -> None:
+    def __init__(self, ctx: KernelContext) -> None:
         self.ctx, self.asm = ctx, ctx.asm
         self.free = list(COUNTERS)
         self.slots = list(range(SPILL_SLOTS))
@@ -378,21 +382,20 @@ class _Mover:
         return body
 
 
-def emit_moves(op: Op, ctx: Ctx, ins: list[int], out_off: int) -> str:
+def emit_moves(op: Op, ctx: KernelContext, ins: list[int], out_off: int) -> str:
     mover = _Mover(ctx)
-    moves = [m for m in map(normalize, MOVES[op.kind](op)) if m is not None]
+    moves = [m for m in map(normalize, MOVES[type(op)](op)) if m is not None]
     for m in moves:
         src = None if m.src is None else (out_off if m.src == OUT else ins[m.src])
         mover.emit(m, src, out_off)
     return ", ".join(f"{k} x{v}" for k, v in sorted(mover.bodies.items()))
 
 
-for _kind in MOVES:
-    kernel(_kind)(emit_moves)
+kernel(*MOVES)(emit_moves)
 
 
-@kernel("view")
-def emit_view(op: Op, ctx: Ctx, ins: list[int], out_off: int) -> str:
+@kernel(View)
+def emit_view(op: Op, ctx: KernelContext, ins: list[int], out_off: int) -> str:
     """No code: the arena plan put the output inside the input."""
     if out_off != ins[0] + 4 * op.offset:
         raise CodegenError(f"view placed at {out_off}, not at its input {ins[0]} + {4 * op.offset}",

@@ -11,13 +11,24 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..cortex_m4 import FP_REGS
 from ..graph.ops import Dense, elems
 from ..thumb.regs import S, r0, r4, r5, r6, r8, r9, r10, r11
-from .registry import kernel
-from .common import Ctx, add_const, chunked, counted_loop, store_activated
+from .context import KernelContext
+from .cost import ALU, BYTES_PER_INSN, LOOP, MAC, vldm, vstm, weight_load
+from .immediates import add_const
+from .loops import chunked, counted_loop
 from .mac import emit_macs, load_weights
+from .registry import kernel
+from .store import store_activated
 
-FP_REGS = 32
+MAX_UNITS = 16                # units of a block (accumulators in S registers)
+MAX_CHUNK = 8                 # inputs loaded at once
+UNROLL = {"speed": 8, "balanced": 4, "size": 4}      # chunks per loop iteration, at most
+BLOCK_SETUP = ALU + LOOP      # the input pointer reset, the block loop
+INSNS_PER_MAC = 2             # VMUL + VADD
+CHUNK_EXTRA_INSNS = 2         # per chunk besides its products: input VLDM, weight VLDM
+SIZE_BYTES_PER_CYCLE = 0.5    # --optimize size: code bytes worth a cycle
 
 
 @dataclass(frozen=True)
@@ -28,44 +39,43 @@ class DensePlan:
     unroll: int     # chunks per loop iteration
 
 
-def wload_cycles(n: int, f16: bool) -> int:
-    return 1 + (n + 1) // 2 + n if f16 else 1 + n
-
-
 def chunk_cycles(u: int, m: int, wrows: bool, f16: bool) -> int:
-    weights = m * wload_cycles(u, f16) if wrows else wload_cycles(u * m, f16)
-    return (1 + m) + weights + 2 * u * m
+    weights = m * weight_load(u, f16) if wrows else weight_load(u * m, f16)
+    return vldm(m) + weights + MAC * u * m
 
 
 def block_cycles(n: int, u: int, plan: DensePlan, f16: bool, act: str) -> float:
     chunks, tail = divmod(n, plan.m)
-    store = 1 + u if act == "linear" else 3 * u + 2
-    c = (1 + u) + 4 + store
+    # linear: VSTM of the block; an activated store: about 3 cycles per value
+    stores = vstm(u) if act == "linear" else 3 * u + 2
+    c = vldm(u) + BLOCK_SETUP + stores
     c += chunks * chunk_cycles(u, plan.m, plan.wrows, f16)
     c += chunk_cycles(u, tail, plan.wrows, f16) if tail else 0
-    c += 3 * (chunks // plan.unroll)
+    c += LOOP * (chunks // plan.unroll)
     return c
 
 
 def fp_regs(u: int, m: int, wrows: bool) -> int:
+    """Sums, inputs, weights and the two product temporaries."""
     return u + m + (u if wrows else u * m) + 2
 
 
 def choose_plan(n: int, units: int, f16: bool, optimize: str, act: str) -> DensePlan:
     best = None
-    for u in range(1, min(units, 16) + 1):
-        for m in range(1, min(n, 8) + 1):
+    for u in range(1, min(units, MAX_UNITS) + 1):
+        for m in range(1, min(n, MAX_CHUNK) + 1):
             for wrows in (False, True):
                 if fp_regs(u, m, wrows) > FP_REGS or (wrows and m == 1):
                     continue
                 blocks, rest = divmod(units, u)
-                unroll = max(1, min(n // m, 8 if optimize == "speed" else 4))
+                unroll = max(1, min(n // m, UNROLL[optimize]))
                 plan = DensePlan(u, m, wrows, unroll)
                 cyc = blocks * block_cycles(n, u, plan, f16, act)
                 if rest:
                     cyc += block_cycles(n, rest, plan, f16, act)
-                code = ((1 if blocks else 0) + (1 if rest else 0)) * unroll * (2 + 2 * u * m) * 4
-                score = cyc + (code * 0.5 if optimize == "size" else 0)
+                bodies = (1 if blocks else 0) + (1 if rest else 0)
+                code = bodies * unroll * (CHUNK_EXTRA_INSNS + INSNS_PER_MAC * u * m) * BYTES_PER_INSN
+                score = cyc + (code * SIZE_BYTES_PER_CYCLE if optimize == "size" else 0)
                 key = (score, u, m, wrows)
                 if best is None or key < best[0]:
                     best = (key, plan)
@@ -86,8 +96,8 @@ def block_weights(kernel: np.ndarray, plan: DensePlan, f16: bool) -> np.ndarray:
     return np.concatenate(parts)
 
 
-@kernel("dense")
-def emit_dense(op: Dense, ctx: Ctx, ins: list[int], out_off: int) -> DensePlan:
+@kernel(Dense)
+def emit_dense(op: Dense, ctx: KernelContext, ins: list[int], out_off: int) -> DensePlan:
     in_off = ins[0]
     asm, f16 = ctx.asm, ctx.float16
     n, units = op.kernel.shape

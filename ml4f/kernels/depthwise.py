@@ -18,17 +18,29 @@ from math import ceil
 
 import numpy as np
 
+from ..cortex_m4 import FP_REGS
 from ..errors import CodegenError
 from ..graph.ops import DepthwiseConv2D
 from ..thumb.regs import S, lr, r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12
-from .common import Ctx, add_const, counted_loop, store_activated
-from .conv_geometry import Geometry, row_tiles, window_columns as positions
+from .context import KernelContext
+from .conv_geometry import Geometry, row_tiles
+from .conv_geometry import window_columns as positions
+from .cost import ALU, LOOP, MAC, VMOV, store, vldm, weight_load
+from .immediates import add_const
 from .loads import load_columns, load_columns_cycles
+from .loops import counted_loop
 from .mac import emit_products, load_weights
 from .registry import kernel
 from .rowloop import SL_NKY, SL_OUTSLICE, SL_ROWIN, emit_row_loop, next_slice, row_table
+from .store import store_activated
 
-FP_REGS = 32
+MAX_TILE_PIXELS = 10         # pixels per tile tried
+MAX_GROUP_CHANNELS = 8       # input channels per group tried
+# estimates (named as in conv_plan.py)
+ROW_LOOP = 20                # per output row: the row table, spills and reloads (emit_row_loop)
+SLICE_LOOP = 12              # per output row and group: pointer reloads, the group loop
+TILE_SETUP = 8               # pointers, the weight pointer from its spill slot, the ky count
+ROW_STEP_EXTRA = 1           # per kernel row besides the input step and the ky loop
 P, R, R_W, R_TILE, R_O, R_WGRP, C_TILE, C_KY, R2 = r0, r1, r2, r3, r4, r5, r6, r7, lr
 TEMPS = (r8, r9, r10, r11)           # free core registers for the fused activation
 SCRATCH = r12
@@ -58,16 +70,15 @@ def fp_regs(g: Geometry, plan: DwPlan, ranges, n: int, m: int) -> int:
 def tile_cycles(g: Geometry, plan: DwPlan, ranges, n: int, nky: int, m: int,
                 f16: bool, fused: bool) -> float:
     p, nm = len(ranges), n * m
-    wload = (1 + ceil(nm / 2) + nm) if f16 else 1 + nm
-    setup = 8 + (1 + nm) + (p - 1) * nm
+    setup = TILE_SETUP + vldm(nm) + (p - 1) * nm * VMOV
     products = sum(k1 - k0 for k0, k1 in ranges)
     if plan.scheme == "window":
         row = load_columns_cycles([q * 4 * g.cin for q in positions(g, ranges)], n)
     else:
-        row = products * (2 + n)
-    row += g.KW * wload + 2 * products * nm + 5
-    store = p * (2 + nm) if not fused else p * (3 * nm + 3)
-    return setup + nky * row + store
+        row = products * (ALU + vldm(n))                           # pointer step + VLDM per tap
+    row += g.KW * weight_load(nm, f16) + MAC * products * nm + ALU + LOOP + ROW_STEP_EXTRA
+    stores = p * store(nm) if not fused else p * (3 * nm + 3)      # activated: about 3 per value
+    return setup + nky * row + stores
 
 
 def layer_cycles(g: Geometry, plan: DwPlan, m: int, f16: bool, fused: bool) -> float:
@@ -75,12 +86,12 @@ def layer_cycles(g: Geometry, plan: DwPlan, m: int, f16: bool, fused: bool) -> f
     for ky0, ky1 in g.row_ranges():
         rows[ky1 - ky0] = rows.get(ky1 - ky0, 0) + 1
     groups = [(plan.n, g.cin // plan.n)] + ([(g.cin % plan.n, 1)] if g.cin % plan.n else [])
-    total = 20 * g.OH
+    total = ROW_LOOP * g.OH
     for n, ng in groups:
         for nky, nrows in rows.items():
-            per_row = 12
+            per_row = SLICE_LOOP
             for ox0, count, q, ranges in row_tiles(g, plan.p):
-                per_row += count * (tile_cycles(g, plan, ranges, n, nky, m, f16, fused) + 3)
+                per_row += count * (tile_cycles(g, plan, ranges, n, nky, m, f16, fused) + LOOP)
             total += nrows * ng * per_row
     return total
 
@@ -98,8 +109,8 @@ def choose_plan(op: DepthwiseConv2D, f16: bool) -> DwPlan:
     m = op.kernel.shape[3]
     fused = not op.activation.is_linear
     best = None
-    for p in range(1, min(10, g.OW) + 1):
-        for n in range(1, min(g.cin, 8) + 1):
+    for p in range(1, min(MAX_TILE_PIXELS, g.OW) + 1):
+        for n in range(1, min(g.cin, MAX_GROUP_CHANNELS) + 1):
             for scheme in ("window", "pixels"):
                 plan = DwPlan(p, n, scheme)
                 if not plan_fits(g, plan, m):
@@ -126,7 +137,7 @@ def weight_groups(op: DepthwiseConv2D, plan: DwPlan, f16: bool):
 
 
 class _Emitter:
-    def __init__(self, op, ctx: Ctx, plan: DwPlan, in_off: int, out_off: int):
+    def __init__(self, op, ctx: KernelContext, plan: DwPlan, in_off: int, out_off: int):
         self.op, self.ctx, self.asm, self.plan = op, ctx, ctx.asm, plan
         self.g = _geometry(op)
         self.m = op.kernel.shape[3]
@@ -231,8 +242,8 @@ class _Emitter:
             load_columns(self.asm, P, [col * c4 for col in run], n, regs[run[0] * n:], (R, R2), SCRATCH)
 
 
-@kernel("depthwise")
-def emit_depthwise(op: DepthwiseConv2D, ctx: Ctx, ins: list[int], out_off: int) -> DwPlan:
+@kernel(DepthwiseConv2D)
+def emit_depthwise(op: DepthwiseConv2D, ctx: KernelContext, ins: list[int], out_off: int) -> DwPlan:
     plan = choose_plan(op, ctx.float16)
     _Emitter(op, ctx, plan, ins[0], out_off).emit()
     return plan

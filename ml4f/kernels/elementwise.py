@@ -16,8 +16,9 @@ from typing import Callable
 from ..graph.ops import Elementwise, elems
 from ..thumb.regs import S, r0, r1, r2, r3, r4, r5, r6, r7, r8, r10, r11
 from .activations import core_capable, core_consts, core_relu, program
-from .common import Ctx, counted_loop
-from .lanes import Layout, Program, emit
+from .context import KernelContext
+from .lanes import LaneProgram, Layout, emit
+from .loops import counted_loop
 from .registry import kernel
 
 R_SRC, R_DST, C_I = r4, r5, r6
@@ -34,8 +35,8 @@ class ElementwisePlan:
     streamed: bool = False      # polynomial coefficients streamed (registers were short)
 
 
-@kernel("activation")
-def emit_elementwise(op: Elementwise, ctx: Ctx, ins: list[int], out_off: int) -> ElementwisePlan:
+@kernel(Elementwise)
+def emit_elementwise(op: Elementwise, ctx: KernelContext, ins: list[int], out_off: int) -> ElementwisePlan:
     act = op.activation
     n = elems(op.out_shape)
     ctx.arena_ptr(R_SRC, ins[0])
@@ -49,7 +50,7 @@ def emit_elementwise(op: Elementwise, ctx: Ctx, ins: list[int], out_off: int) ->
     return ElementwisePlan("lanes", st.lanes, bool(st.prog.groups))
 
 
-def _core_loop(ctx: Ctx, act, n: int) -> None:
+def _core_loop(ctx: KernelContext, act, n: int) -> None:
     asm = ctx.asm
     consts = dict(zip(core_consts(act), CONST_CORE))
     for image, reg in consts.items():
@@ -74,7 +75,7 @@ class Stream:
     temporaries after them; at the top the constants, below them the scratch
     block for streamed polynomial coefficients and `reserved` for the caller."""
 
-    prog: Program
+    prog: LaneProgram
     lanes: int
     consts: dict                # Const -> SReg (consecutive, loaded by one VLDM)
     reserved: list              # S registers left to the caller
@@ -87,7 +88,7 @@ class Stream:
                       self.scratch, R_STREAM)
 
 
-def _fit(prog: Program, n: int, reserved: int, most: int) -> Stream | None:
+def _fit(prog: LaneProgram, n: int, reserved: int, most: int) -> Stream | None:
     consts = prog.constants()
     scratch = max((len(g) for g in prog.groups), default=0)
     per = prog.temps_per_lane()
@@ -102,7 +103,7 @@ def _fit(prog: Program, n: int, reserved: int, most: int) -> Stream | None:
                   [S[top - scratch + i] for i in range(scratch)])
 
 
-def plan_stream(build: Callable[[bool], Program], n: int, reserved: int = 0,
+def plan_stream(build: Callable[[bool], LaneProgram], n: int, reserved: int = 0,
                 most: int = LANES["balanced"]) -> Stream:
     """Every constant in a register if that leaves two lanes or more (one lane
     would stall on every dependent instruction), else the polynomial
@@ -115,7 +116,7 @@ def plan_stream(build: Callable[[bool], Program], n: int, reserved: int = 0,
     return st
 
 
-def load_consts(ctx: Ctx, st: Stream, rtmp) -> None:
+def load_consts(ctx: KernelContext, st: Stream, rtmp) -> None:
     """The resident constants into their registers; the streamed groups, in
     program order, into the blob with R_STREAM_BASE pointing at them."""
     if st.consts:
@@ -128,7 +129,7 @@ def load_consts(ctx: Ctx, st: Stream, rtmp) -> None:
                         ctx.blob.add_f32([c.value for g in st.prog.groups for c in g]))
 
 
-def stream(ctx: Ctx, st: Stream, n: int, src, dst, counter,
+def stream(ctx: KernelContext, st: Stream, n: int, src, dst, counter,
            after: Callable[[list], None] | None = None) -> None:
     """y[i] = program(x[i]) for n values from [src]! to [dst]! (may be equal);
     `after(regs)` emits extra code for each group of results before the store."""

@@ -1,6 +1,6 @@
 """Element-wise float code written once, run on several lanes.
 
-A `Program` is a straight-line sequence of single-precision operations on
+A `LaneProgram` is a straight-line sequence of single-precision operations on
 per-lane values (virtual registers), constants and shared registers.  The
 emitter runs it on a group of lanes operation by operation -- the same
 instruction for lane 0, 1, 2, ... -- so that neighbouring instructions belong
@@ -65,7 +65,7 @@ class _Op:
 
 
 @dataclass
-class Program:
+class LaneProgram:
     """Build with the methods below; `x` is each lane's input, `ret(v)` its output."""
 
     stream_polys: bool = False        # Horner coefficients as Streamed groups
@@ -200,7 +200,7 @@ class Layout:
     stream_ptr: object = None      # core register: the groups, in order (VLDM!)
 
 
-def emit(asm: Assembler, prog: Program, layout: Layout) -> None:
+def emit(asm: Assembler, prog: LaneProgram, layout: Layout) -> None:
     slot, move, used = prog._slots()
     per = used - 1
     lanes = len(layout.xs)

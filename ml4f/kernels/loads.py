@@ -8,7 +8,8 @@ alternately, so that no VLDM waits for the ADD right before it.
 """
 from __future__ import annotations
 
-from .common import add_const
+from .cost import ALU, VLDR, vldm
+from .immediates import add_const
 
 VLDR_REACH = 1020
 
@@ -20,15 +21,15 @@ def _contiguous(offsets, n) -> bool:
 def load_columns_cycles(offsets, n: int) -> int:
     """Cycles `load_columns` spends (same choices, Cortex-M4 timing)."""
     if _contiguous(offsets, n):
-        return 1 + len(offsets) * n + (1 if offsets[0] else 0)
+        return vldm(len(offsets) * n) + (ALU if offsets[0] else 0)
     total = 0
     for off in offsets:
         if n <= 2 and 0 <= off and off + 4 * (n - 1) <= VLDR_REACH:
-            total += 2 * n
+            total += n * VLDR
         elif off == 0:
-            total += 1 + n
+            total += vldm(n)
         else:
-            total += 2 + n
+            total += ALU + vldm(n)                  # a pointer, then VLDM
     return total
 
 

@@ -16,8 +16,11 @@ from ..errors import CodegenError
 from ..graph.ops import elems
 from ..graph.ops.merge import Merge
 from ..thumb.regs import S, lr, r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12
-from .common import Ctx, add_const, counted_loop, store_activated
+from .context import KernelContext
+from .immediates import add_const
+from .loops import counted_loop
 from .registry import kernel
+from .store import store_activated
 
 POINTERS = (r4, r5, r6, r7, r8, r9, r10, r11)     # one per input while they last
 R_OUT, C_CHUNK = r12, lr
@@ -67,7 +70,7 @@ class _Operands:
     A broadcast input (one that repeats every `period` elements) goes back
     to its start after every period."""
 
-    def __init__(self, ctx: Ctx, ins: list[int], broadcast: list[bool]):
+    def __init__(self, ctx: KernelContext, ins: list[int], broadcast: list[bool]):
         self.ctx, self.asm, self.ins, self.broadcast = ctx, ctx.asm, ins, broadcast
         self.direct = len(ins) <= len(POINTERS)
         if self.direct:
@@ -99,8 +102,8 @@ class _Operands:
             add_const(self.asm, reg, reg, -4 * period, scratch=r0)
 
 
-@kernel("merge")
-def emit_merge(op: Merge, ctx: Ctx, ins: list[int], out_off: int) -> str:
+@kernel(Merge)
+def emit_merge(op: Merge, ctx: KernelContext, ins: list[int], out_off: int) -> str:
     asm = ctx.asm
     n, k = elems(op.out_shape), len(ins)
     sizes = [elems(s) for s in op.in_shapes]

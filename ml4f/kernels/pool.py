@@ -12,10 +12,13 @@ from __future__ import annotations
 from ..graph.ops import GlobalPool, Pool2D, elems
 from ..graph.shapes import hwc
 from ..thumb.regs import S, lr, r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12
-from .registry import kernel
-from .common import Ctx, add_const, core_relu, counted_loop, store_activated
+from .activations import core_relu
+from .context import KernelContext
 from .conv_geometry import Geometry
-from ..graph.rewrite import is_plain_relu
+from .immediates import add_const
+from .loops import counted_loop
+from .registry import kernel
+from .store import store_activated
 
 R_PIX, R_C, R_TAP, R_OUT, C_PIX, C_CH = r5, r6, r8, r9, r11, r12
 MAX_CHUNK = 8
@@ -47,15 +50,15 @@ def _row_classes(g: Geometry):
 SL_ROW = 0            # frame spill slot: the current input row pointer
 
 
-@kernel("pool2d")
-def emit_pool2d(op: Pool2D, ctx: Ctx, ins: list[int], out_off: int) -> None:
+@kernel(Pool2D)
+def emit_pool2d(op: Pool2D, ctx: KernelContext, ins: list[int], out_off: int) -> None:
     in_off = ins[0]
     asm = ctx.asm
     g = _geometry(op)
     c4 = 4 * g.cin
     integer = op.mode == "max" and (
         (op.inputs[0] in ctx.nonnegative and op.activation.kind in ("linear", "relu"))
-        or is_plain_relu(op.activation))
+        or op.activation.is_plain_relu)
     n = min(g.cin, INT_CHUNK if integer else MAX_CHUNK)
     chunks, tail = divmod(g.cin, n)
     chunk = _chunk_int if integer else _chunk
@@ -115,7 +118,7 @@ def _walk_taps(asm, taps, load, combine) -> None:
         combine(t)
 
 
-def _chunk(op: Pool2D, ctx: Ctx, n: int, taps: list[int]) -> None:
+def _chunk(op: Pool2D, ctx: KernelContext, n: int, taps: list[int]) -> None:
     """n channels of one output pixel; R_C points at channel c0 of the pixel's
     window origin and advances by n channels."""
     asm = ctx.asm
@@ -137,7 +140,7 @@ def _chunk(op: Pool2D, ctx: Ctx, n: int, taps: list[int]) -> None:
     add_const(asm, R_C, R_C, 4 * n, scratch=r0)
 
 
-def _chunk_int(op: Pool2D, ctx: Ctx, n: int, taps: list[int]) -> None:
+def _chunk_int(op: Pool2D, ctx: KernelContext, n: int, taps: list[int]) -> None:
     """Max pooling on the integer images of the floats: LDM + CMP/IT/MOV, no
     FPU round trip.  Signed integer order is float order unless both values are
     negative; so the result is exact for non-negative inputs, and for any input
@@ -165,8 +168,8 @@ def _chunk_int(op: Pool2D, ctx: Ctx, n: int, taps: list[int]) -> None:
 GLOBAL_CHUNK = 12
 
 
-@kernel("globalpool")
-def emit_global_pool(op: GlobalPool, ctx: Ctx, ins: list[int], out_off: int) -> None:
+@kernel(GlobalPool)
+def emit_global_pool(op: GlobalPool, ctx: KernelContext, ins: list[int], out_off: int) -> None:
     """Max or mean over all positions: n channels at a time stay in accumulators
     while a loop walks the positions."""
     asm = ctx.asm
@@ -186,7 +189,7 @@ def emit_global_pool(op: GlobalPool, ctx: Ctx, ins: list[int], out_off: int) -> 
         _global_chunk(op, ctx, tail, c, positions)
 
 
-def _global_chunk(op: GlobalPool, ctx: Ctx, n: int, c: int, positions: int) -> None:
+def _global_chunk(op: GlobalPool, ctx: KernelContext, n: int, c: int, positions: int) -> None:
     asm = ctx.asm
     acc = [S[i] for i in range(n)]
     tmp = [S[16 + i] for i in range(n)]

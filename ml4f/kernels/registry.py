@@ -1,4 +1,4 @@
-"""The kernel table: op kind -> code generator.
+"""The kernel table: op class -> code generator.
 
 A kernel is called as fn(op, ctx, input_offsets, output_offset) with arena byte
 offsets, emits its code through ctx.asm, appends its constants to ctx.blob in
@@ -8,11 +8,24 @@ from __future__ import annotations
 
 from typing import Callable
 
-KERNELS: dict[str, Callable] = {}
+from ..errors import CodegenError
+from ..graph.ops import Op
+
+KERNELS: dict[type, Callable] = {}
 
 
-def kernel(kind: str):
+def kernel(*op_classes: type):
+    """Register the decorated generator for ops of these classes."""
     def register(fn):
-        KERNELS[kind] = fn
+        for cls in op_classes:
+            KERNELS[cls] = fn
         return fn
     return register
+
+
+def kernel_for(op: Op) -> Callable:
+    fn = KERNELS.get(type(op))
+    if fn is None:
+        raise CodegenError(f"no kernel for op kind {op.kind!r}", layer=op.name,
+                           layer_class=op.layer_class)
+    return fn

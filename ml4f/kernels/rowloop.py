@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from ..errors import CodegenError
 from ..thumb.regs import r0, r1, r2, r3, r4
-from .common import Ctx, add_const
+from .context import KernelContext
 from .conv_geometry import Geometry
+from .immediates import add_const
 
 # spill slots of the frame (see common.FRAME_SPILL)
 SL_TABLE, SL_ROWS, SL_OUTROW, SL_SLICES, SL_NKY, SL_WSKIP, SL_WSKIP_REST, SL_ROWIN, SL_OUTSLICE = range(9)
@@ -35,7 +36,7 @@ def row_table(g: Geometry, op, ky_bytes_full: int, ky_bytes_rest: int) -> list[i
     return table
 
 
-def emit_row_loop(ctx: Ctx, g: Geometry, *, table_off: int, in_off: int, out_off: int,
+def emit_row_loop(ctx: KernelContext, g: Geometry, *, table_off: int, in_off: int, out_off: int,
                   w_off: int, wreg, width: int, total: int, body) -> None:
     """For every output row, for every slice of `width` of `total` output channels
     (and a last narrower one): body(slice_width, wskip_slot).  At each body call,
@@ -85,7 +86,7 @@ def emit_row_loop(ctx: Ctx, g: Geometry, *, table_off: int, in_off: int, out_off
     asm.b(row_top, cond="ne")
 
 
-def next_slice(ctx: Ctx, out_step: int, extra=()) -> None:
+def next_slice(ctx: KernelContext, out_step: int, extra=()) -> None:
     """Advance the slice output pointer (and other per-slice slots: (slot, step))."""
     asm = ctx.asm
     for slot, step in ((SL_OUTSLICE, out_step),) + tuple(extra):

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from ..graph.ops import Softmax, elems
 from ..thumb.regs import S, r0, r4, r5, r6, r8, r9
 from . import transcendental
-from .common import Ctx, counted_loop
+from .context import KernelContext
 from .elementwise import LANES, load_consts, plan_stream, stream
-from .lanes import Program
+from .lanes import LaneProgram
+from .loops import counted_loop
 from .registry import kernel
 
 R_SRC, R_DST, R_P, C_I, C_ROW = r4, r5, r8, r6, r9
@@ -24,8 +25,8 @@ GROUP = 4
 
 
 def _exp_program(s_max):
-    def build(streamed: bool) -> Program:
-        p = Program(stream_polys=streamed)
+    def build(streamed: bool) -> LaneProgram:
+        p = LaneProgram(stream_polys=streamed)
         p.ret(transcendental.exp(p, p.sub(p.x, s_max), upper=False))
         return p
     return build
@@ -36,8 +37,8 @@ class SoftmaxPlan:
     lanes: int                  # exp values per iteration
 
 
-@kernel("softmax")
-def emit_softmax(op: Softmax, ctx: Ctx, ins: list[int], out_off: int) -> SoftmaxPlan:
+@kernel(Softmax)
+def emit_softmax(op: Softmax, ctx: KernelContext, ins: list[int], out_off: int) -> SoftmaxPlan:
     """Rows are read from the input and written to the output; both may be
     the same buffer."""
     asm = ctx.asm

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 
-from .lanes import Program, Val
+from .lanes import LaneProgram, Val
 
 LOG2E = 1.0 / math.log(2.0)
 LN2_HI = 0.693145751953125            # 16 significant bits: k*LN2_HI exact for |k| < 256
@@ -49,7 +49,7 @@ ERFC_POLY = [0.05026165768504143, -0.18289971351623535, 0.16908280551433563,
              0.20784267783164978, 0.22566959261894226, 0.22567586600780487]
 
 
-def _reduce(p: Program, x: Val, negate: bool, low: Val | None, bias: float):
+def _reduce(p: LaneProgram, x: Val, negate: bool, low: Val | None, bias: float):
     """(r, s): r = ±x - k ln2 (+ low), s = 2^(k + bias - 127) as a float,
     k = round(±x log2 e).  With negate, r is returned negated (-r)."""
     sign = -1.0 if negate else 1.0
@@ -63,14 +63,14 @@ def _reduce(p: Program, x: Val, negate: bool, low: Val | None, bias: float):
     return r, s
 
 
-def _clamp(p: Program, x: Val, lo: float | None, hi: float | None) -> None:
+def _clamp(p: LaneProgram, x: Val, lo: float | None, hi: float | None) -> None:
     if hi is not None:
         p.min_(x, hi)
     if lo is not None:
         p.max_(x, lo)
 
 
-def exp(p: Program, x: Val, *, negate: bool = False, lower: bool = True, upper: bool = True,
+def exp(p: LaneProgram, x: Val, *, negate: bool = False, lower: bool = True, upper: bool = True,
         low: Val | None = None) -> Val:
     """e^x (negate: e^-x; low: a small addend of the argument, e^(x+low) or
     e^-(x+low)).  Clamps `x` in place on the sides asked for; leave a side
@@ -85,19 +85,19 @@ def exp(p: Program, x: Val, *, negate: bool = False, lower: bool = True, upper: 
     return p.mul(p.horner(r, coeffs), s)
 
 
-def expm1(p: Program, x: Val) -> Val:
+def expm1(p: LaneProgram, x: Val) -> Val:
     """e^x - 1 for x already within [-87, 88] (callers clamp to their own range)."""
     r, s = _reduce(p, x, False, None, 127.0)
     q = p.mul(p.horner(r, EXPM1_POLY), r)
     return p.add(p.mul(s, q), p.sub(s, 1.0))
 
 
-def log1p_unit(p: Program, e: Val) -> Val:
+def log1p_unit(p: LaneProgram, e: Val) -> Val:
     """log(1 + e) for 0 <= e <= 1 (relative accuracy down to the smallest e)."""
     return p.mul(p.horner(e, LOG1P_POLY), e)
 
 
-def phi(p: Program, x: Val) -> Val:
+def phi(p: LaneProgram, x: Val) -> Val:
     """The standard normal CDF, 0.5 erfc(-x/sqrt 2), accurate in relative terms
     in the lower tail.  a = |x| is clamped to PHI_A_MAX, where exp(-a^2/2) is
     already flushed to zero (a^2/2 > 86.98) but still inside exp's range.

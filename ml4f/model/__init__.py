@@ -2,14 +2,18 @@
 TensorFlow: only h5py, json, zipfile and NumPy.  Nothing from the file is ever executed.
 
     from ml4f.model import load_model
-    model = load_model("model.keras", check_layer=None)
+    model = load_model("model.keras", kinds=None)
 
-``check_layer(name, class_name, config)`` is called for every layer (InputLayer included)
-before any weight is read; an :class:`~ml4f.errors.ML4FError` it raises is collected together
-with the reader's own refusals and reported as one error.
+``kinds`` (see :class:`~ml4f.model.structure.LayerKinds`; the compiler passes its converter
+table) is asked about every layer (InputLayer included) before any weight is read: an
+:class:`~ml4f.errors.ML4FError` its ``check`` raises is collected together with the reader's
+own refusals and reported as one error; its ``weight_names`` say how many arrays each layer
+must have.  The file is read once; its SHA-256 is ``Model.sha256``.
 """
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import zipfile
 import zlib
@@ -17,11 +21,17 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from ..errors import ML4FError, ModelFormatError
-from .config import CheckLayer, Structure, parse_config, raise_problems, run_layer_checks
-from .detect import H5, KERAS, detect_format
+from .detect import H5, KERAS, detect_format, read_file
 from .records import Layer, Model
+from .structure import (
+    LayerKinds,
+    Structure,
+    parse_config,
+    raise_problems,
+    run_layer_checks,
+)
 
-__all__ = ["load_model", "Model", "Layer"]
+__all__ = ["load_model", "Model", "Layer", "LayerKinds"]
 
 _READ_ERRORS = (OSError, ValueError, KeyError, IndexError, TypeError, AttributeError, EOFError,
                 RuntimeError, OverflowError, MemoryError, UnicodeError, zipfile.BadZipFile,
@@ -47,53 +57,54 @@ def _reading(path: str, what: str) -> Iterator[None]:
                                f"({_describe(error)})", path=path) from None
 
 
-def _check(structure: Structure, check_layer: CheckLayer | None, path: str) -> None:
-    run_layer_checks(structure, check_layer)
+def _check(structure: Structure, kinds: LayerKinds | None, path: str) -> None:
+    run_layer_checks(structure, kinds)
     with _reading(path, "the model"):
         raise_problems(structure.problems)
 
 
-def _model(path: str, fmt: str, version: str, structure: Structure) -> Model:
+def _model(path: str, fmt: str, version: str, structure: Structure, data: bytes) -> Model:
     return Model(path=path, format=fmt, keras_version=version, name=structure.name,
                  input_shape=structure.input_shape, layers=structure.layers,
-                 inputs=structure.inputs, outputs=structure.outputs)
+                 inputs=structure.inputs, outputs=structure.outputs,
+                 sha256=hashlib.sha256(data).hexdigest())
 
 
-def _load_h5(path: str, check_layer: CheckLayer | None) -> Model:
+def _load_h5(path: str, data: bytes, kinds: LayerKinds | None) -> Model:
     import h5py
 
     from . import h5_weights
 
     with _reading(path, "the HDF5 file"):
-        handle = h5py.File(path, "r")
+        handle = h5py.File(io.BytesIO(data), "r")
     try:
         with _reading(path, "the model configuration"):
             config, version = h5_weights.read_config(handle)
             structure = parse_config(config)
-        _check(structure, check_layer, path)
+        _check(structure, kinds, path)
         with _reading(path, "the weights"):
-            h5_weights.read_weights(handle, structure)
+            h5_weights.read_weights(handle, structure, kinds)
     finally:
         with _reading(path, "the HDF5 file"):
             handle.close()
-    return _model(path, H5, version, structure)
+    return _model(path, H5, version, structure, data)
 
 
-def _load_keras(path: str, check_layer: CheckLayer | None) -> Model:
+def _load_keras(path: str, data: bytes, kinds: LayerKinds | None) -> Model:
     from . import keras_zip
 
     with _reading(path, "the .keras archive"):
-        archive = keras_zip.KerasArchive(path)
+        archive = keras_zip.KerasArchive(io.BytesIO(data))
     with _reading(path, "the model configuration"):
         structure = parse_config(archive.config)
-    _check(structure, check_layer, path)
+    _check(structure, kinds, path)
     with _reading(path, "the weights (model.weights.h5)"):
         with archive.open_weights() as weights:
-            keras_zip.read_weights(weights, structure)
-    return _model(path, KERAS, archive.keras_version, structure)
+            keras_zip.read_weights(weights, structure, kinds)
+    return _model(path, KERAS, archive.keras_version, structure, data)
 
 
-def load_model(path, check_layer: CheckLayer | None = None) -> Model:
+def load_model(path, kinds: LayerKinds | None = None) -> Model:
     """Read a Keras model file (format detected from its content) into a :class:`Model`.
 
     Raises :class:`~ml4f.errors.ModelFormatError` for unreadable files,
@@ -102,7 +113,8 @@ def load_model(path, check_layer: CheckLayer | None = None) -> Model:
     """
     path = os.fspath(path)
     with _reading(path, "the file"):
-        fmt = detect_format(path)
+        data = read_file(path)
+        fmt = detect_format(path, data)
     if fmt == H5:
-        return _load_h5(path, check_layer)
-    return _load_keras(path, check_layer)
+        return _load_h5(path, data, kinds)
+    return _load_keras(path, data, kinds)

@@ -1,6 +1,7 @@
 """Recognise a model file by its content: HDF5 (legacy ``.h5``) or zip (``.keras``)."""
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -15,19 +16,18 @@ H5 = "h5"
 KERAS = "keras"
 
 
-def _hdf5_at(handle, size: int) -> bool:
+def _hdf5_at(data: bytes) -> bool:
     """HDF5 signature at offset 0, 512, 1024, 2048… (a user block may precede it)."""
     offset = 0
-    while offset + len(HDF5_SIGNATURE) <= size:
-        handle.seek(offset)
-        if handle.read(len(HDF5_SIGNATURE)) == HDF5_SIGNATURE:
+    while offset + len(HDF5_SIGNATURE) <= len(data):
+        if data[offset:offset + len(HDF5_SIGNATURE)] == HDF5_SIGNATURE:
             return True
         offset = 512 if offset == 0 else offset * 2
     return False
 
 
-def detect_format(path: str) -> str:
-    """``"h5"`` or ``"keras"``; :class:`ModelFormatError` for anything else."""
+def read_file(path: str) -> bytes:
+    """The bytes of a model file; :class:`ModelFormatError` for what is not a file."""
     if os.path.isdir(path):
         entries = set(os.listdir(path))
         if entries & {"saved_model.pb", "saved_model.pbtxt", "keras_metadata.pb"}:
@@ -40,21 +40,27 @@ def detect_format(path: str) -> str:
         raise ModelFormatError("is a directory, not a Keras .h5 or .keras model file", path=path)
     if not os.path.exists(path):
         raise ModelFormatError("file not found", path=path)
-    size = os.path.getsize(path)
-    if size == 0:
-        raise ModelFormatError("file is empty", path=path)
     with open(path, "rb") as handle:
-        head = handle.read(16)
-        if head.startswith(ZIP_SIGNATURES):
-            return KERAS
-        if _hdf5_at(handle, size):
-            return H5
-    if zipfile.is_zipfile(path):
+        data = handle.read()
+    if not data:
+        raise ModelFormatError("file is empty", path=path)
+    return data
+
+
+def detect_format(path: str, data: bytes) -> str:
+    """``"h5"`` or ``"keras"`` from a model file's bytes; :class:`ModelFormatError`
+    for anything else."""
+    head = data[:16]
+    if head.startswith(ZIP_SIGNATURES):
+        return KERAS
+    if _hdf5_at(data):
+        return H5
+    if zipfile.is_zipfile(io.BytesIO(data)):
         return KERAS
     if head[4:8] == b"TFL3":
         raise ModelFormatError("is a TensorFlow Lite model, not a Keras .h5 or .keras model",
                                path=path)
-    text_kind = _text_kind(path)
+    text_kind = _text_kind(data[:4096])
     if text_kind == "ini":
         raise ModelFormatError("is an INI file (sections in [brackets], e.g. platformio.ini), not a "
                                "Keras .h5 or .keras model", path=path)
@@ -68,11 +74,9 @@ def detect_format(path: str) -> str:
 INI_SECTION = re.compile(rb"^\s*\[[^\[\]\r\n]+\]\s*$")
 
 
-def _text_kind(path: str) -> str | None:
+def _text_kind(head: bytes) -> str | None:
     """"json" or "ini" for text files often passed by mistake, else None.  A leading '[' is
     both a JSON array and an INI section: a line that is only `[name]` makes it INI."""
-    with open(path, "rb") as handle:
-        head = handle.read(4096)
     start = head.lstrip()[:1]
     if start == b"{":
         return "json"

@@ -13,7 +13,8 @@ import h5py
 import numpy as np
 
 from ..errors import ModelFormatError
-from .config import MAX_WEIGHT_ELEMENTS, Node, Structure, check_array, check_weights
+from .structure import LayerKinds, Node, Structure
+from .weight_checks import MAX_WEIGHT_ELEMENTS, check_array, check_weights
 
 
 def _text(value) -> str:
@@ -105,7 +106,7 @@ def _owner_score(owner: list[str], leaf: list[str]) -> tuple[int, int]:
     return best
 
 
-def _read_nested(group: h5py.Group, node: Node) -> None:
+def _read_nested(group: h5py.Group, node: Node, kinds: LayerKinds | None) -> None:
     """Weights of a nested Sequential: assign each stored weight to its owning leaf."""
     names = attr_strings(group, "weight_names")
     if names is None:
@@ -129,22 +130,22 @@ def _read_nested(group: h5py.Group, node: Node) -> None:
                 layer=node.path, layer_class=node.class_name)
         pool[hits[0]].append(name)
     for i, leaf in enumerate(leaves):
-        _fill(leaf, group, pool[i])
+        _fill(leaf, group, pool[i], kinds)
 
 
-def _fill(node: Node, group: h5py.Group, names: list[str]) -> None:
+def _fill(node: Node, group: h5py.Group, names: list[str], kinds: LayerKinds | None) -> None:
     """Read the datasets ``names`` (relative to ``group``) as the weights of a leaf."""
     layer = node.layer
     arrays = []
     for index, name in enumerate(names):
         label = name.split("/")[-1].split(":")[0]          # "kernel:0" -> "kernel"
         array = dataset_array(group, name, f"layer '{layer.name}' weight '{label}'")
-        arrays.append(check_array(layer, index, array, label))
+        arrays.append(check_array(layer, index, array, label, kinds))
     layer.weights = arrays
-    check_weights(layer)
+    check_weights(layer, kinds)
 
 
-def read_weights(f: h5py.File, structure: Structure) -> None:
+def read_weights(f: h5py.File, structure: Structure, kinds: LayerKinds | None = None) -> None:
     """Fill ``layer.weights`` of every leaf of ``structure`` from a legacy HDF5 file."""
     root = f["model_weights"] if "model_weights" in f else f
     if not isinstance(root, h5py.Group):
@@ -163,10 +164,10 @@ def read_weights(f: h5py.File, structure: Structure) -> None:
                                    layer=node.path, layer_class=node.class_name)
         group = root[node.name]
         if node.children is not None:
-            _read_nested(group, node)
+            _read_nested(group, node, kinds)
             continue
         names = attr_strings(group, "weight_names")
         if names is None:
             raise ModelFormatError(f"weights group '{group.name}' has no 'weight_names'",
                                    layer=node.path, layer_class=node.class_name)
-        _fill(node, group, names)
+        _fill(node, group, names, kinds)

@@ -15,8 +15,9 @@ import zipfile
 import h5py
 
 from ..errors import ModelFormatError, UnsupportedError
-from .config import Node, Structure, check_array, check_weights
 from .h5_weights import dataset_array
+from .structure import LayerKinds, Node, Structure
+from .weight_checks import check_array, check_weights
 
 CONFIG_MEMBER = "config.json"
 METADATA_MEMBER = "metadata.json"
@@ -41,8 +42,8 @@ def _unique(name: str, used: dict[str, int]) -> str:
 class KerasArchive:
     """The parts of a ``.keras`` archive, read into memory."""
 
-    def __init__(self, path: str) -> None:
-        with zipfile.ZipFile(path) as archive:
+    def __init__(self, source) -> None:
+        with zipfile.ZipFile(source) as archive:
             names = set(archive.namelist())
             if CONFIG_MEMBER not in names:
                 raise ModelFormatError(
@@ -107,7 +108,7 @@ def _vars_groups(group: h5py.Group, prefix: str = "") -> list[tuple[str, h5py.Gr
     return found
 
 
-def _read_leaf(layer_group: h5py.Group, node: Node, where: str) -> None:
+def _read_leaf(layer_group: h5py.Group, node: Node, where: str, kinds: LayerKinds | None) -> None:
     layer = node.layer
     groups = _vars_groups(layer_group)
     if len(groups) > 1:
@@ -131,12 +132,13 @@ def _read_leaf(layer_group: h5py.Group, node: Node, where: str) -> None:
                 layer=node.path, layer_class=node.class_name)
         for i in indices:
             array = dataset_array(vars_group, str(i), f"layer '{layer.name}' weight {i}")
-            arrays.append(check_array(layer, i, array))
+            arrays.append(check_array(layer, i, array, kinds=kinds))
     layer.weights = arrays
-    check_weights(layer)
+    check_weights(layer, kinds)
 
 
-def _read_container(group: h5py.Group, nodes: list[Node], sequential: bool, where: str) -> None:
+def _read_container(group: h5py.Group, nodes: list[Node], sequential: bool, where: str,
+                    kinds: LayerKinds | None) -> None:
     used: dict[str, int] = {}
     for node in nodes:
         if node.synthetic or (sequential and node.is_input and node.children is None):
@@ -148,12 +150,12 @@ def _read_container(group: h5py.Group, nodes: list[Node], sequential: bool, wher
         _check_name(vars_group, node, f"{path}/vars")
         if node.children is not None:
             _read_container(_group(sub, "layers", f"{path}/layers"), node.children, True,
-                            f"{path}/layers")
+                            f"{path}/layers", kinds)
         else:
-            _read_leaf(sub, node, path)
+            _read_leaf(sub, node, path, kinds)
 
 
-def read_weights(weights: h5py.File, structure: Structure) -> None:
+def read_weights(weights: h5py.File, structure: Structure, kinds: LayerKinds | None = None) -> None:
     """Fill ``layer.weights`` of every leaf of ``structure`` from ``model.weights.h5``."""
     layers = _group(weights, "layers", "layers")
-    _read_container(layers, structure.nodes, structure.class_name == "Sequential", "layers")
+    _read_container(layers, structure.nodes, structure.class_name == "Sequential", "layers", kinds)

@@ -27,6 +27,7 @@ class Model:
     layers: list[Layer]            # topological order; InputLayer included (no weights)
     inputs: list[str]              # names of the input layers
     outputs: list[str]             # names of the output layers
+    sha256: str = ""               # of the file's bytes (part of the objects' content hash)
 
     def layer(self, name: str) -> Layer:
         for layer in self.layers:

@@ -3,7 +3,7 @@
 Computes in float64 from float32 inputs and weights and rounds the result of
 each op to float32, so it is at least as accurate as any float32 kernel.  The
 test suite proves it equal to TensorFlow.  One module per op family registers
-its functions in REFERENCE (keyed by op kind).
+its functions in REFERENCE (keyed by op class).
 """
 from __future__ import annotations
 
@@ -11,34 +11,37 @@ from typing import Callable
 
 import numpy as np
 
+from ..families import load_family
 from ..graph.ops import Activation, Graph, Op
 
 RefFn = Callable[[Op, list[np.ndarray], type], np.ndarray]
-REFERENCE: dict[str, RefFn] = {}
+REFERENCE: dict[type, RefFn] = {}
 
 
-def reference(kind: str):
+def reference(*op_classes: type):
+    """Register the decorated function as the reference of ops of these classes."""
     def register(fn: RefFn) -> RefFn:
-        REFERENCE[kind] = fn
+        for cls in op_classes:
+            REFERENCE[cls] = fn
         return fn
     return register
 
 
 # activation kind -> fn(x, activation); the functions are in elementwise.py
-ACTIVATIONS: dict[str, Callable[[np.ndarray, Activation], np.ndarray]] = {
+ACTIVATION_FUNCTIONS: dict[str, Callable[[np.ndarray, Activation], np.ndarray]] = {
     "linear": lambda x, a: x,
 }
 
 
 def activate(x: np.ndarray, act: Activation) -> np.ndarray:
-    return ACTIVATIONS[act.kind](x, act)
+    return ACTIVATION_FUNCTIONS[act.kind](x, act)
 
 
 def run_op(op: Op, inputs: list[np.ndarray], dt=np.float64) -> np.ndarray:
     """One op; computed in `dt` (float64: the oracle; float32: a second float32
     evaluation order, to gauge how sensitive a result is to float32 rounding)."""
     inputs = [np.asarray(x).reshape(s) for x, s in zip(inputs, op.in_shapes)]
-    y = REFERENCE[op.kind](op, inputs, dt)
+    y = REFERENCE[type(op)](op, inputs, dt)
     return np.asarray(y, dtype=np.float32).reshape(op.out_shape)
 
 
@@ -49,6 +52,4 @@ def run_graph(graph: Graph, x: np.ndarray, dt=np.float64) -> np.ndarray:
     return values[graph.output]
 
 
-from . import conv, dense, elementwise, pool  # noqa: E402,F401  (registration)
-from . import merge, shape  # noqa: E402,F401  (registration: shape and merge ops)
-from . import affine  # noqa: E402,F401  (registration: per-channel affine op)
+load_family(__name__, __path__)

@@ -28,7 +28,7 @@ def _finish(op, out, dt):
     return activate(out, op.activation).reshape(op.out_shape)
 
 
-@reference("conv2d")
+@reference(Conv2D)
 def _conv2d(op: Conv2D, xs, dt):
     x = xs[0].astype(dt).reshape(hwc(op.in_shape))
     k = op.kernel.astype(dt)
@@ -39,7 +39,7 @@ def _conv2d(op: Conv2D, xs, dt):
     return _finish(op, out, dt)
 
 
-@reference("depthwise")
+@reference(DepthwiseConv2D)
 def _depthwise(op: DepthwiseConv2D, xs, dt):
     x = xs[0].astype(dt).reshape(hwc(op.in_shape))
     k = op.kernel.astype(dt)

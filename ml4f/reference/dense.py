@@ -1,12 +1,11 @@
 """Reference dense layer."""
 from __future__ import annotations
 
-
 from ..graph.ops import Dense
 from . import activate, reference
 
 
-@reference("dense")
+@reference(Dense)
 def _dense(op: Dense, xs, dt):
     x = xs[0].astype(dt)
     y = x @ op.kernel.astype(dt)

@@ -12,12 +12,10 @@ import math
 import numpy as np
 
 from ..graph.ops import Activation, Elementwise, Softmax
-from . import ACTIVATIONS, activate, reference
+from ..graph.ops.elementwise import PReLU
+from ..graph.ops.base import HARD_SIGMOID, SELU_ALPHA, SELU_SCALE
+from . import ACTIVATION_FUNCTIONS, activate, reference
 
-SELU_ALPHA = 1.6732632423543772848170429916717
-SELU_SCALE = 1.0507009873554804934193349852946
-# clip((x + c) * a, 0, 1): Keras 3 relu6(x + 3) / 6, Keras 2 clip(0.2 x + 0.5, 0, 1)
-HARD_SIGMOID = {"keras3": (3.0, 1.0 / 6.0), "keras2": (2.5, 0.2)}
 _erfc = np.frompyfunc(math.erfc, 1, 1)
 
 
@@ -71,7 +69,7 @@ def _gelu(x, a: Activation):
     return (x * _phi(x)).astype(x.dtype)
 
 
-ACTIVATIONS.update({
+ACTIVATION_FUNCTIONS.update({
     "relu": _relu,
     "hard_sigmoid": _hard_sigmoid,
     "hard_silu": lambda x, a: x * np.clip((x + 3.0) / 6.0, 0.0, 1.0),
@@ -90,14 +88,21 @@ ACTIVATIONS.update({
 })
 
 
-@reference("activation")
+@reference(Elementwise)
 def _elementwise(op: Elementwise, xs, dt):
     with np.errstate(over="ignore", invalid="ignore"):
         return activate(xs[0].astype(dt), op.activation)
 
 
-@reference("softmax")
+@reference(Softmax)
 def _softmax(op: Softmax, xs, dt):
     x = xs[0].astype(dt)
     e = np.exp(x - x.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
+
+
+@reference(PReLU)
+def _prelu(op: PReLU, xs, dt):
+    x = xs[0].astype(dt).reshape(-1, op.period)
+    y = np.where(x < 0, op.alpha.astype(dt).reshape(1, -1) * x, x)
+    return y.reshape(op.out_shape)

@@ -19,7 +19,7 @@ COMBINE = {
 }
 
 
-@reference("merge")
+@reference(Merge)
 def _merge(op: Merge, xs, dt):
     y = reduce(COMBINE[op.mode], [x.astype(dt) for x in xs])
     if op.mode == "avg":
@@ -27,6 +27,6 @@ def _merge(op: Merge, xs, dt):
     return activate(y, op.activation)
 
 
-@reference("concat")
+@reference(Concat)
 def _concat(op: Concat, xs, dt):
     return np.concatenate(xs, axis=op.axis)

@@ -8,7 +8,7 @@ from ..graph.shapes import hwc
 from . import activate, reference
 
 
-@reference("pool2d")
+@reference(Pool2D)
 def _pool2d(op: Pool2D, xs, dt):
     x = xs[0].astype(dt).reshape(hwc(op.in_shape))
     pt, pl, pb, pr = op.pads
@@ -35,7 +35,7 @@ def _pool2d(op: Pool2D, xs, dt):
     return activate(out, op.activation).reshape(op.out_shape)
 
 
-@reference("globalpool")
+@reference(GlobalPool)
 def _global_pool(op: GlobalPool, xs, dt):
     x = xs[0].astype(dt).reshape(-1, op.in_shape[-1])
     out = x.max(axis=0) if op.mode == "max" else x.sum(axis=0) / dt(x.shape[0])

@@ -14,8 +14,16 @@ import struct
 from typing import Iterable
 
 from ..errors import AssemblyError
-from .encoding import (CONDS, COND_ALIASES, FORMS_BY_API, Ctx, Insn, Label, encode,
-                       invert_cond)
+from .encoding import (
+    COND_ALIASES,
+    CONDS,
+    FORMS_BY_API,
+    Ctx,
+    Insn,
+    Label,
+    encode,
+    invert_cond,
+)
 from .regs import Reg, SReg, sp
 
 _NOP, _NOP_W = bytes.fromhex("00bf"), bytes.fromhex("aff30080")

@@ -18,7 +18,7 @@ import struct
 from typing import Callable
 
 from ..errors import AssemblyError
-from .regs import S, Reg, SReg, core, sp, lr, pc
+from .regs import Reg, S, SReg, core, lr, pc, sp
 
 CONDS = ("eq", "ne", "cs", "cc", "mi", "pl", "vs", "vc",
          "hi", "ls", "ge", "lt", "gt", "le", "al")

@@ -1,10 +1,13 @@
-"""Activation layers: ReLU, LeakyReLU, ELU, ThresholdedReLU (Keras 2) and
-Softmax.  (The Activation layer is in core.py.)"""
+"""Activation layers: ReLU, LeakyReLU, ELU, ThresholdedReLU (Keras 2), PReLU
+and Softmax.  (The Activation layer is in core.py.)"""
 from __future__ import annotations
 
+import numpy as np
+
 from .. import keras_config as kc
-from ..ops import Activation, Elementwise, Softmax
-from ..registry import Converted, converter
+from ..ops import Activation, Elementwise, Softmax, elems
+from ..ops.elementwise import PReLU
+from ..registry import Converted, converter, named_weights
 
 
 def activation_op(layer, act: Activation, in_shape, tin, tout) -> Converted:
@@ -55,3 +58,28 @@ def _softmax(layer, in_shape, tin, tout):
                              "axis", axis)
     return Converted(in_shape, [Softmax(layer.name, layer.class_name, [tin], tout,
                                         [in_shape], in_shape)])
+
+
+@converter("PReLU", weights=lambda config: ["alpha"])
+def _prelu(layer, in_shape, tin, tout):
+    """alpha has the input's shape with 1 on the shared axes (1-based, batch = 0).
+    The leading shared axes are dropped (alpha repeats over them); a shared axis
+    after an unshared one is broadcast at compile time."""
+    shared = kc.get(layer, "shared_axes")
+    shared = [] if shared is None else ([shared] if isinstance(shared, int) else list(shared))
+    rank = len(in_shape)
+    if any(not isinstance(a, int) or isinstance(a, bool) or not 1 <= a <= rank for a in shared):
+        raise kc.unsupported(layer, f"shared_axes={shared!r} must be axes 1..{rank}",
+                             "shared_axes", shared)
+    expected = tuple(1 if i + 1 in shared else d for i, d in enumerate(in_shape))
+    alpha = named_weights(layer)["alpha"]
+    if alpha.shape != expected:
+        raise kc.unsupported(layer, f"alpha has shape {alpha.shape}, expected {expected}")
+    lead = 0
+    while lead < rank and lead + 1 in shared:
+        lead += 1
+    alpha = np.ascontiguousarray(np.broadcast_to(alpha[(0,) * lead], in_shape[lead:]),
+                                 dtype=np.float32)
+    op = PReLU(layer.name, layer.class_name, [tin], tout, [in_shape], in_shape, alpha=alpha)
+    assert elems(in_shape) % op.period == 0
+    return Converted(in_shape, [op])

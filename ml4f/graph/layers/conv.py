@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import keras_config as kc
 from ..ops import Conv2D, DepthwiseConv2D
-from ..registry import Converted, converter, with_softmax
+from ..registry import Converted, converter, main_and_bias, named_weights, with_softmax
 from ..shapes import conv_out_and_pads, hwc
 
 
@@ -54,13 +54,6 @@ def _out_shape(layer, win: Window, channels: int) -> tuple[int, ...]:
     return (ow, channels) if _rank(layer) == 1 else (oh, ow, channels)
 
 
-def _arrays(layer, names: list[str], use_bias: bool) -> list:
-    expect = len(names) + (1 if use_bias else 0)
-    if len(layer.weights) != expect:
-        raise kc.unsupported(layer, f"expected {expect} weight arrays, found {len(layer.weights)}")
-    return list(layer.weights[:len(names)]) + [layer.weights[-1] if use_bias else None]
-
-
 def _as_2d(kernel: np.ndarray, rank: int) -> np.ndarray:
     return np.ascontiguousarray(kernel.reshape((1,) + kernel.shape) if rank == 1 else kernel)
 
@@ -70,13 +63,23 @@ def _check_kernel(layer, kernel, win: Window, c: int, in_shape) -> None:
         raise kc.unsupported(layer, f"kernel shape {kernel.shape} does not fit input {list(in_shape)}")
 
 
-@converter("Conv1D", "Conv2D")
+def _bias(layer, w: dict, channels: int):
+    """The bias array, checked against the output channels, or None."""
+    bias = w.get("bias")
+    if bias is not None and bias.shape != (channels,):
+        raise kc.unsupported(layer, f"bias has shape {bias.shape}, expected ({channels},)")
+    return bias
+
+
+@converter("Conv1D", "Conv2D", weights=main_and_bias("kernel"))
 def _conv(layer, in_shape, tin, tout):
     win = _window(layer, in_shape)
-    kernel, bias = _arrays(layer, ["kernel"], bool(kc.get(layer, "use_bias", True)))
+    w = named_weights(layer)
+    kernel = w["kernel"]
     kernel = _as_2d(kernel, _rank(layer))
     c = hwc(in_shape)[2]
     _check_kernel(layer, kernel, win, c, in_shape)
+    bias = _bias(layer, w, kernel.shape[3])
     act, softmax = kc.activation(layer)
     op = Conv2D(layer.name, layer.class_name, [tin], tout, [in_shape],
                 _out_shape(layer, win, kernel.shape[3]), kernel=kernel, bias=bias,
@@ -91,16 +94,17 @@ def _multiplier(layer) -> int:
     return m
 
 
-@converter("DepthwiseConv1D", "DepthwiseConv2D")
+@converter("DepthwiseConv1D", "DepthwiseConv2D", weights=main_and_bias("depthwise_kernel"))
 def _depthwise(layer, in_shape, tin, tout):
     win = _window(layer, in_shape)
-    kernel, bias = _arrays(layer, ["depthwise_kernel"], bool(kc.get(layer, "use_bias", True)))
-    kernel = _as_2d(kernel, _rank(layer))
+    w = named_weights(layer)
+    kernel = _as_2d(w["depthwise_kernel"], _rank(layer))
     c = hwc(in_shape)[2]
     m = _multiplier(layer)
     _check_kernel(layer, kernel, win, c, in_shape)
     if kernel.shape[3] != m:
         raise kc.unsupported(layer, f"kernel shape {kernel.shape} does not fit depth_multiplier={m}")
+    bias = _bias(layer, w, c * m)
     act, softmax = kc.activation(layer)
     op = DepthwiseConv2D(layer.name, layer.class_name, [tin], tout, [in_shape],
                          _out_shape(layer, win, c * m), kernel=kernel, bias=bias,
@@ -108,19 +112,20 @@ def _depthwise(layer, in_shape, tin, tout):
     return with_softmax(layer, op, softmax)
 
 
-@converter("SeparableConv1D", "SeparableConv2D")
+@converter("SeparableConv1D", "SeparableConv2D",
+           weights=main_and_bias("depthwise_kernel", "pointwise_kernel"))
 def _separable(layer, in_shape, tin, tout):
     win = _window(layer, in_shape)
-    dw, pw, bias = _arrays(layer, ["depthwise_kernel", "pointwise_kernel"],
-                           bool(kc.get(layer, "use_bias", True)))
+    w = named_weights(layer)
     rank = _rank(layer)
-    dw = _as_2d(dw, rank)
-    pw = _as_2d(pw, rank)
+    dw = _as_2d(w["depthwise_kernel"], rank)
+    pw = _as_2d(w["pointwise_kernel"], rank)
     c = hwc(in_shape)[2]
     m = _multiplier(layer)
     _check_kernel(layer, dw, win, c, in_shape)
     if dw.shape[3] != m or pw.shape[:3] != (1, 1, c * m):
         raise kc.unsupported(layer, f"kernel shapes {dw.shape}, {pw.shape} do not fit the input")
+    bias = _bias(layer, w, pw.shape[3])
     act, softmax = kc.activation(layer)
     mid_shape = _out_shape(layer, win, c * m)
     mid = tout + ":depthwise"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from .. import keras_config as kc
 from ..ops import Dense, Elementwise, Softmax, elems
-from ..registry import Converted, converter, weights_of, with_softmax
+from ..registry import Converted, converter, main_and_bias, named_weights, with_softmax
 
 
 # --------------------------------------------------------------------- no-ops
@@ -51,12 +51,14 @@ def _activation(layer, in_shape, tin, tout):
 
 
 # --------------------------------------------------------------------- dense
-@converter("Dense")
+@converter("Dense", weights=main_and_bias("kernel"))
 def _dense(layer, in_shape, tin, tout):
-    use_bias = bool(kc.get(layer, "use_bias", True))
-    (kernel,), bias = weights_of(layer, use_bias)
+    w = named_weights(layer)
+    kernel, bias = w["kernel"], w.get("bias")
     if kernel.ndim != 2 or kernel.shape[0] != in_shape[-1]:
         raise kc.unsupported(layer, f"kernel shape {kernel.shape} does not fit input {list(in_shape)}")
+    if bias is not None and bias.shape != (kernel.shape[1],):
+        raise kc.unsupported(layer, f"bias has shape {bias.shape}, expected ({kernel.shape[1]},)")
     act, softmax = kc.activation(layer)
     out_shape = tuple(in_shape[:-1]) + (kernel.shape[1],)
     op = Dense(layer.name, layer.class_name, [tin], tout, [in_shape], out_shape,

@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import keras_config as kc
 from ..ops.affine import Affine
-from ..registry import Converted, converter
+from ..registry import Converted, converter, flag, named_weights
 
 KERAS_EPSILON = 1e-7            # keras.backend.epsilon(): Normalization's floor of sqrt(variance)
 
@@ -33,24 +33,25 @@ def _last_axis_only(layer, in_shape, key: str, axis) -> None:
 
 
 # ------------------------------------------------------- BatchNormalization
-@converter("BatchNormalization")
+def _batch_norm_weights(config: dict) -> list[str]:
+    return ((["gamma"] if flag(config, "scale") else []) + (["beta"] if flag(config, "center") else [])
+            + ["moving_mean", "moving_variance"])
+
+
+@converter("BatchNormalization", weights=_batch_norm_weights)
 def _batch_norm(layer, in_shape, tin, tout):
     _last_axis_only(layer, in_shape, "axis", kc.get(layer, "axis", -1))
     for key in ("renorm", "virtual_batch_size", "adjustment"):
         if kc.get(layer, key) not in (None, False):
             raise kc.unsupported(layer, f"unsupported {key}={kc.get(layer, key)!r}", key,
                                  kc.get(layer, key))
-    scale, center = bool(kc.get(layer, "scale", True)), bool(kc.get(layer, "center", True))
     eps = kc.number(layer, "epsilon", 1e-3, minimum=0.0)
-    w = list(layer.weights)
-    if len(w) != scale + center + 2:
-        raise kc.unsupported(layer, f"expected {scale + center + 2} weight arrays "
-                             f"(scale={scale}, center={center}), found {len(w)}")
-    gamma = np.asarray(w.pop(0), np.float64) if scale else 1.0
-    beta = np.asarray(w.pop(0), np.float64) if center else 0.0
-    mean, var = (np.asarray(a, np.float64) for a in w)
-    if mean.shape != (in_shape[-1],):
-        raise kc.unsupported(layer, f"statistics of shape {mean.shape} do not fit input {list(in_shape)}")
+    w = {k: np.asarray(a, np.float64) for k, a in named_weights(layer).items()}
+    gamma, beta = w.get("gamma", 1.0), w.get("beta", 0.0)
+    mean, var = w["moving_mean"], w["moving_variance"]
+    if any(a.shape != (in_shape[-1],) for a in w.values()):
+        shapes = ", ".join(f"{k} {a.shape}" for k, a in w.items())
+        raise kc.unsupported(layer, f"statistics of shapes {shapes} do not fit input {list(in_shape)}")
     if np.any(var + eps <= 0):
         raise kc.unsupported(layer, "moving_variance + epsilon is not positive")
     m = gamma / np.sqrt(var + eps)
@@ -85,7 +86,7 @@ def _rescaling(layer, in_shape, tin, tout):
 
 
 # ------------------------------------------------------------ Normalization
-@converter("Normalization")
+@converter("Normalization", weights=lambda config: None, integer_weights=(2,))
 def _normalization(layer, in_shape, tin, tout):
     """(x - mean) / max(sqrt(variance), 1e-7), or with invert=True
     mean + x * max(sqrt(variance), 1e-7); statistics per channel (axis -1) or

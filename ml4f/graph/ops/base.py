@@ -10,6 +10,12 @@ from typing import ClassVar
 
 import numpy as np
 
+# keras.activations.selu
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+# hard_sigmoid = clip((x + c) * a, 0, 1): Keras 3 relu6(x + 3) / 6, Keras 2 clip(0.2 x + 0.5, 0, 1)
+HARD_SIGMOID = {"keras3": (3.0, 1.0 / 6.0), "keras2": (2.5, 0.2)}
+
 
 def elems(shape) -> int:
     n = 1
@@ -49,9 +55,26 @@ class Activation:
     def fusable(self) -> bool:
         return self.kind in self.FUSABLE
 
+    @property
+    def is_plain_relu(self) -> bool:
+        """max(x, 0): no slope, threshold or clip."""
+        return (self.kind == "relu" and self.alpha == 0 and self.threshold == 0
+                and self.max_value is None)
+
+    @property
+    def nonnegative(self) -> bool:
+        """Every output is >= +0 (or NaN), whatever the input."""
+        if self.kind == "relu":
+            return self.alpha == 0 and self.threshold >= 0
+        return self.kind in ("sigmoid", "hard_sigmoid", "softplus", "exponential")
+
 
 LINEAR = Activation()
 RELU = Activation("relu")
+
+
+#: op kind -> op class, filled as the op modules are imported
+OP_CLASSES: dict[str, type] = {}
 
 
 @dataclass
@@ -65,14 +88,26 @@ class Op:
     in_shapes: list[tuple[int, ...]]
     out_shape: tuple[int, ...]
 
-    kind: ClassVar[str] = "op"
+    kind: ClassVar[str] = "op"              # the op's one name (report, tables); unique per class
     inplace: ClassVar[bool] = False         # may write its output over its (dying) first input
     WEIGHTS: ClassVar[tuple[str, ...]] = ()  # array fields stored in the weight type (f32 or f16)
     FLOAT32: ClassVar[tuple[str, ...]] = ()  # array fields always stored as float32
 
+    def __init_subclass__(cls, **kw) -> None:
+        super().__init_subclass__(**kw)
+        other = OP_CLASSES.setdefault(cls.kind, cls)
+        if other is not cls and other.__qualname__ != cls.__qualname__:
+            raise TypeError(f"op kind {cls.kind!r} of {cls.__name__} is taken by {other.__name__}")
+        OP_CLASSES[cls.kind] = cls
+
     @property
     def in_shape(self) -> tuple[int, ...]:
         return self.in_shapes[0]
+
+    def nonnegative(self, inputs: list[bool]) -> bool:
+        """Every output value is >= +0 (or NaN), given which inputs are known to be."""
+        act = getattr(self, "activation", None)
+        return act is not None and act.nonnegative
 
     def macs(self) -> int:
         return 0

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-
 from .base import LINEAR, Activation, Op
 
 
@@ -19,6 +18,9 @@ class Pool2D(Op):
 
     kind = "pool2d"
 
+    def nonnegative(self, inputs: list[bool]) -> bool:
+        return super().nonnegative(inputs) or (self.mode == "max" and inputs[0])
+
 
 @dataclass
 class GlobalPool(Op):
@@ -28,3 +30,6 @@ class GlobalPool(Op):
     activation: Activation = LINEAR
 
     kind = "globalpool"
+
+    def nonnegative(self, inputs: list[bool]) -> bool:
+        return super().nonnegative(inputs) or (self.mode == "max" and inputs[0])

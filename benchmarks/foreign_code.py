@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from capstone import CS_ARCH_ARM, CS_MODE_MCLASS, CS_MODE_THUMB, Cs
 from capstone import arm_const as A
 
-from ..thumb.encoding import CONDS, invert_cond
-from ..thumb.regs import S, core
-from .timing import BlockCost, CycleCounter, TimingModel
+from ml4f.thumb.encoding import CONDS, invert_cond
+from ml4f.thumb.regs import S, core
+from ml4f.emulator.timing import BlockCost, CycleCounter, TimingModel
 
 _CORE_ALIASES = {"sb": 9, "sl": 10, "fp": 11, "ip": 12, "sp": 13, "lr": 14, "pc": 15}
 # capstone's condition codes (ARM_CC_EQ = 1 ... ARM_CC_LE = 14) in the decoder's spelling

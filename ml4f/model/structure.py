@@ -1,9 +1,8 @@
 """Model configuration walking: Sequential, nested Sequential and Functional graphs.
 
 Works on the parsed JSON only (``model_config`` of a legacy ``.h5`` or ``config.json`` of a
-``.keras``).  Nothing named in the configuration is ever imported, decoded or executed: layer
-classes are matched against a table of Keras built-in class names, and everything else is
-refused before any weight is read.
+``.keras``).  Layer classes are matched against the tables of classes.py, and everything
+refused is refused before any weight is read.
 
 The result is a :class:`Structure`: the configuration tree (needed to locate weights, whose
 layout follows the nesting of containers) and the flat list of :class:`~ml4f.model.records.Layer`
@@ -11,116 +10,31 @@ records (nested Sequential models flattened, path names ``outer/inner/leaf``).
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Iterator, Protocol
 
-import numpy as np
-
-from ..errors import InvalidModelError, ML4FError, ModelFormatError, UnsupportedError
+from ..errors import ML4FError, ModelFormatError, UnsupportedError
+from .classes import (
+    BUILTIN_LAYER_CLASSES,
+    CODE_LAYER_CLASSES,
+    FUNCTIONAL_CLASSES,
+    SEQUENTIAL_CLASSES,
+    is_keras_module,
+)
 from .records import Layer
 
-# --------------------------------------------------------------------------------------------
-# Data tables
-# --------------------------------------------------------------------------------------------
 
-#: Layer classes that exist only as Python code in the configuration (marshalled bytecode or a
-#: reference to a TensorFlow function) or wrap foreign code.  Refused by name, never decoded.
-CODE_LAYER_CLASSES = frozenset({
-    "Lambda", "TFOpLambda", "SlicingOpLambda", "TFSMLayer", "JaxLayer", "FlaxLayer",
-    "TorchModuleWrapper", "Layer", "Wrapper",
-})
+class LayerKinds(Protocol):
+    """What the compiler knows of layer kinds, asked by the reader (the converter table)."""
 
-#: Built-in layer class names of Keras 3 (``keras.layers``) and Keras 2 (``tf_keras.layers``),
-#: including the public aliases Keras accepts as ``class_name`` when deserialising.
-BUILTIN_LAYER_CLASSES = frozenset({
-    # core
-    "InputLayer", "Dense", "EinsumDense", "Activation", "Embedding", "Masking", "Identity",
-    "ReversibleEmbedding",
-    # convolution
-    "Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose",
-    "DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D",
-    "Convolution1D", "Convolution2D", "Convolution3D", "Convolution1DTranspose",
-    "Convolution2DTranspose", "Convolution3DTranspose", "SeparableConvolution1D",
-    "SeparableConvolution2D", "LocallyConnected1D", "LocallyConnected2D",
-    # pooling
-    "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D", "AveragePooling2D",
-    "AveragePooling3D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D",
-    "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D",
-    "MaxPool1D", "MaxPool2D", "MaxPool3D", "AvgPool1D", "AvgPool2D", "AvgPool3D",
-    "GlobalMaxPool1D", "GlobalMaxPool2D", "GlobalMaxPool3D", "GlobalAvgPool1D",
-    "GlobalAvgPool2D", "GlobalAvgPool3D", "AdaptiveAveragePooling1D", "AdaptiveAveragePooling2D",
-    "AdaptiveAveragePooling3D", "AdaptiveMaxPooling1D", "AdaptiveMaxPooling2D",
-    "AdaptiveMaxPooling3D",
-    # normalisation
-    "BatchNormalization", "LayerNormalization", "GroupNormalization", "UnitNormalization",
-    "RMSNormalization", "SpectralNormalization",
-    # activations
-    "ReLU", "Softmax", "LeakyReLU", "PReLU", "ELU", "ThresholdedReLU",
-    # regularisation
-    "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianDropout",
-    "GaussianNoise", "AlphaDropout", "ActivityRegularization",
-    # reshaping
-    "Reshape", "Flatten", "Permute", "RepeatVector", "Cropping1D", "Cropping2D", "Cropping3D",
-    "UpSampling1D", "UpSampling2D", "UpSampling3D", "ZeroPadding1D", "ZeroPadding2D",
-    "ZeroPadding3D",
-    # merging
-    "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot",
-    # attention
-    "Attention", "AdditiveAttention", "MultiHeadAttention", "GroupedQueryAttention",
-    "GroupQueryAttention",
-    # recurrent
-    "RNN", "SimpleRNN", "SimpleRNNCell", "GRU", "GRUCell", "LSTM", "LSTMCell", "ConvLSTM1D",
-    "ConvLSTM2D", "ConvLSTM3D", "StackedRNNCells", "AbstractRNNCell", "Bidirectional",
-    "TimeDistributed",
-    # preprocessing
-    "CategoryEncoding", "CenterCrop", "Discretization", "HashedCrossing", "Hashing",
-    "IntegerLookup", "StringLookup", "TextVectorization", "Normalization", "Rescaling",
-    "Resizing", "MelSpectrogram", "STFTSpectrogram", "Pipeline", "DenseFeatures",
-    "AugMix", "AutoContrast", "ContrastLimitedAdaptiveHistogramEqualization", "CutMix",
-    "Equalization", "MaxNumBoundingBoxes", "MixUp", "RandAugment", "RandomBrightness",
-    "RandomColorDegeneration", "RandomColorJitter", "RandomContrast", "RandomCrop",
-    "RandomElasticTransform", "RandomErasing", "RandomFlip", "RandomGaussianBlur",
-    "RandomGrayscale", "RandomHeight", "RandomHue", "RandomInvert", "RandomPerspective",
-    "RandomPosterization", "RandomRotation", "RandomSaturation", "RandomSharpness",
-    "RandomShear", "RandomTranslation", "RandomWidth", "RandomZoom", "Solarization",
-})
+    def check(self, name: str, class_name: str, config: dict) -> None:
+        """Raise an ML4FError for a layer kind that cannot be compiled."""
 
-SEQUENTIAL_CLASSES = frozenset({"Sequential"})
-FUNCTIONAL_CLASSES = frozenset({"Functional", "Model"})
+    def weight_names(self, class_name: str, config: dict) -> "list[str] | None":
+        """The get_weights() names of a layer (None: not known, not checked)."""
 
-#: Layers that never own weights.
-WEIGHTLESS_CLASSES = frozenset({
-    "InputLayer", "Activation", "Identity", "Masking",
-    "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D", "AveragePooling2D",
-    "AveragePooling3D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D",
-    "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D",
-    "MaxPool1D", "MaxPool2D", "MaxPool3D", "AvgPool1D", "AvgPool2D", "AvgPool3D",
-    "GlobalMaxPool1D", "GlobalMaxPool2D", "GlobalMaxPool3D", "GlobalAvgPool1D",
-    "GlobalAvgPool2D", "GlobalAvgPool3D",
-    "ReLU", "Softmax", "LeakyReLU", "ELU", "ThresholdedReLU",
-    "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianDropout",
-    "GaussianNoise", "AlphaDropout", "ActivityRegularization",
-    "Reshape", "Flatten", "Permute", "RepeatVector", "Cropping1D", "Cropping2D", "Cropping3D",
-    "UpSampling1D", "UpSampling2D", "UpSampling3D", "ZeroPadding1D", "ZeroPadding2D",
-    "ZeroPadding3D",
-    "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot",
-})
-
-_CONV_CLASSES = frozenset({
-    "Dense", "Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose",
-    "Conv3DTranspose", "Convolution1D", "Convolution2D", "Convolution3D",
-    "Convolution1DTranspose", "Convolution2DTranspose", "Convolution3DTranspose",
-    "DepthwiseConv1D", "DepthwiseConv2D",
-})
-_SEPARABLE_CLASSES = frozenset({
-    "SeparableConv1D", "SeparableConv2D", "SeparableConvolution1D", "SeparableConvolution2D",
-})
-
-#: Element count above which a weight array is refused (1 GiB of float32).
-MAX_WEIGHT_ELEMENTS = 1 << 28
-
-_KERAS_MODULE = re.compile(r"^(tf_)?keras(\..+)?$|^tensorflow\.(python\.)?keras(\..+)?$")
+    def integer_weights(self, class_name: str) -> frozenset:
+        """Weight indices stored as integers (read as float32)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -201,10 +115,6 @@ def dtype_name(dtype) -> str | None:
         if isinstance(inner, str):
             return inner
     return repr(dtype)
-
-
-def is_keras_module(module) -> bool:
-    return isinstance(module, str) and _KERAS_MODULE.match(module) is not None
 
 
 def _shape_from(value) -> list | None:
@@ -593,23 +503,20 @@ def parse_config(root) -> Structure:
 # Checks
 # --------------------------------------------------------------------------------------------
 
-CheckLayer = Callable[[str, str, dict], None]
+def run_layer_checks(structure: Structure, kinds: LayerKinds | None) -> None:
+    """Call ``kinds.check(name, class_name, config)`` for every layer not already refused.
 
-
-def run_layer_checks(structure: Structure, check_layer: CheckLayer | None) -> None:
-    """Call ``check_layer(name, class_name, config)`` for every layer not already refused.
-
-    :class:`ML4FError` raised by the callback is collected in ``structure.problems``; any
+    :class:`ML4FError` raised by it is collected in ``structure.problems``; any
     other exception propagates unchanged.
     """
-    if check_layer is None:
+    if kinds is None:
         return
     refused = {n.path for n in structure.leaf_nodes() if n.refused}
     for layer in structure.layers:
         if layer.name in refused:
             continue
         try:
-            check_layer(layer.name, layer.class_name, layer.config)
+            kinds.check(layer.name, layer.class_name, layer.config)
         except ML4FError as error:
             if error.layer is None:
                 error.layer, error.layer_class = layer.name, layer.class_name
@@ -629,97 +536,3 @@ def raise_problems(problems: list[ML4FError]) -> None:
                         layer_class=first.layer_class, key=first.key, value=first.value)
     error.problems = list(problems)
     raise error
-
-
-# --------------------------------------------------------------------------------------------
-# Weight checks
-# --------------------------------------------------------------------------------------------
-
-def _flag(config: dict, key: str, default: bool = True) -> bool:
-    value = config.get(key, default)
-    return bool(value) if isinstance(value, (bool, int)) else default
-
-
-def expected_weight_names(class_name: str, config: dict) -> list[str] | None:
-    """The ``get_weights()`` names a built-in layer has, or None where not known."""
-    if class_name in WEIGHTLESS_CLASSES:
-        return []
-    bias = ["bias"] if _flag(config, "use_bias") else []
-    if class_name in ("DepthwiseConv1D", "DepthwiseConv2D"):
-        return ["depthwise_kernel"] + bias
-    if class_name in _CONV_CLASSES:
-        return ["kernel"] + bias
-    if class_name in _SEPARABLE_CLASSES:
-        return ["depthwise_kernel", "pointwise_kernel"] + bias
-    if class_name == "BatchNormalization":
-        return (["gamma"] if _flag(config, "scale") else []) + \
-               (["beta"] if _flag(config, "center") else []) + ["moving_mean", "moving_variance"]
-    if class_name == "PReLU":
-        return ["alpha"]
-    return None
-
-
-def weight_label(layer: Layer, index: int, stored: str | None = None) -> str:
-    """A readable name for weight ``index`` of a layer (for messages)."""
-    if stored:
-        return f"weight {index} '{stored}'"
-    names = expected_weight_names(layer.class_name, layer.config)
-    if names is not None and index < len(names):
-        return f"weight {index} '{names[index]}'"
-    return f"weight {index}"
-
-
-def check_weights(layer: Layer) -> None:
-    """Plausibility of the arrays read for a layer against its config."""
-    names = expected_weight_names(layer.class_name, layer.config)
-    kw = dict(layer=layer.name, layer_class=layer.class_name)
-    if names is not None and len(names) != len(layer.weights):
-        raise ModelFormatError(
-            f"has {len(layer.weights)} weight arrays, its config implies {len(names)} "
-            f"({', '.join(names) or 'none'})", **kw)
-    if names is None:
-        return
-    shapes = [w.shape for w in layer.weights]
-    cls, cfg = layer.class_name, layer.config
-    if cls in _CONV_CLASSES | _SEPARABLE_CLASSES:
-        kernel = shapes[-2] if "bias" in names else shapes[-1]    # pointwise for separable
-        if len(kernel) < 2:
-            raise ModelFormatError(f"kernel has shape {kernel}", **kw)
-        if cls.startswith("Depthwise"):
-            dm = cfg.get("depth_multiplier", 1)
-            out = kernel[-2] * dm if isinstance(dm, int) else None
-        else:
-            out = cfg.get("units", cfg.get("filters"))
-            if isinstance(out, int) and not cls.endswith("Transpose") and kernel[-1] != out:
-                raise ModelFormatError(
-                    f"kernel has shape {kernel}, its last dimension should be {out}", **kw)
-        if isinstance(out, int) and "bias" in names and shapes[-1] != (out,):
-            raise ModelFormatError(f"bias has shape {shapes[-1]}, expected ({out},)", **kw)
-    elif layer.class_name == "BatchNormalization":
-        if len(set(shapes)) != 1 or len(shapes[0]) != 1:
-            raise ModelFormatError(
-                f"batch-normalisation arrays have shapes {shapes}, expected equal 1-D shapes", **kw)
-
-
-#: Integer statistics some layers keep beside their float weights (by weight index);
-#: they are read as float32 (e.g. an adapted Normalization's sample count).
-INTEGER_WEIGHTS = {"Normalization": {2}}
-
-
-def check_array(layer: Layer, index: int, array: np.ndarray, stored: str | None = None) -> np.ndarray:
-    """A float32 copy of a weight array, refusing other dtypes and non-finite values."""
-    label = weight_label(layer, index, stored)
-    kw = dict(layer=layer.name, layer_class=layer.class_name)
-    if (isinstance(array, np.ndarray) and array.dtype.kind in "iu"
-            and index in INTEGER_WEIGHTS.get(layer.class_name, ())):
-        array = array.astype(np.float32)
-    if not isinstance(array, np.ndarray) or array.dtype.kind != "f" or array.dtype.itemsize != 4:
-        dtype = getattr(array, "dtype", type(array).__name__)
-        raise ModelFormatError(f"{label} has dtype {dtype}, expected float32", key="dtype",
-                               value=str(dtype), **kw)
-    array = np.ascontiguousarray(array, dtype=np.float32)
-    if not np.isfinite(array).all():
-        what = "NaN" if np.isnan(array).any() else "infinite values"
-        raise InvalidModelError(f"{label} contains {what}", **kw)
-    return array
-

@@ -1,0 +1,25 @@
+"""Graph -> ML4F object: the arena plan, the machine code and the container."""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from .codegen import Generated, generate
+from .container import build_object
+from .graph.ops import Graph
+from .plan import ArenaPlan, plan_arena
+
+
+class Lowered(NamedTuple):
+    arena: ArenaPlan
+    generated: Generated
+    object: bytes
+
+
+def compile_graph(graph: Graph, *, float16: bool = False, optimize: str = "balanced") -> Lowered:
+    arena = plan_arena(graph)
+    gen = generate(graph, arena, float16=float16, optimize=optimize)
+    obj = build_object(input_shape=graph.input_shape, output_shape=graph.output_shape,
+                       code=gen.code, weights=gen.weights, arena_bytes=arena.arena_bytes,
+                       input_offset=arena.offsets[graph.input],
+                       output_offset=arena.offsets[graph.output])
+    return Lowered(arena, gen, obj)

@@ -1,0 +1,50 @@
+"""What every kernel of one model shares: the code generation state and the
+stack frame.
+
+Register conventions inside a kernel: every core register except sp (r0-r12,
+lr) and every S register is free; the model prologue saved the callee-saved
+ones.  The frame at sp holds the arena base, the weights base and spill words.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..thumb import Assembler
+from ..thumb.regs import sp
+from ..weights import WeightBlob
+from .immediates import add_const
+
+FRAME_ARENA = 0
+FRAME_WEIGHTS = 4
+FRAME_SPILL = 8          # spill words for kernels: [sp, #8] .. [sp, #44]
+SPILL_SLOTS = 10
+FRAME_BYTES = FRAME_SPILL + 4 * SPILL_SLOTS
+
+
+@dataclass
+class KernelContext:
+    """Code generation state shared by the kernels of one model."""
+
+    asm: Assembler
+    blob: WeightBlob
+    optimize: str = "balanced"          # "size" | "balanced" | "speed"
+    nonnegative: frozenset = frozenset()  # tensors known to hold no negative value
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def float16(self) -> bool:
+        return self.blob.float16
+
+    def arena_ptr(self, rd, offset: int) -> None:
+        self.asm.ldr(rd, sp, FRAME_ARENA)
+        add_const(self.asm, rd, rd, offset)
+
+    def weights_ptr(self, rd, offset: int) -> None:
+        self.asm.ldr(rd, sp, FRAME_WEIGHTS)
+        add_const(self.asm, rd, rd, offset)
+
+    def spill(self, rt, slot: int) -> None:
+        self.asm.str(rt, sp, FRAME_SPILL + 4 * slot)
+
+    def reload(self, rt, slot: int) -> None:
+        self.asm.ldr(rt, sp, FRAME_SPILL + 4 * slot)
