@@ -117,6 +117,60 @@ def cifar_cnn(K):
     ], name="cifar_cnn")
 
 
+# ------------------------------------------------------ MLPerf Tiny (float32)
+# The reference architectures of MLPerf Tiny v1 (mlcommons/tiny, training/*/keras_model.py),
+# layer for layer; weights are this file's deterministic ones, not trained.
+def resnet8(K):
+    """Image classification: ResNet-8 on 32x32x3 CIFAR-10 images (12.5 M MACs)."""
+    L = K.layers
+    inp = K.Input((32, 32, 3), name="image")
+    x = _conv_bn_relu(K, inp, lambda **kw: L.Conv2D(16, 3, padding="same", **kw), "conv1")
+    for stack, filters in ((1, 16), (2, 32), (3, 64)):
+        stride = 1 if stack == 1 else 2
+        y = _conv_bn_relu(K, x, lambda **kw: L.Conv2D(filters, 3, strides=stride, padding="same",
+                                                      **kw), f"s{stack}_conv1")
+        y = L.Conv2D(filters, 3, padding="same", use_bias=False, name=f"s{stack}_conv2")(y)
+        y = L.BatchNormalization(name=f"s{stack}_conv2_bn")(y)
+        if stack > 1:                          # projection shortcut
+            x = L.Conv2D(filters, 1, strides=2, padding="same", name=f"s{stack}_shortcut")(x)
+        x = L.Add(name=f"s{stack}_add")([x, y])
+        x = L.Activation("relu", name=f"s{stack}_relu")(x)
+    x = L.AveragePooling2D(8, name="avgpool")(x)
+    x = L.Flatten(name="flatten")(x)
+    out = L.Dense(10, activation="softmax", name="out")(x)
+    return K.Model(inp, out, name="resnet8")
+
+
+def mobilenet_vww(K):
+    """Visual wake words: MobileNetV1 with width 0.25 on 96x96x3 images (7.5 M MACs)."""
+    L = K.layers
+    inp = K.Input((96, 96, 3), name="image")
+    x = _conv_bn_relu(K, inp, lambda **kw: L.Conv2D(8, 3, strides=2, padding="same", **kw), "conv1")
+    blocks = [(1, 16), (2, 32), (1, 32), (2, 64), (1, 64), (2, 128), (1, 128), (1, 128),
+              (1, 128), (1, 128), (1, 128), (2, 256), (1, 256)]
+    for i, (stride, filters) in enumerate(blocks, 1):
+        x = _conv_bn_relu(K, x, lambda **kw: L.DepthwiseConv2D(3, strides=stride, padding="same",
+                                                               **kw), f"dw{i}")
+        x = _conv_bn_relu(K, x, lambda **kw: L.Conv2D(filters, 1, padding="same", **kw), f"pw{i}")
+    x = L.AveragePooling2D(3, name="avgpool")(x)
+    x = L.Flatten(name="flatten")(x)
+    out = L.Dense(2, activation="softmax", name="out")(x)
+    return K.Model(inp, out, name="mobilenet_vww")
+
+
+def ad_autoencoder(K):
+    """Anomaly detection: the Dense autoencoder on 640 log-mel features (ToyADMOS)."""
+    L = K.layers
+    inp = K.Input((640,), name="features")
+    x = inp
+    for i, units in enumerate([128, 128, 128, 128, 8, 128, 128, 128, 128], 1):
+        x = L.Dense(units, name=f"fc{i}")(x)
+        x = L.BatchNormalization(name=f"fc{i}_bn")(x)
+        x = L.Activation("relu", name=f"fc{i}_relu")(x)
+    out = L.Dense(640, name="out")(x)
+    return K.Model(inp, out, name="ad_autoencoder")
+
+
 def _synthetic(name, description, build, quick=False):
     return BenchModel(name, description, MODELS_DIR / f"{name}.h5", build, quick)
 
@@ -133,6 +187,10 @@ MODELS: list[BenchModel] = [
                quick=True),
     _synthetic("ds_cnn", "keyword spotting DS-CNN (MLPerf Tiny shape), 49x10x1", ds_cnn),
     _synthetic("cifar_cnn", "CIFAR-sized CNN, 32x32x3", cifar_cnn),
+    _synthetic("resnet8", "MLPerf Tiny image classification ResNet-8, 32x32x3", resnet8),
+    _synthetic("mobilenet_vww", "MLPerf Tiny visual wake words MobileNetV1-0.25, 96x96x3",
+               mobilenet_vww),
+    _synthetic("ad_autoencoder", "MLPerf Tiny anomaly detection Dense autoencoder, 640", ad_autoencoder),
 ]
 
 

@@ -103,7 +103,7 @@ def compile_model(model: Model, options: Options = Options(), progress=None,
     errors = validate(graph, machine, options, progress) if options.validate else {}
     timings["validate"] = time.perf_counter() - t
     if options.test_data:
-        x, y = find_test_vector(machine, graph.input_shape, np.random.default_rng(options.seed))
+        x, y = find_test_vector(machine, graph, np.random.default_rng(options.seed))
         obj = attach_test_data(obj, x.astype("<f4").tobytes(), y.astype("<f4").tobytes())
     t = time.perf_counter()
     hs = gen.header_size

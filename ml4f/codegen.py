@@ -45,7 +45,8 @@ class Generated:
 def generate(graph: Graph, arena: ArenaPlan, *, float16: bool, optimize: str = "balanced") -> Generated:
     asm = Assembler()
     blob = WeightBlob(float16)
-    ctx = KernelContext(asm, blob, optimize, nonnegative=nonnegative_tensors(graph))
+    ctx = KernelContext(asm, blob, optimize, nonnegative=nonnegative_tensors(graph),
+                        reversed=arena.reversed)
     header_size = header_size_for(graph.input_shape, graph.output_shape)
 
     asm.push(SAVED_CORE + [lr])

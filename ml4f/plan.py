@@ -6,6 +6,14 @@ input that dies at that op (the output is that input's buffer), and a view
 validated alone) is a byte range inside its input's buffer.  A buffer lives
 from the step that creates it to the last step that reads any tensor in it.
 
+A windowed op (convolution, depthwise, pooling: Op.row_access) whose input
+dies there may write its output over that input behind the read front: the
+two buffers form an overlap pair, allowed to share addresses when the output
+lies at least `forward` bytes below the input (output rows written top to
+bottom, each below every input row still to be read) or, for kernels that can
+run their rows bottom to top, at least `reverse` bytes above it.  The plan
+says which way each such op runs (ArenaPlan.reversed).
+
 The lower bound is the largest total size of the buffers alive at any one step
 plus the words the format keeps at the start of the arena.  Placement tries
 strategies in turn until one reaches the bound, else keeps the smallest arena
@@ -17,6 +25,7 @@ steps: residual blocks, concatenations).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from .errors import CodegenError
 from .graph.ops import Graph, Op, elems
@@ -39,10 +48,15 @@ class ArenaPlan:
     lifetimes: dict[str, tuple[int, int]] = field(default_factory=dict)
     method: str = ""
     buffer_of: dict[str, str] = field(default_factory=dict)    # tensor -> the tensor owning its buffer
+    reversed: frozenset = frozenset()   # outputs of windowed ops that run their rows bottom to top
+    overlapping: frozenset = frozenset()  # outputs written over their input behind the read front
+    op_by_op_bound: int = 0             # the bound without overlap pairs (whole tensors op by op)
 
     def as_dict(self) -> dict:
         return {"arena_bytes": self.arena_bytes, "lower_bound": self.lower_bound,
+                "op_by_op_bound": self.op_by_op_bound,
                 "reserved_bytes": RESERVED, "method": self.method,
+                "overlapping": sorted(self.overlapping), "reversed": sorted(self.reversed),
                 "tensors": [{"tensor": t, "offset": self.offsets[t], "bytes": self.sizes[t],
                              "first_step": self.lifetimes[t][0], "last_step": self.lifetimes[t][1],
                              **({"buffer": self.buffer_of[t]}
@@ -62,6 +76,64 @@ class Buffers:
     order: list[str]                     # buffers in creation order
     source: dict[str, str]               # buffer -> the buffer of its producer's first input
     lower_bound: int                     # RESERVED + most bytes alive at one step
+    pairs: dict[str, "Pair"] = field(default_factory=dict)   # output buffer -> its overlap pair
+    op_by_op_bound: int = 0              # the bound with no overlap pair
+
+    @cached_property
+    def x_pairs(self) -> dict[str, list["Pair"]]:
+        """Input buffer -> the overlap pairs it is the input of."""
+        out: dict[str, list[Pair]] = {}
+        for pair in self.pairs.values():
+            out.setdefault(pair.x, []).append(pair)
+        return out
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Output buffer `y` may overlap input buffer `x` (alive together at `step` only)
+    when off(y) - off(x) <= forward, or >= reverse (None: the kernel runs top to
+    bottom only)."""
+
+    x: str
+    y: str
+    step: int
+    forward: int
+    reverse: int | None
+    saving: int                          # bytes saved at `step` at the best allowed offset
+
+    def allows(self, off_x: int, off_y: int) -> bool:
+        d = off_y - off_x
+        return d <= self.forward or (self.reverse is not None and d >= self.reverse)
+
+    def runs_reversed(self, off_x: int, off_y: int) -> bool:
+        return self.reverse is not None and not off_y - off_x <= self.forward \
+            and off_y - off_x >= self.reverse
+
+
+def overlap_offsets(access, x_bytes: int, y_bytes: int) -> tuple[int, int | None]:
+    """(forward, reverse): the highest offset of the output below the input, and
+    the lowest above it, at which output rows are written behind the read front
+    (see RowAccess): row y of the output must end before the first input row
+    still to be read (rows top to bottom), or start after the last one (bottom
+    to top)."""
+    rx, ry, rows = access.in_row_bytes, access.out_row_bytes, access.rows
+    forward, first = x_bytes, None
+    for y in range(len(rows) - 1, -1, -1):         # first input row read from row y on
+        lo, hi = rows[y]
+        if hi >= lo:
+            first = lo if first is None else min(first, lo)
+        if first is not None:
+            forward = min(forward, first * rx - (y + 1) * ry)
+    if not access.reversible:
+        return forward, None
+    reverse, last = -y_bytes, None
+    for y in range(len(rows)):                     # last input row read from row y down
+        lo, hi = rows[y]
+        if hi >= lo:
+            last = hi if last is None else max(last, hi)
+        if last is not None:
+            reverse = max(reverse, (last + 1) * rx - y * ry)
+    return forward, reverse
 
 
 def _inplace_candidates(op: Op) -> list[int]:
@@ -82,6 +154,7 @@ def buffers(graph: Graph) -> Buffers:
     members = {graph.input: [graph.input]}
     first = {graph.input: -1}
     source = {}
+    pairs: dict[str, Pair] = {}
 
     def dies_here(t: str, i: int) -> bool:
         return max(last_use.get(u, -1) for u in members[root[t]]) == i
@@ -111,12 +184,44 @@ def buffers(graph: Graph) -> Buffers:
             first[out] = i
             if op.inputs:
                 source[out] = root[op.inputs[0]]
+                pair = _overlap_pair(op, i, root, inner, tsize, dies_here)
+                if pair is not None:
+                    pairs[out] = pair
     life = {b: (first[b], max(last_use.get(u, first[b]) for u in ts)) for b, ts in members.items()}
     order = sorted(members, key=lambda b: first[b])
     size = {b: tsize[b] for b in members}
-    bound = RESERVED + max(sum(size[b] for b in order if life[b][0] <= s <= life[b][1])
-                           for s in range(-1, n + 1))
-    return Buffers(root, inner, tsize, size, life, order, source, bound)
+
+    def alive(step: int) -> int:
+        return sum(size[b] for b in order if life[b][0] <= step <= life[b][1])
+    steps = range(-1, n + 1)
+    op_by_op = RESERVED + max(alive(step) for step in steps)
+    saved = {}
+    for pair in pairs.values():
+        saved[pair.step] = saved.get(pair.step, 0) + pair.saving
+    bound = RESERVED + max(alive(step) - saved.get(step, 0) for step in steps)
+    return Buffers(root, inner, tsize, size, life, order, source, bound, pairs, op_by_op)
+
+
+def _overlap_pair(op: Op, step: int, root, inner, tsize, dies_here) -> Pair | None:
+    """The overlap pair of a windowed op's output with its first input, where the
+    input dies at the op, fills its buffer and no other operand shares it."""
+    access = op.row_access()
+    if access is None:
+        return None
+    x = op.inputs[0]
+    bx = root[x]
+    if (inner[x] != 0 or tsize[x] != tsize[bx] or not dies_here(x, step)
+            or any(root[u] == bx for u in op.inputs[1:])):
+        return None
+    sx, sy = tsize[x], tsize[op.output]
+    forward, reverse = overlap_offsets(access, 4 * elems(op.in_shapes[0]), 4 * elems(op.out_shape))
+    extents = [max(sx, forward + sy) - min(0, forward)]
+    if reverse is not None:
+        extents.append(max(sx, reverse + sy) - min(0, reverse))
+    saving = sx + sy - min(extents)
+    if saving <= 0:
+        return None
+    return Pair(bx, op.output, step, forward, reverse, saving)
 
 
 def plan_arena(graph: Graph) -> ArenaPlan:
@@ -136,8 +241,17 @@ def plan_arena(graph: Graph) -> ArenaPlan:
     offsets = {t: placed[bufs.root[t]] + bufs.inner[t] for t in bufs.root}
     sizes = {t: bufs.tsize[t] for t in bufs.root}
     lifetimes = {t: bufs.life[bufs.root[t]] for t in bufs.root}
+    overlapping, reversed_ = set(), set()
+    for y, pair in bufs.pairs.items():
+        ox, oy = placed[pair.x], placed[y]
+        if ox < oy + bufs.size[y] and oy < ox + bufs.size[pair.x]:
+            overlapping.add(y)
+            if pair.runs_reversed(ox, oy):
+                reversed_.add(y)
     plan = ArenaPlan(arena_bytes=arena, lower_bound=bound, offsets=offsets, sizes=sizes,
-                     lifetimes=lifetimes, method=method, buffer_of=dict(bufs.root))
+                     lifetimes=lifetimes, method=method, buffer_of=dict(bufs.root),
+                     reversed=frozenset(reversed_), overlapping=frozenset(overlapping),
+                     op_by_op_bound=bufs.op_by_op_bound)
     check(plan, bufs)
     return plan
 
@@ -147,10 +261,45 @@ def _overlap(a, b) -> bool:
     return a[0] <= b[1] and b[0] <= a[1]
 
 
+def _pair(bufs: Buffers, a: str, b: str) -> Pair | None:
+    """The overlap pair of buffers a and b, either way round, if they form one."""
+    for y, x in ((a, b), (b, a)):
+        pair = bufs.pairs.get(y)
+        if pair is not None and pair.x == x:
+            return pair
+    return None
+
+
+def _clear(b, off, u, off_u, bufs: Buffers) -> bool:
+    """Buffer b at `off` may coexist with u at `off_u`."""
+    if not _overlap(bufs.life[b], bufs.life[u]):
+        return True
+    if off + bufs.size[b] <= off_u or off_u + bufs.size[u] <= off:
+        return True
+    pair = _pair(bufs, b, u)
+    if pair is None:
+        return False
+    return pair.allows(off, off_u) if pair.x == b else pair.allows(off_u, off)
+
+
 def _fits(b, off, placed, bufs: Buffers) -> bool:
-    size, life = bufs.size[b], bufs.life[b]
-    return all(not _overlap(life, bufs.life[u]) or off + size <= placed[u]
-               or placed[u] + bufs.size[u] <= off for u in placed)
+    return all(_clear(b, off, u, placed[u], bufs) for u in placed)
+
+
+def _pair_positions(b, placed, bufs: Buffers) -> set[int]:
+    """Positions of b that overlap its pair partner (if placed) as closely as allowed."""
+    out = set()
+    for pair in (p for p in (bufs.pairs.get(b), *bufs.x_pairs.get(b, ())) if p is not None):
+        if pair.y == b and pair.x in placed:
+            base, sign = placed[pair.x], 1
+        elif pair.x == b and pair.y in placed:
+            base, sign = placed[pair.y], -1
+        else:
+            continue
+        out.add(base + sign * pair.forward)
+        if pair.reverse is not None:
+            out.add(base + sign * pair.reverse)
+    return out
 
 
 def _two_ended(bufs: Buffers, capacity: int):
@@ -161,6 +310,12 @@ def _two_ended(bufs: Buffers, capacity: int):
     for b in bufs.order[1:]:
         size = bufs.size[b]
         want = 1 - side.get(bufs.source.get(b), 1)
+        pair_at = sorted(c for c in _pair_positions(b, placed, bufs)
+                         if RESERVED <= c and c + size <= capacity and _fits(b, c, placed, bufs))
+        if pair_at:                      # over the input behind its read front, at its end
+            placed[b] = min(pair_at, key=lambda c: abs(c - placed[bufs.pairs[b].x]))
+            side[b] = side.get(bufs.source.get(b), 0)
+            continue
         for s in (want, 1 - want):
             if s == 0:
                 cands = [RESERVED] + [placed[u] + bufs.size[u] for u in placed]
@@ -199,8 +354,9 @@ def _greedy(order_key, best_fit: bool):
     def place(bufs: Buffers, limit: int):
         placed = {}
         for b in sorted(bufs.order, key=lambda b: order_key(bufs, b)):
-            cands = sorted({RESERVED} | {placed[u] + bufs.size[u] for u in placed})
-            ok = [c for c in cands if _fits(b, c, placed, bufs)]
+            cands = sorted({RESERVED} | {placed[u] + bufs.size[u] for u in placed}
+                           | _pair_positions(b, placed, bufs))
+            ok = [c for c in cands if c >= RESERVED and _fits(b, c, placed, bufs)]
             if best_fit:
                 top = max([placed[u] + bufs.size[u] for u in placed], default=RESERVED)
                 ok.sort(key=lambda c: (max(top, c + bufs.size[b]), _gap_below(b, c, placed, bufs), c))
@@ -245,7 +401,7 @@ def _search(order_key, budget: int = 3000):
             size, life = bufs.size[b], bufs.life[b]
             near = [u for u in placed if _overlap(life, bufs.life[u])]
             cands = {RESERVED, capacity - size} | {placed[u] + bufs.size[u] for u in near} \
-                | {placed[u] - size for u in near}
+                | {placed[u] - size for u in near} | _pair_positions(b, placed, bufs)
             return sorted(c for c in cands if RESERVED <= c and c + size <= capacity)
 
         def place(i: int) -> bool:
@@ -292,8 +448,7 @@ def check(plan: ArenaPlan, bufs: Buffers) -> None:
         if not (RESERVED <= off[a] and off[a] + bufs.size[a] <= plan.arena_bytes):
             raise bad(f"'{a}' lies outside the arena")
         for b in roots[i + 1:]:
-            if (_overlap(bufs.life[a], bufs.life[b])
-                    and not (off[a] + bufs.size[a] <= off[b] or off[b] + bufs.size[b] <= off[a])):
+            if not _clear(a, off[a], b, off[b], bufs):
                 raise bad(f"'{a}' and '{b}' overlap while both are alive")
     for t, b in bufs.root.items():
         if not (off[b] <= plan.offsets[t] and plan.offsets[t] + plan.sizes[t] <= off[b] + bufs.size[b]):

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from object_hashes import TABLE, cases, key, object_hash
+import ml4f
+from object_hashes import REPO, TABLE, cases, key, object_bytes, object_hash
 
 pytestmark = pytest.mark.slow
 GOLDEN = json.loads(TABLE.read_text())
@@ -19,3 +20,11 @@ def test_table_covers_every_case():
 @pytest.mark.parametrize("case", cases(), ids=lambda c: key(*c))
 def test_object_bytes_unchanged(case):
     assert object_hash(*case) == GOLDEN[key(*case)]
+
+
+@pytest.mark.parametrize("test_data", [False, True])
+def test_the_table_is_what_compile_file_makes(test_data):
+    """The shortcut the table is made with gives compile_file's object."""
+    path = REPO / "examples" / "models" / "digits.h5"
+    compiled = ml4f.compile_file(path, test_data=test_data)
+    assert compiled.object == object_bytes(path, False, "balanced", test_data)

@@ -207,7 +207,7 @@ def test_build_errors_are_one_line_and_leave_nothing_to_link(core_dir, tmp_path)
 
     tiny = pio(["run", "-e", "tiny"], p, core_dir, check=False)
     assert error_lines(tiny.output) == [
-        "*** [.pio/build/tiny/ml4f/digits.bin] models/digits.h5: the model's arena (2,568 B) does "
+        "*** [.pio/build/tiny/ml4f/digits.bin] models/digits.h5: the model's arena (2,184 B) does "
         "not fit the RAM of netduinoplus2 (2,048 B)"]
     assert not (build / "tiny" / "firmware.elf").exists()
 

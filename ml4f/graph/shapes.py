@@ -32,3 +32,24 @@ def hwc(shape: tuple[int, ...]) -> tuple[int, int, int]:
     if len(shape) == 1:
         return (1, 1, shape[0])
     raise ValueError(shape)
+
+
+def valid_taps(o: int, stride: int, pad: int, dilation: int, k: int, size: int) -> tuple[int, int]:
+    """The kernel taps [k0, k1) of output position `o` that land inside an input
+    of `size` positions (the others read padding)."""
+    i = o * stride - pad
+    k0 = max(0, -(-(-i) // dilation)) if i < 0 else 0
+    k1 = min(k, (size - 1 - i) // dilation + 1)
+    return k0, max(k0, k1)
+
+
+def rows_read(in_rows: int, out_rows: int, k: int, stride: int, dilation: int,
+              pad: int) -> tuple[tuple[int, int], ...]:
+    """Per output row, the first and last input row its window reads
+    ((0, -1) for a row that sees padding only)."""
+    out = []
+    for o in range(out_rows):
+        k0, k1 = valid_taps(o, stride, pad, dilation, k, in_rows)
+        i = o * stride - pad
+        out.append((i + k0 * dilation, i + (k1 - 1) * dilation) if k1 > k0 else (0, -1))
+    return tuple(out)

@@ -29,6 +29,7 @@ class KernelContext:
     blob: WeightBlob
     optimize: str = "balanced"          # "size" | "balanced" | "speed"
     nonnegative: frozenset = frozenset()  # tensors known to hold no negative value
+    reversed: frozenset = frozenset()     # outputs of windowed ops that run bottom to top
     notes: list[str] = field(default_factory=list)
 
     @property

@@ -58,6 +58,7 @@ class _Emitter:
         self.g = Geometry.of(op)
         self.f16 = ctx.float16
         self.in_off, self.out_off = in_off, out_off
+        self.reverse = op.output in ctx.reversed      # rows bottom to top (see plan.py)
 
     def layout(self) -> None:
         g, ctx, plan = self.g, self.ctx, self.plan
@@ -76,13 +77,13 @@ class _Emitter:
         rest = g.cout % plan.b
         self.table_off = ctx.blob.add_words(row_table(
             g, self.op, ky_bytes(g, plan, plan.b, self.f16),
-            ky_bytes(g, plan, rest, self.f16) if rest else 0))
+            ky_bytes(g, plan, rest, self.f16) if rest else 0, self.reverse))
 
     def emit(self) -> None:
         self.layout()
         emit_row_loop(self.ctx, self.g, table_off=self.table_off, in_off=self.in_off,
                       out_off=self.out_off, w_off=self.w_off, wreg=R_WBLK, width=self.plan.b,
-                      total=self.g.cout, body=self.block)
+                      total=self.g.cout, body=self.block, reverse=self.reverse)
 
     def block(self, bb: int, wskip_slot: int) -> None:
         g, asm, ctx, plan = self.g, self.asm, self.ctx, self.plan

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-from ..graph.shapes import hwc
+from ..graph.shapes import hwc, valid_taps
 
 
 @dataclass(frozen=True)
@@ -36,10 +36,7 @@ class Geometry:
                         op.dilation[0], op.dilation[1], op.pads[0], op.pads[1])
 
     def k_range(self, o: int, stride: int, pad: int, dil: int, k: int, size: int):
-        i = o * stride - pad
-        k0 = max(0, -(-(-i) // dil)) if i < 0 else 0
-        k1 = min(k, (size - 1 - i) // dil + 1)
-        return k0, max(k0, k1)
+        return valid_taps(o, stride, pad, dil, k, size)
 
     def ky_range(self, oy):
         return self.k_range(oy, self.sh, self.pt, self.dh, self.KH, self.H)

@@ -143,6 +143,7 @@ class _Emitter:
         self.m = op.kernel.shape[3]
         self.f16 = ctx.float16
         self.in_off, self.out_off = in_off, out_off
+        self.reverse = op.output in ctx.reversed      # rows bottom to top (see plan.py)
 
     def layout(self):
         g, ctx, plan = self.g, self.ctx, self.plan
@@ -158,13 +159,13 @@ class _Emitter:
         rest = g.cin % plan.n
         self.table_off = ctx.blob.add_words(row_table(
             g, self.op, g.KW * tap_bytes(plan.n * self.m, self.f16),
-            g.KW * tap_bytes(rest * self.m, self.f16) if rest else 0))
+            g.KW * tap_bytes(rest * self.m, self.f16) if rest else 0, self.reverse))
 
     def emit(self):
         self.layout()
         emit_row_loop(self.ctx, self.g, table_off=self.table_off, in_off=self.in_off,
                       out_off=self.out_off, w_off=self.w_off, wreg=R_WGRP, width=self.plan.n,
-                      total=self.g.cin, body=self.group)
+                      total=self.g.cin, body=self.group, reverse=self.reverse)
 
     def group(self, n: int, wskip_slot: int):
         g, asm, ctx, plan = self.g, self.asm, self.ctx, self.plan

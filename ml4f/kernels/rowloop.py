@@ -19,34 +19,39 @@ from .immediates import add_const
 SL_TABLE, SL_ROWS, SL_OUTROW, SL_SLICES, SL_NKY, SL_WSKIP, SL_WSKIP_REST, SL_ROWIN, SL_OUTSLICE = range(9)
 
 
-def row_table(g: Geometry, op, ky_bytes_full: int, ky_bytes_rest: int) -> list[int]:
-    """Words per output row: input offset (bytes, at the first valid kernel row,
-    column -pad_left), valid kernel rows, weight skip for a full and the last slice."""
+def row_table(g: Geometry, op, ky_bytes_full: int, ky_bytes_rest: int,
+              reverse: bool = False) -> list[int]:
+    """Words per output row, in the order the rows run (bottom to top if
+    `reverse`): input offset (bytes, at the first valid kernel row, column
+    -pad_left), valid kernel rows, weight skip for a full and the last slice."""
     def refuse(what):
         return CodegenError(f"an output {what} sees no input {what}", layer=op.name,
                             layer_class=op.layer_class)
-    table = []
+    rows = []
     for oy, (ky0, ky1) in enumerate(g.row_ranges()):
         if ky1 <= ky0:
             raise refuse("row")
         iy = oy * g.sh - g.pt + ky0 * g.dh
-        table += [4 * (iy * g.W - g.pl) * g.cin, ky1 - ky0, ky0 * ky_bytes_full, ky0 * ky_bytes_rest]
+        rows.append([4 * (iy * g.W - g.pl) * g.cin, ky1 - ky0, ky0 * ky_bytes_full,
+                     ky0 * ky_bytes_rest])
     if any(k1 <= k0 for k0, k1 in (g.kx_range(ox) for ox in range(g.OW))):
         raise refuse("column")
-    return table
+    return [w for row in (rows[::-1] if reverse else rows) for w in row]
 
 
 def emit_row_loop(ctx: KernelContext, g: Geometry, *, table_off: int, in_off: int, out_off: int,
-                  w_off: int, wreg, width: int, total: int, body) -> None:
-    """For every output row, for every slice of `width` of `total` output channels
-    (and a last narrower one): body(slice_width, wskip_slot).  At each body call,
-    SL_ROWIN holds the input row pointer, SL_OUTSLICE the output pointer of the
-    slice, SL_NKY the kernel rows, and `wreg` the slice's weights (the body
-    advances it to the next slice)."""
+                  w_off: int, wreg, width: int, total: int, body, reverse: bool = False) -> None:
+    """For every output row (top to bottom, or bottom to top if `reverse`: the
+    table is in that order), for every slice of `width` of `total` output
+    channels (and a last narrower one): body(slice_width, wskip_slot).  At each
+    body call, SL_ROWIN holds the input row pointer, SL_OUTSLICE the output
+    pointer of the slice, SL_NKY the kernel rows, and `wreg` the slice's
+    weights (the body advances it to the next slice)."""
     asm = ctx.asm
+    row_bytes = 4 * g.OW * g.cout
     ctx.weights_ptr(r0, table_off)
     ctx.spill(r0, SL_TABLE)
-    ctx.arena_ptr(r0, out_off)
+    ctx.arena_ptr(r0, out_off + ((g.OH - 1) * row_bytes if reverse else 0))
     ctx.spill(r0, SL_OUTROW)
     asm.mov_const(r0, g.OH)
     ctx.spill(r0, SL_ROWS)
@@ -78,7 +83,7 @@ def emit_row_loop(ctx: KernelContext, g: Geometry, *, table_off: int, in_off: in
     if rest:
         body(rest, SL_WSKIP_REST)
     ctx.reload(r0, SL_OUTROW)
-    add_const(asm, r0, r0, 4 * g.OW * g.cout, scratch=r1)
+    add_const(asm, r0, r0, -row_bytes if reverse else row_bytes, scratch=r1)
     ctx.spill(r0, SL_OUTROW)
     ctx.reload(r0, SL_ROWS)
     asm.subs(r0, r0, 1)

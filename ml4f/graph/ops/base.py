@@ -10,6 +10,8 @@ from typing import ClassVar
 
 import numpy as np
 
+from ..shapes import hwc, rows_read
+
 # keras.activations.selu
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
@@ -73,6 +75,20 @@ LINEAR = Activation()
 RELU = Activation("relu")
 
 
+@dataclass(frozen=True)
+class RowAccess:
+    """How a windowed op walks its tensors: output row y is computed from input
+    rows rows[y] = (lo, hi) of its first input; its kernel runs the output rows
+    in order (or, if `reversible`, bottom to top when asked) and reads no input
+    row outside the windows of the rows still to come.  The arena planner uses
+    it to let the output overlap the input behind the read front."""
+
+    in_row_bytes: int
+    out_row_bytes: int
+    rows: tuple            # ((lo, hi), ...) per output row; (0, -1): padding only
+    reversible: bool = False
+
+
 #: op kind -> op class, filled as the op modules are imported
 OP_CLASSES: dict[str, type] = {}
 
@@ -104,6 +120,10 @@ class Op:
     def in_shape(self) -> tuple[int, ...]:
         return self.in_shapes[0]
 
+    def row_access(self) -> RowAccess | None:
+        """The op's row-by-row access pattern, for ops that have one."""
+        return None
+
     def nonnegative(self, inputs: list[bool]) -> bool:
         """Every output value is >= +0 (or NaN), given which inputs are known to be."""
         act = getattr(self, "activation", None)
@@ -130,3 +150,12 @@ class Graph:
 
     def macs(self) -> int:
         return sum(op.macs() for op in self.ops)
+
+
+def window_access(op: Op, k: int, stride: int, dilation: int, pad: int,
+                  reversible: bool) -> RowAccess:
+    """The RowAccess of an op sliding a window of k rows over its (H, W, C) input."""
+    h, w, c = hwc(op.in_shape)
+    oh, ow, oc = hwc(op.out_shape)
+    return RowAccess(4 * w * c, 4 * ow * oc, rows_read(h, oh, k, stride, dilation, pad),
+                     reversible)

@@ -6,7 +6,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from .base import LINEAR, Activation, Op, elems
+from .base import LINEAR, Activation, Op, RowAccess, elems, window_access
 
 
 @dataclass
@@ -27,6 +27,10 @@ class Conv2D(Op):
     def macs(self) -> int:
         kh, kw, cin, cout = self.kernel.shape
         return elems(self.out_shape) * kh * kw * cin
+
+    def row_access(self) -> RowAccess:
+        return window_access(self, self.kernel.shape[0], self.strides[0], self.dilation[0],
+                             self.pads[0], reversible=True)
 
     def weight_arrays(self):
         return [self.kernel] + ([self.bias] if self.bias is not None else [])
@@ -52,5 +56,10 @@ class DepthwiseConv2D(Op):
         kh, kw = self.kernel.shape[:2]
         return elems(self.out_shape) * kh * kw
 
+    def row_access(self) -> RowAccess:
+        return window_access(self, self.kernel.shape[0], self.strides[0], self.dilation[0],
+                             self.pads[0], reversible=True)
+
     def weight_arrays(self):
         return [self.kernel] + ([self.bias] if self.bias is not None else [])
+

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .base import LINEAR, Activation, Op
+from .base import LINEAR, Activation, Op, RowAccess, window_access
 
 
 @dataclass
@@ -20,6 +20,9 @@ class Pool2D(Op):
 
     def nonnegative(self, inputs: list[bool]) -> bool:
         return super().nonnegative(inputs) or (self.mode == "max" and inputs[0])
+
+    def row_access(self) -> RowAccess:
+        return window_access(self, self.pool[0], self.strides[0], 1, self.pads[0], reversible=False)
 
 
 @dataclass
