@@ -269,7 +269,7 @@ def test_per_model_options(core_dir, tmp_path):
 @pytest.mark.slow
 def test_all_models_together_against_the_board(core_dir, tmp_path):
     """Each model fits alone; together they do not (digits 15,904 B + gesture 21,312 B of flash,
-    arenas 2,568 B + 1,344 B)."""
+    arenas 2,184 B + 1,344 B)."""
     require("arm-none-eabi-gcc")
     p = user_project(tmp_path, f"lib_deps = ml4f=symlink://{REPO}\ncustom_ml4f_models = models/*.h5\n",
                      envs=textwrap.dedent("""\
@@ -293,8 +293,8 @@ def test_all_models_together_against_the_board(core_dir, tmp_path):
     assert "Linking" not in flash.output
     ram = pio(["run", "-e", "ram"], p, core_dir, check=False)
     assert error_lines(ram.output) == [
-        "*** [.pio/build/ram/ml4f/all-models.txt] the arenas of all models, digits (2,568 B) + "
-        "gesture (1,344 B) = 3,912 B, do not fit the RAM of netduinoplus2 (3,000 B); models run one "
+        "*** [.pio/build/ram/ml4f/all-models.txt] the arenas of all models, digits (2,184 B) + "
+        "gesture (1,344 B) = 3,528 B, do not fit the RAM of netduinoplus2 (3,000 B); models run one "
         "after another can share one arena (see custom_ml4f_shared_arena)"]
     shared = pio(["run", "-e", "shared"], p, core_dir, check=False)
     assert "all-models.txt" not in shared.output and "Linking" in shared.output
