@@ -61,11 +61,14 @@ def content_hash(model_sha256: str, options: Options) -> str:
 
 
 def compile_file(path, *, float16: bool = False, validate: bool = True, test_data: bool = False,
-                 optimize: str = "balanced", mhz: float = 64.0, progress=None, **kw) -> Compiled:
+                 optimize: str = "balanced", mhz: float = 64.0, progress=None, check_budget=None,
+                 **kw) -> Compiled:
     """Compile a Keras model file (.h5 or .keras) to an ML4F object.
 
     `progress`, if given, is called as progress(done, total, what) while the
-    code is validated (see ml4f.progress).  Raises an ML4FError subclass
+    code is validated (see ml4f.progress).  `check_budget(arena_bytes,
+    object_bytes)`, if given, runs as soon as the sizes are known, before
+    validation; what it raises ends the compile.  Raises an ML4FError subclass
     (one-line message naming the file and layer) for anything wrong with the
     input; nothing is written to disk."""
     options = Options(float16=float16, validate=validate, test_data=test_data, optimize=optimize,
@@ -76,7 +79,7 @@ def compile_file(path, *, float16: bool = False, validate: bool = True, test_dat
         t0 = time.perf_counter()
         model = load_model(path, LAYER_KINDS)
         load_seconds = time.perf_counter() - t0
-        compiled = compile_model(model, options, progress=progress)
+        compiled = compile_model(model, options, progress=progress, check_budget=check_budget)
     except ML4FError as e:
         raise e.with_path(path)
     compiled.timings["load"] = load_seconds
@@ -85,7 +88,8 @@ def compile_file(path, *, float16: bool = False, validate: bool = True, test_dat
     return compiled
 
 
-def compile_model(model: Model, options: Options = Options(), progress=None) -> Compiled:
+def compile_model(model: Model, options: Options = Options(), progress=None,
+                  check_budget=None) -> Compiled:
     """Compile model records (see ml4f.model) to an ML4F object."""
     start = time.perf_counter()
     timings = {}
@@ -97,6 +101,8 @@ def compile_model(model: Model, options: Options = Options(), progress=None) -> 
                           f"the budget of {options.max_arena:,} B", key="max_arena",
                           value=options.max_arena)
     timings["codegen"] = time.perf_counter() - start
+    if check_budget is not None:
+        check_budget(arena.arena_bytes, len(obj))     # (test vectors, if any, are added below)
     machine = Machine(obj)
     t = time.perf_counter()
     errors = validate(graph, machine, options, progress) if options.validate else {}

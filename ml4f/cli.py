@@ -3,6 +3,7 @@
     ml4f compile MODEL [-o DIR] [-b NAME] [--float16] [--no-validate] [--test-data]
                        [--listing] [--optimize size|balanced|speed] [--mhz MHZ]
                        [--max-arena BYTES] [--arena-goal small|balanced|fast]
+                       [--c-array | --arduino-library DIR]
     ml4f run OBJECT [INPUT.json|INPUT.npy] [--json]
     ml4f eval MODEL --data FILE [FILE] [--float16] [--optimize ...] [--object NAME.bin] [--json]
     ml4f serve [--port N]
@@ -25,7 +26,7 @@ from . import __version__
 from .errors import ML4FError, UsageError
 from .progress import Progress
 
-OUTPUT_SUFFIXES = (".bin", ".h", ".S", ".json", ".lst", ".html")
+OUTPUT_SUFFIXES = (".bin", ".h", ".S", ".c", ".json", ".lst", ".html")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -76,6 +77,13 @@ def _parser() -> argparse.ArgumentParser:
                    help="small: the least arena; fast: no row streaming; balanced (default): the "
                         "least streaming within 10%% of the least arena")
     c.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    form = c.add_mutually_exclusive_group()
+    form.add_argument("--c-array", action="store_true",
+                      help="write NAME.c (the object as a const array) instead of NAME.S, for "
+                           "toolchains without GNU .incbin")
+    form.add_argument("--arduino-library", metavar="DIR",
+                      help="write an Arduino library into DIR (or a ZIP when DIR ends in .zip) "
+                           "instead of the files in -o")
 
     r = sub.add_parser("run", help="run an ML4F object in the emulator")
     r.add_argument("object", help="ML4F object (.bin)")
@@ -129,7 +137,7 @@ def _remove_outputs(out_dir: Path, name: str) -> None:
 
 def cmd_compile(args) -> int:
     from .api import compile_file
-    from .firmware import asm_file, c_identifier, header_file
+    from .firmware import asm_file, c_array_file, c_identifier, header_file
     from .report import summary
 
     name = args.basename or c_identifier(Path(args.model).stem)
@@ -144,15 +152,32 @@ def cmd_compile(args) -> int:
                                     arena_goal=args.arena_goal)
         html = _html(args, compiled, name) if args.html else None
     except ML4FError:
-        if out_dir.is_dir():
+        if args.arduino_library:
+            from .arduino_library import library_paths
+            for path in library_paths(args.arduino_library, name):
+                if path.exists():
+                    path.unlink()                # a stale library would build the old model
+        elif out_dir.is_dir():
             _remove_outputs(out_dir, name)      # never leave a stale object to be linked
         raise
+    if args.arduino_library:
+        from .arduino_library import library_outputs
+        files = library_outputs(args.arduino_library, name, compiled)
+        for path in files:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        _write_atomically(files)
+        if not args.quiet:
+            print(summary(compiled.report, name))
+            print(f"  Arduino library: {args.arduino_library}")
+        return 0
     out_dir.mkdir(parents=True, exist_ok=True)
+    linkable = (f"{name}.c", c_array_file(name, compiled.object, compiled.content_hash)) \
+        if args.c_array else (f"{name}.S", asm_file(name, f"{name}.bin", compiled.content_hash))
     files = {
         out_dir / f"{name}.bin": compiled.object,
         out_dir / f"{name}.h": header_file(name, compiled.header, compiled.report,
                                            compiled.content_hash).encode(),
-        out_dir / f"{name}.S": asm_file(name, f"{name}.bin", compiled.content_hash).encode(),
+        out_dir / linkable[0]: linkable[1].encode(),
         out_dir / f"{name}.json": (json.dumps(_stable(compiled.report), indent=2) + "\n").encode(),
     }
     optional = {".lst": compiled.listing().encode() if args.listing else None, ".html": html}
@@ -161,6 +186,10 @@ def cmd_compile(args) -> int:
             files[out_dir / f"{name}{suffix}"] = data
         elif (out_dir / f"{name}{suffix}").exists():
             (out_dir / f"{name}{suffix}").unlink()     # stale from an earlier compile
+    # the other form (.S or .c) would be stale: both linked = two objects of the same name
+    for stale in (f"{name}.S", f"{name}.c"):
+        if out_dir / stale not in files and (out_dir / stale).exists():
+            (out_dir / stale).unlink()
     _write_atomically(files)
     if not args.quiet:
         print(summary(compiled.report, name))
@@ -285,8 +314,14 @@ def cmd_selftest(args) -> int:
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return {"compile": cmd_compile, "run": cmd_run, "eval": cmd_eval, "serve": cmd_serve,
-                "selftest": cmd_selftest}[args.command](args)
+        status = {"compile": cmd_compile, "run": cmd_run, "eval": cmd_eval, "serve": cmd_serve,
+                  "selftest": cmd_selftest}[args.command](args)
+        sys.stdout.flush()
+        return status
+    except BrokenPipeError:
+        # the reader went away (`ml4f compile … | head -1`): stop quietly, as other tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except UsageError as e:
         print(f"ml4f: error: {e}", file=sys.stderr)
         return 2

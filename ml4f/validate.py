@@ -23,6 +23,7 @@ from .errors import ValidationError
 from .graph.ops import Graph, Op, elems
 from .graph.ops.shape import View
 from .options import Options
+from .report import MODEL_BOUND
 from .weights import f16_round
 
 RTOL = 1e-5
@@ -97,6 +98,18 @@ def single_op_graph(op: Op) -> Graph:
                  ops=views + [op], shapes=shapes)
 
 
+def applied_bound(actual, expected, *, rtol: float = RTOL, expected32=None) -> float:
+    """The allowance `check` applies at the element closest to failing: `rtol`, or more where
+    the float32 evaluation of the reference alone moves further (summaries print this)."""
+    e = errors(actual, expected)
+    allowed = np.full(e.shape, rtol)
+    if expected32 is not None:
+        allowed = np.maximum(allowed, NOISE_FACTOR * errors(expected32, expected))
+    if not e.size or not np.isfinite(e).all():
+        return rtol
+    return float(allowed[np.argmax(e / allowed)])
+
+
 def check(actual, expected, *, what: str, op: Op | None = None, rtol: float = RTOL,
           expected32=None) -> float:
     """Raise ValidationError unless `actual` matches the float64 reference
@@ -134,18 +147,26 @@ def validate(graph: Graph, machine: Machine, options: Options, progress=None) ->
                                    "layer alone with random weights", op)
     if progress:
         progress(steps - 1, steps, "whole model")
+    bounds = []
     errors["model"] = _compare(machine, as_seen_by_code(graph, options.float16), rng,
-                               options.validation_inputs, "whole model", None)
+                               options.validation_inputs, "whole model", None, bounds)
+    errors[MODEL_BOUND] = max(bounds)[1]    # the allowance at the worst element, for the summary
     if progress:
         progress(steps, steps, "")
     return errors
 
 
-def _compare(machine: Machine, ref_graph: Graph, rng, runs: int, what: str, op) -> float:
+def _compare(machine: Machine, ref_graph: Graph, rng, runs: int, what: str, op,
+             bounds: list | None = None) -> float:
+    """The largest error over `runs` random inputs; with `bounds`, also appends
+    (error, applied bound) per run."""
     worst = 0.0
     for _ in range(runs):
         x = rng.standard_normal(ref_graph.input_shape).astype(np.float32)
-        worst = max(worst, check(machine.run(x).output, reference.run_graph(ref_graph, x),
-                                 expected32=reference.run_graph(ref_graph, x, np.float32),
-                                 what=what, op=op))
+        out, expected = machine.run(x).output, reference.run_graph(ref_graph, x)
+        expected32 = reference.run_graph(ref_graph, x, np.float32)
+        error = check(out, expected, expected32=expected32, what=what, op=op)
+        worst = max(worst, error)
+        if bounds is not None:
+            bounds.append((error, applied_bound(out, expected, expected32=expected32)))
     return worst

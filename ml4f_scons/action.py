@@ -20,7 +20,7 @@ _COMPILE_LOCK = threading.Lock()
 
 OPTION_VARS = ("ML4F_FLOAT16", "ML4F_VALIDATE", "ML4F_TEST_DATA", "ML4F_OPTIMIZE", "ML4F_MHZ")
 LIMIT_VARS = ("ML4F_MAX_RAM", "ML4F_MAX_FLASH", "ML4F_BOARD")
-SIGNATURE_VARS = OPTION_VARS + LIMIT_VARS + ("ML4F_VERSION",)
+SIGNATURE_VARS = OPTION_VARS + LIMIT_VARS + ("ML4F_VERSION", "ML4F_COMPILER_DIGEST")
 OUTPUT_SUFFIXES = (".bin", ".h", ".S")
 
 _TRUE = {"1", "yes", "true", "on", "y"}
@@ -105,7 +105,7 @@ def build(target, source, env):
         name = c_identifier(os.path.splitext(bin_node.name)[0])
         with _COMPILE_LOCK:
             compiled = _compile(model, env)
-        _check_fits(env, model, compiled)
+        _check_fits(env, model, compiled.header.arena_bytes, len(compiled.object))
         _write({
             bin_node: compiled.object,
             header_node: header_file(name, compiled.header, compiled.report,
@@ -141,7 +141,10 @@ def _compile(model: str, env):
     if env.get("ML4F_VERSION") in (None, "", "unavailable"):
         raise ImportError("No module named 'ml4f'")
     from ml4f.api import compile_file
-    return compile_file(model, **compile_options(env))
+
+    def budget(arena_bytes: int, object_bytes: int) -> None:
+        _check_fits(env, model, arena_bytes, object_bytes)     # before the (slow) validation
+    return compile_file(model, check_budget=budget, **compile_options(env))
 
 
 def _message(error: Exception, model: str, env) -> str:
@@ -166,12 +169,10 @@ def _is_compiler_error(error: Exception) -> bool:
     return isinstance(error, ML4FError)
 
 
-def _check_fits(env, model: str, compiled) -> None:
+def _check_fits(env, model: str, arena: int, size: int) -> None:
     board = env.get("ML4F_BOARD") or "the target"
     ram = number(env, "ML4F_MAX_RAM")
     flash = number(env, "ML4F_MAX_FLASH")
-    arena = compiled.header.arena_bytes
-    size = compiled.report["totals"]["file_bytes"]
     if ram and arena > ram:
         raise OptionError(f"{model}: the model's arena ({arena:,} B) does not fit the RAM of "
                           f"{board} ({ram:,} B)")

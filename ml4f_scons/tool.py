@@ -14,6 +14,10 @@ Construction variables (defaults in brackets):
     ML4FCOMSTR         shown instead of ML4FCOM when not empty
     ML4F_MODEL         (in ML4FCOM/ML4FCOMSTR) the model's path relative to the working directory
     ML4F_VERSION       the compiler's version (set here; part of every signature)
+    ML4F_COMPILER_DIGEST  a hash of the compiler's own files (set here; part of every signature)
+
+    env.ML4FFitCheck(bin_nodes, shared_arena=False)
+        -> a step that fails when all models together do not fit ML4F_MAX_RAM / ML4F_MAX_FLASH
 """
 from __future__ import annotations
 
@@ -25,6 +29,8 @@ import SCons.Builder
 import SCons.Node.FS
 
 from . import action as _action
+from . import fit as _fit
+from .signature import compiler_digest
 
 DEFAULTS = {
     "ML4F_FLOAT16": False,
@@ -95,8 +101,10 @@ def generate(env):
     env["_ML4F_CLI_FLAGS"] = _action.cli_flags
     env["ML4F_MODEL"] = _model_path
     env["ML4F_VERSION"] = compiler_version()
+    env["ML4F_COMPILER_DIGEST"] = compiler_digest()
     env["BUILDERS"]["ML4F"] = ML4F_BUILDER
     env.AddMethod(ml4f_object, "ML4FObject")
+    env.AddMethod(_fit.fit_check, "ML4FFitCheck")
 
 
 def exists(env):

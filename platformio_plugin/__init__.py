@@ -8,6 +8,7 @@ into the firmware.  See docs/build-integration.md.
 
     platform-cm4qemu/   an offline PlatformIO development platform: Cortex-M4F boards
                         emulated by QEMU, built with the arm-none-eabi toolchain on PATH
-    offline.py          `python -m platformio_plugin.offline CORE_DIR`: the local core
-                        package PlatformIO needs to build without its registry
+    offline/            `python -m platformio_plugin.offline CORE_DIR [--mirror DIR]`: a
+                        PlatformIO core directory that builds without the registry
+    test_runner.py      the `pio test` runner for firmware printing FILE:LINE:NAME:PASS|FAIL
 """

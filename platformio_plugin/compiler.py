@@ -1,20 +1,20 @@
-"""Makes sure the ml4f compiler is importable by the Python that runs PlatformIO's SCons."""
+"""Makes sure the ml4f compiler is importable by the Python that runs PlatformIO's SCons, and
+that it is this library's own.
+
+PlatformIO's Python needs ml4f's dependencies (numpy, h5py, unicorn): when ml4f
+is not importable at all, the library installs itself with pip.  The compiler
+that runs is then always the library folder's own code (its folder goes first
+on sys.path): an installed copy may be older than the checkout with the same
+version number.  The SCons signature holds a digest of the compiler's files
+(ml4f_scons.signature), so models recompile when that code changes.
+"""
 from __future__ import annotations
 
 import importlib
 import importlib.util
-import json
 import os
 import subprocess
 import sys
-
-
-def library_version(library_dir: str) -> str | None:
-    try:
-        with open(os.path.join(library_dir, "library.json")) as fh:
-            return json.load(fh).get("version")
-    except (OSError, ValueError):
-        return None
 
 
 def install_command(env, library_dir: str) -> list:
@@ -23,11 +23,11 @@ def install_command(env, library_dir: str) -> list:
 
 
 def ensure_compiler(env, library_dir: str) -> None:
-    """Install ml4f from the library's own folder when PlatformIO's Python lacks it.
+    """Install ml4f (for its dependencies) when PlatformIO's Python lacks it, then make the
+    library's own ml4f the one imported.
 
-    Cheap when it is there (a module lookup).  When the installation fails the
-    models' build steps report it with the command to run, so the build fails
-    with that message instead of here."""
+    When the installation fails the models' build steps report it with the command to run,
+    so the build fails with that message instead of here."""
     command = install_command(env, library_dir)
     env["ML4F_INSTALL_HINT"] = " ".join(f'"{c}"' if " " in c else c for c in command
                                         ).replace("$", "$$")
@@ -38,11 +38,18 @@ def ensure_compiler(env, library_dir: str) -> None:
         if result.returncode != 0:
             print("ML4F: the installation failed; see pip's messages above", flush=True)
             return
-    wanted = library_version(library_dir)
-    try:
-        import ml4f
-    except ImportError:
+    use_library_copy(library_dir)
+
+
+def use_library_copy(library_dir: str) -> None:
+    """Import ml4f from the library's folder, not from an installed copy of another day."""
+    own = os.path.join(library_dir, "ml4f")
+    if not os.path.isfile(os.path.join(own, "__init__.py")):
         return
-    if wanted and ml4f.__version__ != wanted:
-        print(f"ML4F: warning: PlatformIO's Python has ml4f {ml4f.__version__}, this library is "
-              f"{wanted}; update with: {env['ML4F_INSTALL_HINT'].replace('$$', '$')}", flush=True)
+    if library_dir not in sys.path:
+        sys.path.insert(0, library_dir)
+    loaded = sys.modules.get("ml4f")
+    if loaded is not None and os.path.dirname(os.path.abspath(loaded.__file__)) != os.path.abspath(own):
+        for name in [m for m in sys.modules if m == "ml4f" or m.startswith("ml4f.")]:
+            del sys.modules[name]           # imported from elsewhere before this script ran
+    importlib.invalidate_caches()

@@ -23,7 +23,7 @@ GENERATED_DIR = os.path.join("$BUILD_DIR", "ml4f")
 
 
 def configure(env, library_dir: str) -> None:
-    if not _settings.models_option(env):
+    if not _settings.models_option(env) and not _settings.ml4f_keys(env):
         return                          # this environment compiles no models
     generated = env.Dir(GENERATED_DIR).get_abspath()
     env.AppendUnique(CPPPATH=[generated])
@@ -33,12 +33,23 @@ def configure(env, library_dir: str) -> None:
     ensure_compiler(env, library_dir)
     ml4f_scons.generate(env)
     found = _settings.read(env, env.subst("$PROJECT_DIR"))
+    if not found.models and not found.errors:
+        found.errors.append("custom_ml4f_* options are set but custom_ml4f_models is not: "
+                            "no model would be compiled")
     env.Replace(**board_variables(env), **found.variables)
     if not int(ARGUMENTS.get("PIOVERBOSE", 0)):
         env.Replace(ML4FCOMSTR="Compiling model $ML4F_MODEL")
     objects = [configuration_error(env, found.errors)] if found.errors else []
-    for name, path in found.models:
-        objects += env.ML4FObject(os.path.join(generated, name), path)
+    bins, model_objects = [], []
+    for model in found.models:
+        target = os.path.join(generated, model.name)
+        model_objects += env.ML4FObject(target, model.path, **model.overrides)
+        bins.append(env.File(target + ".bin"))
+    if model_objects:
+        together = env.ML4FFitCheck(os.path.join(generated, "all-models.txt"), bins,
+                                    shared_arena=found.shared_arena)
+        env.Depends(model_objects, together)    # nothing links before all models fit together
+    objects += model_objects
     default["ML4F_OBJECTS"] = objects
     default.Append(PIOBUILDFILES=objects)
 

@@ -16,10 +16,33 @@ int ml4f_is_valid_header(const ml4f_header_t *header)
            header->input_type == ML4F_TYPE_FLOAT32 && header->output_type == ML4F_TYPE_FLOAT32;
 }
 
+#if defined(__ARM_ARCH_PROFILE) && __ARM_ARCH_PROFILE == 'M'
+#define ML4F_CPACR (*(volatile uint32_t *)0xE000ED88u)
+#define ML4F_CP10_CP11_FULL (0xFu << 20)
+
+void ml4f_enable_fpu(void)
+{
+    ML4F_CPACR |= ML4F_CP10_CP11_FULL;
+    __asm__ volatile("dsb\n\tisb" ::: "memory");   /* in effect before the next instruction */
+}
+
+int ml4f_fpu_enabled(void)
+{
+    return (ML4F_CPACR & ML4F_CP10_CP11_FULL) == ML4F_CP10_CP11_FULL;
+}
+#else
+void ml4f_enable_fpu(void) {}
+int ml4f_fpu_enabled(void) { return 1; }
+#endif
+
 int ml4f_invoke(const ml4f_header_t *model, uint8_t *arena)
 {
     if (!ml4f_is_valid_header(model))
         return ML4F_ERR_HEADER;
+#ifndef NDEBUG
+    if (!ml4f_fpu_enabled())
+        return ML4F_ERR_FPU;      /* the first VLDR/VMUL would be a UsageFault (NOCP) */
+#endif
     ml4f_entry_t entry = (ml4f_entry_t)((uintptr_t)model + model->header_size + 1u);
     entry(model, arena);
     return ML4F_OK;
@@ -89,7 +112,9 @@ int ml4f_test(const ml4f_header_t *model, uint8_t *arena)
     const uint8_t *base = (const uint8_t *)model;
     memcpy(arena + model->input_offset, base + model->test_input_offset,
            ml4f_shape_size(ml4f_input_shape(model), model->input_type));
-    ml4f_invoke(model, arena);
+    int status = ml4f_invoke(model, arena);
+    if (status != ML4F_OK)
+        return status;
     /* the offsets are word aligned: the object format guarantees it */
     const float *expected = (const float *)(const void *)(base + model->test_output_offset);
     const float *actual = (const float *)(const void *)(arena + model->output_offset);
@@ -107,7 +132,9 @@ int ml4f_full_invoke_arena(const ml4f_header_t *model, uint8_t *arena, const flo
         return ML4F_ERR_HEADER;
     memcpy(arena + model->input_offset, input,
            ml4f_shape_size(ml4f_input_shape(model), model->input_type));
-    ml4f_invoke(model, arena);
+    int status = ml4f_invoke(model, arena);
+    if (status != ML4F_OK)
+        return status;
     memcpy(output, arena + model->output_offset,
            ml4f_shape_size(ml4f_output_shape(model), model->output_type));
     return ML4F_OK;
@@ -120,7 +147,9 @@ int ml4f_full_invoke_argmax_arena(const ml4f_header_t *model, uint8_t *arena,
         return ML4F_ERR_HEADER;
     memcpy(arena + model->input_offset, input,
            ml4f_shape_size(ml4f_input_shape(model), model->input_type));
-    ml4f_invoke(model, arena);
+    int status = ml4f_invoke(model, arena);
+    if (status != ML4F_OK)
+        return status;
     return ml4f_argmax((const float *)(const void *)(arena + model->output_offset),
                        ml4f_output_elements(model));
 }

@@ -34,6 +34,7 @@ extern "C" {
 #define ML4F_OK 0
 #define ML4F_ERR_HEADER (-1)      /* not an ML4F object, or an unsupported type */
 #define ML4F_ERR_MISMATCH (-2)    /* ml4f_test: output differs from the embedded one */
+#define ML4F_ERR_FPU (-3)         /* debug builds (no NDEBUG): the FPU is not enabled, see below */
 
 /* Every value little endian; offsets and sizes in bytes from the object start. */
 typedef struct ml4f_header {
@@ -58,8 +59,18 @@ typedef struct ml4f_header {
 int ml4f_is_valid_header(const ml4f_header_t *header);
 
 /* Run the model on the input already at arena + input_offset.
- * ML4F_OK, or ML4F_ERR_HEADER (nothing run). */
+ * ML4F_OK, or ML4F_ERR_HEADER (nothing run); in builds without NDEBUG also
+ * ML4F_ERR_FPU (nothing run) when the FPU is off, where the object would fault. */
 int ml4f_invoke(const ml4f_header_t *model, uint8_t *arena);
+
+/* The object's floating-point instructions need coprocessors CP10/CP11 enabled in
+ * CPACR (0xE000ED88) before the first call.  CMSIS start-up code does it in
+ * SystemInit() when the build has an FPU (-mfloat-abi=hard or softfp), as do the
+ * Arduino cores for Cortex-M4F boards; bare-metal start-up code must do it itself,
+ * e.g. with ml4f_enable_fpu() first thing in Reset_Handler.  Privileged code only. */
+void ml4f_enable_fpu(void);
+/* 1 when CP10 and CP11 have full access (always 1 on targets other than Cortex-M). */
+int ml4f_fpu_enabled(void);
 
 /* Run the embedded test input and compare with the embedded output (each value
  * within 2e-5 absolute or relative): 1 pass, 0 no test vector,

@@ -8,8 +8,9 @@ mode="${1:-run}"
 PY="${PYTHON:-python3}"
 
 if [ "$mode" = "test" ]; then
-    # chromium + its driver: the browser tests of the HTML report and of `ml4f serve`
-    pkgs="binutils-arm-none-eabi gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm llvm chromium chromium-driver"
+    # chromium + its driver: the browser tests of the HTML report and of `ml4f serve`;
+    # libstdc++ for C++ sketches of the Arduino cores; cmake for cmake/ML4F.cmake
+    pkgs="binutils-arm-none-eabi gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm llvm cmake chromium chromium-driver"
     missing=""
     for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
     if [ -n "$missing" ]; then

@@ -1,7 +1,7 @@
 """The ml4f PlatformIO library under a real, offline `pio run` / `pio test`.
 
 PlatformIO never reaches its registry here: the core package tool-scons is
-generated into a temporary core directory (platformio_plugin/offline.py), the
+generated into a temporary core directory (platformio_plugin/offline), the
 platform is the repository's platform-cm4qemu and the library is the
 repository itself, both through `symlink://`.  The shipped example is built
 in place with its build and library state redirected to a temporary workspace.
@@ -16,7 +16,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from build_integration.support import (EXAMPLES, MODELS, REPO, keras_predict, parse_lines,
+from build_integration.support import (EXAMPLES, MODELS, REPO, keras_predict, parse_lines, pio,
                                        print_comparison, require, retouch_h5, run)
 
 EXAMPLE = EXAMPLES / "arduino-gesture"
@@ -30,14 +30,6 @@ def core_dir(tmp_path_factory):
     core = tmp_path_factory.mktemp("pio-core")
     write_tool_scons(str(core))
     return core
-
-
-def pio(args, cwd, core, workspace=None, check=True):
-    env = {"PLATFORMIO_SETTING_ENABLE_TELEMETRY": "no", "PLATFORMIO_DISABLE_UPGRADE_CHECK": "true",
-           "PLATFORMIO_CORE_DIR": str(core)}
-    if workspace:
-        env["PLATFORMIO_WORKSPACE_DIR"] = str(workspace)
-    return run([sys.executable, "-m", "platformio", *args], cwd=cwd, env=env, check=check)
 
 
 def compiled_models(output: str) -> list:
@@ -72,8 +64,9 @@ def test_offline_tool_scons_is_what_this_platformio_requires(tmp_path):
     from platformio_plugin.offline import required_spec, tool_scons_version, write_tool_scons
     assert tool_scons_version("4.11.1") == "4.41101.0"
     package = write_tool_scons(str(tmp_path))
-    meta = json.loads((tmp_path / "packages" / "tool-scons" / ".piopm").read_text())
-    assert meta["spec"]["owner"] == "platformio" and package.endswith("tool-scons")
+    meta = json.loads((tmp_path / "packages" / "tool-scons@4.41101.0" / ".piopm").read_text())
+    assert meta["spec"]["owner"] == "platformio" and package.endswith("tool-scons@4.41101.0")
+    assert (tmp_path / "packages" / "tool-scons@4.41101.0" / "SCons" / "__init__.py").is_file()
     assert semantic_version.Version(tool_scons_version(SCons.__version__)) in \
         semantic_version.SimpleSpec(required_spec())
 
@@ -131,7 +124,7 @@ int main(void)
 
 def user_project(tmp_path, model_lines: str, envs: str = ""):
     """An existing bare-metal project, plus the model lines of the README."""
-    (tmp_path / "src").mkdir()
+    (tmp_path / "src").mkdir(parents=True)
     (tmp_path / "models").mkdir()
     for name in ("digits.h5", "gesture.h5"):
         (tmp_path / "models" / name).write_bytes((MODELS / name).read_bytes())
@@ -224,3 +217,113 @@ def test_build_errors_are_one_line_and_leave_nothing_to_link(core_dir, tmp_path)
         "*** [.pio/build/options/ml4f/platformio.ini-error] platformio.ini [env:options]: "
         "custom_ml4f_models: models/missing*.h5 matches no file; "
         "custom_ml4f_optimize must be size | balanced | speed, not 'fastest'"]
+
+
+# ---- options that would otherwise be silently ignored, per-model options, fit ---------------
+
+@pytest.mark.slow
+def test_misspelt_keys_stop_the_build_naming_the_known_ones(core_dir, tmp_path):
+    require("arm-none-eabi-gcc")
+    p = user_project(tmp_path, f"lib_deps = ml4f=symlink://{REPO}\ncustom_ml4f_modles = models/digits.h5\n",
+                     envs=f"[env:typo]\nplatform = symlink://{PLATFORM}\nboard = netduinoplus2\n"
+                          f"lib_deps = ml4f=symlink://{REPO}\ncustom_ml4f_models = models/digits.h5\n"
+                          "custom_ml4f_flaot16 = yes\n")
+    known = ("custom_ml4f_float16, custom_ml4f_models, custom_ml4f_optimize, custom_ml4f_shared_arena, "
+             "custom_ml4f_test_data, custom_ml4f_validate")
+    for env, key in (("netduinoplus2", "custom_ml4f_modles"), ("typo", "custom_ml4f_flaot16")):
+        result = pio(["run", "-e", env], p, core_dir, check=False)
+        assert result.returncode != 0 and "Traceback" not in result.output
+        [line] = error_lines(result.output)
+        assert line == (f"*** [.pio/build/{env}/ml4f/platformio.ini-error] platformio.ini [env:{env}]: "
+                        f"unknown option {key} (known: {known})"), line
+        assert "Linking" not in result.output
+
+
+@pytest.mark.slow
+def test_per_model_options(core_dir, tmp_path):
+    require("arm-none-eabi-gcc")
+    p = user_project(tmp_path, textwrap.dedent(f"""\
+        lib_deps = ml4f=symlink://{REPO}
+        custom_ml4f_models =
+            models/digits.h5
+            models/gesture.h5  float16=yes optimize=size
+        """), envs=textwrap.dedent("""\
+        [env:bad]
+        extends = env:netduinoplus2
+        custom_ml4f_models = models/digits.h5 float=yes, models/gesture.h5 optimize=fast
+        """))
+    built = pio(["run", "-e", "netduinoplus2"], p, core_dir)
+    lines = {m: line for line in built.output.splitlines() for m in ("digits", "gesture")
+             if line.startswith(f"ML4F {m} (")}
+    assert lines["digits"].endswith("(float32 weights)") and lines["gesture"].endswith("(float16 weights)")
+    gesture = (p / ".pio" / "build" / "netduinoplus2" / "ml4f" / "gesture.h").read_text()
+    assert '#define GESTURE_WEIGHT_TYPE "float16"' in gesture
+    bad = pio(["run", "-e", "bad"], p, core_dir, check=False)
+    [line] = error_lines(bad.output)
+    assert ("custom_ml4f_models: models/digits.h5 float=yes: unknown per-model option 'float=yes' "
+            "(known: float16=, name=, optimize=, test_data=, validate=)") in line
+    assert "custom_ml4f_models: models/gesture.h5 optimize=fast: optimize must be size | balanced | speed, " \
+           "not 'fast'" in line
+
+
+@pytest.mark.slow
+def test_all_models_together_against_the_board(core_dir, tmp_path):
+    """Each model fits alone; together they do not (digits 15,904 B + gesture 21,312 B of flash,
+    arenas 2,184 B + 1,344 B)."""
+    require("arm-none-eabi-gcc")
+    p = user_project(tmp_path, f"lib_deps = ml4f=symlink://{REPO}\ncustom_ml4f_models = models/*.h5\n",
+                     envs=textwrap.dedent("""\
+        [env:flash]
+        extends = env:netduinoplus2
+        board_upload.maximum_size = 30000
+
+        [env:ram]
+        extends = env:netduinoplus2
+        board_upload.maximum_ram_size = 3000
+
+        [env:shared]
+        extends = env:ram
+        custom_ml4f_shared_arena = yes
+        """))
+    flash = pio(["run", "-e", "flash"], p, core_dir, check=False)
+    assert sorted(compiled_models(flash.output)) == ["digits", "gesture"]     # each alone fits
+    assert error_lines(flash.output) == [
+        "*** [.pio/build/flash/ml4f/all-models.txt] the objects of all models, digits (15,904 B) + "
+        "gesture (21,312 B) = 37,216 B, do not fit the flash of netduinoplus2 (30,000 B)"]
+    assert "Linking" not in flash.output
+    ram = pio(["run", "-e", "ram"], p, core_dir, check=False)
+    assert error_lines(ram.output) == [
+        "*** [.pio/build/ram/ml4f/all-models.txt] the arenas of all models, digits (2,184 B) + "
+        "gesture (1,344 B) = 3,528 B, do not fit the RAM of netduinoplus2 (3,000 B); models run one "
+        "after another can share one arena (see custom_ml4f_shared_arena)"]
+    shared = pio(["run", "-e", "shared"], p, core_dir, check=False)
+    assert "all-models.txt" not in shared.output and "Linking" in shared.output
+
+
+@pytest.mark.slow
+def test_plugin_runs_the_library_s_own_compiler_and_recompiles_when_it_changes(core_dir, tmp_path):
+    """An installed copy of ml4f with the same version number as the library (an older
+    checkout) must not be the compiler that runs, and a change to the compiler's files
+    recompiles the models."""
+    import shutil
+    require("arm-none-eabi-gcc")
+    library = tmp_path / "ml4f-checkout"
+    for part in ("ml4f", "ml4f_scons", "platformio_plugin", "runtime"):
+        shutil.copytree(REPO / part, library / part, ignore=shutil.ignore_patterns("__pycache__"))
+    for part in ("library.json", "pyproject.toml", "setup.py", "README.md"):
+        shutil.copy(REPO / part, library / part)
+    installed = tmp_path / "site"              # the copy pip installed from the library earlier
+    run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+         "--target", installed, library], timeout=300)
+    p = user_project(tmp_path / "project", f"lib_deps = ml4f=symlink://{library}\n"
+                     "custom_ml4f_models = models/digits.h5\n")
+    env = {"PYTHONPATH": str(installed)}
+    first = pio(["run"], p, core_dir, env=env)
+    assert compiled_models(first.output) == ["digits"]
+    firmware = library / "ml4f" / "firmware.py"        # the checkout is updated, same version
+    firmware.write_text(firmware.read_text().replace("do not edit.", "do not edit (updated)."))
+    second = pio(["run"], p, core_dir, env=env)
+    assert compiled_models(second.output) == ["digits"]
+    header = (p / ".pio" / "build" / "netduinoplus2" / "ml4f" / "digits.h").read_text()
+    assert "do not edit (updated)." in header
+    assert compiled_models(pio(["run"], p, core_dir, env=env).output) == []

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import io
+import json
 import os
+import re
 import zipfile
 
 from ..errors import ModelFormatError
@@ -58,8 +60,38 @@ def detect_format(path: str, data: bytes) -> str:
     if head[4:8] == b"TFL3":
         raise ModelFormatError("is a TensorFlow Lite model, not a Keras .h5 or .keras model",
                                path=path)
-    if head.lstrip()[:1] in (b"{", b"["):
+    text_kind = _text_kind(data[:4096])
+    if text_kind == "ini":
+        raise ModelFormatError("is an INI file (sections in [brackets], e.g. platformio.ini), not a "
+                               "Keras .h5 or .keras model", path=path)
+    if text_kind == "json":
         raise ModelFormatError("is a JSON file, not a Keras .h5 or .keras model (a TensorFlow.js "
                                "model.json or a bare configuration?)", path=path)
     raise ModelFormatError("not a Keras model file (neither HDF5 nor a .keras zip archive)",
                            path=path)
+
+
+INI_SECTION = re.compile(rb"^\s*\[[^\[\]\r\n]+\]\s*$")
+
+
+def _text_kind(head: bytes) -> str | None:
+    """"json" or "ini" for text files often passed by mistake, else None.  A leading '[' is
+    both a JSON array and an INI section: a line that is only `[name]` makes it INI."""
+    start = head.lstrip()[:1]
+    if start == b"{":
+        return "json"
+    if start == b"[":
+        first = head.lstrip().split(b"\n", 1)[0]
+        return "ini" if INI_SECTION.match(first) and not first.strip().startswith(b"[[") \
+            and not _is_json(first) else "json"
+    if any(INI_SECTION.match(line) for line in head.splitlines()[:20]) and b"=" in head:
+        return "ini"
+    return None
+
+
+def _is_json(line: bytes) -> bool:
+    try:
+        json.loads(line)
+    except ValueError:
+        return False
+    return True

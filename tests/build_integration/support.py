@@ -88,3 +88,29 @@ def print_comparison(title: str, labels, firmware: np.ndarray, keras_out: np.nda
     print(f"\n{title} (largest difference {np.abs(firmware - keras_out).max():.1e})")
     for label, a, b in zip(labels, firmware, keras_out):
         print(f"  {label!s:>8}  firmware {row(a)}\n  {'':>8}  keras    {row(b)}")
+
+
+def mirrors_dir() -> Path:
+    """The offline copies of PlatformIO's platforms and Arduino cores: $ML4F_MIRRORS, else
+    ../shared/mirrors beside the repository, else the nearest ancestor holding shared/mirrors."""
+    if os.environ.get("ML4F_MIRRORS"):
+        candidates = [Path(os.environ["ML4F_MIRRORS"])]
+    else:
+        candidates = [REPO.parent / "shared" / "mirrors"] + \
+            [parent / "shared" / "mirrors" for parent in REPO.parents]
+    for path in candidates:
+        if path.is_dir() and any(path.glob("platform-*")):
+            return path
+    pytest.fail("no mirrors of PlatformIO's platforms and Arduino cores: set ML4F_MIRRORS to the "
+                f"folder of platform-*.tar.gz / framework-*.tar.gz (looked in {candidates[0]})")
+
+
+PIO_ENV = {"PLATFORMIO_SETTING_ENABLE_TELEMETRY": "no", "PLATFORMIO_DISABLE_UPGRADE_CHECK": "true"}
+
+
+def pio(args, cwd, core, workspace=None, check=True, python=sys.executable, timeout=600, env=None):
+    """`pio ARGS` offline, with its core directory (and optionally its workspace) redirected."""
+    env = dict(PIO_ENV, PLATFORMIO_CORE_DIR=str(core), **(env or {}))
+    if workspace:
+        env["PLATFORMIO_WORKSPACE_DIR"] = str(workspace)
+    return run([python, "-m", "platformio", *args], cwd=cwd, env=env, check=check, timeout=timeout)

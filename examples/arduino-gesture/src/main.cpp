@@ -16,6 +16,9 @@
  */
 #ifdef ARDUINO
 #include <Arduino.h>
+#ifdef USE_TINYUSB
+#include <Adafruit_TinyUSB.h>  // Serial of the Adafruit nRF52 core is TinyUSB's; PlatformIO finds the
+#endif                         // library only through an include in the sketch
 #else
 #include "console.h"
 #endif

@@ -32,9 +32,11 @@ void Fault_Handler(void)
 
 void Reset_Handler(void)
 {
+#ifndef STARTUP_NO_FPU_ENABLE   /* (defined only by a test of what happens without it) */
     /* CP10/CP11 full access before the first floating-point instruction */
     *(volatile uint32_t *)0xE000ED88 |= 0xFu << 20;
     __asm__ volatile("dsb\n\tisb");
+#endif
     for (uint32_t *s = &_sidata, *d = &_sdata; d < &_edata;)
         *d++ = *s++;
     for (uint32_t *d = &_sbss; d < &_ebss;)
