@@ -109,6 +109,46 @@ def evaluate(models: list[dict]) -> list[dict]:
                      "(--optimize size and balanced)",
                      "; ".join(fat) if fat else f"met in all {checked} objects",
                      CODE_PER_WEIGHT, not fat if checked else None))
+    return rows + memory_goals(ok)
+
+
+#: MLPerf Tiny models: arena goals in float32 (bytes)
+ARENA_GOALS = {"resnet8": 98_304, "mobilenet_vww": 131_072, "ds_cnn": 48_000}
+STREAM_CYCLES = 1.10          # streaming may cost this factor of the op-by-op cycles
+F16_CODE = 1.10               # float16 code at most this factor of float32 code
+F16_OBJECT = {"ad_autoencoder": 0.52}
+
+
+def memory_goals(ok: list[dict]) -> list[dict]:
+    rows = []
+    for name, limit in ARENA_GOALS.items():
+        m = next((m for m in ok if m["name"] == name), None)
+        if m is None:
+            rows.append(_row(f"{name}: arena ≤ {limit:,} B", "not measured", limit, None))
+            continue
+        f32 = m["f32"]
+        rows.append(_row(f"{name}: arena ≤ {limit:,} B (float32)",
+                         f"{f32['arena_bytes']:,} B (op by op {f32['arena_op_by_op']:,} B; peak "
+                         f"at {f32['arena_peak_op']})", limit, f32["arena_bytes"] <= limit))
+        if "op_by_op" in m:
+            ratio = f32["cycles"] / m["op_by_op"]["cycles"]
+            rows.append(_row(f"{name}: cycles ≤ {STREAM_CYCLES:.2f}× the op-by-op object",
+                             f"{f32['cycles']:,} vs {m['op_by_op']['cycles']:,} ({ratio:.3f}×)",
+                             STREAM_CYCLES, ratio <= STREAM_CYCLES))
+    grown = [f"{m['name']}: {m['f16']['code_bytes']:,} vs {m['f32']['code_bytes']:,}"
+             for m in ok if m["f16"]["code_bytes"] > F16_CODE * m["f32"]["code_bytes"]]
+    rows.append(_row(f"float16 code ≤ {F16_CODE:.1f}× float32 code on every model",
+                     "; ".join(grown) if grown else f"met on all {len(ok)} models", F16_CODE,
+                     not grown if ok else None))
+    for name, limit in F16_OBJECT.items():
+        m = next((m for m in ok if m["name"] == name), None)
+        if m is None:
+            rows.append(_row(f"{name}: float16 object ≤ {limit}× float32", "not measured", limit, None))
+            continue
+        ratio = m["f16"]["object_bytes"] / m["f32"]["object_bytes"]
+        rows.append(_row(f"{name}: float16 object ≤ {limit}× float32",
+                         f"{m['f16']['object_bytes']:,} / {m['f32']['object_bytes']:,} B = {ratio:.3f}",
+                         limit, ratio <= limit))
     return rows
 
 

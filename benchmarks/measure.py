@@ -24,9 +24,9 @@ def _relative(path) -> str:
         return str(path)
 
 
-def _compile(path, **options):
+def _compile(path, validate: bool = True, **options):
     t = time.perf_counter()
-    compiled = ml4f.compile_file(path, validate=True, **options)
+    compiled = ml4f.compile_file(path, validate=validate, **options)
     return compiled, time.perf_counter() - t
 
 
@@ -72,6 +72,10 @@ def _summary(compiled, seconds: float, float16: bool, with_layers: bool = True) 
         "weight_bytes": t["weight_bytes"],
         "arena_bytes": a["arena_bytes"],
         "arena_lower_bound": a["lower_bound"],
+        "arena_op_by_op": a.get("op_by_op_bound"),
+        "arena_peak_op": (a.get("peak") or {}).get("op"),
+        "streamed_regions": len(a.get("streamed") or []),
+        "object_bytes": t["object_bytes"],
         "stack_bytes": t["stack_bytes"],
         "compile_seconds": round(seconds, 3),
         "validation_max_error": r["validation"]["max_error"],
@@ -128,6 +132,10 @@ def measure(model: BenchModel, quick: bool = False, log=print) -> dict:
     c16, s16 = _compile(model.path, float16=True)
     entry["f16"] = _summary(c16, s16, True)
     log(f"  {model.name}: f16 {entry['f16']['cycles']:,} cycles ({s16:.2f} s)")
+
+    # the same model op by op (no region streamed): the cycles streaming costs
+    compiled, secs = _compile(model.path, validate=False, arena_goal="fast")
+    entry["op_by_op"] = _summary(compiled, secs, False, with_layers=False)
 
     entry["optimize"] = {}
     for mode in OPTIMIZE_MODES:

@@ -214,7 +214,7 @@ def set_weights(model, name: str) -> None:
     rng = np.random.default_rng(_seed(name))
     for layer in model.layers:
         for var in layer.weights:
-            vname = var.path.split("/")[-1] if hasattr(var, "path") else var.name
+            vname = (var.path if hasattr(var, "path") else var.name).split("/")[-1].split(":")[0]
             shape = tuple(var.shape)
             if vname.endswith("kernel"):
                 a = np.sqrt(3.0) * np.sqrt(2.0 / _fan_in(vname, shape))

@@ -83,6 +83,26 @@ def markdown(results: dict) -> str:
                    "cycles of those layers only.  Speed-up: C no-fma cycles / our cycles.  "
                    "Compile time is with validation, wall clock."), ""]
 
+    lines += ["## Memory (float32)", ""]
+    rows = []
+    for m in results["models"]:
+        if m["status"] != "ok" or "op_by_op" not in m:
+            continue
+        f32, fast = m["f32"], m["op_by_op"]
+        rows.append([m["name"], _n(f32["arena_op_by_op"]), _n(fast["arena_bytes"]),
+                     _n(f32["arena_bytes"]), str(f32["streamed_regions"]), f32["arena_peak_op"] or "–",
+                     _n(fast["cycles"]), _n(f32["cycles"]),
+                     _f(f32["cycles"] / fast["cycles"], 3), _f(fast["compile_seconds"]),
+                     _f(f32["compile_seconds"])])
+    lines += _table(["model", "whole tensors op by op B", "overlaps, no streaming B",
+                     "default arena B", "streamed regions", "peak at", "cycles op by op",
+                     "cycles default", "ratio", "compile s op by op (not validated)",
+                     "compile s default (validated)"], rows, "lrrrrlrrrrr")
+    lines += ["", ("Whole tensors op by op: the bound before any output is written over its "
+                   "input.  Overlaps: outputs behind their input's read front and merges in "
+                   "their producer's store (no cycles lost); default: plus the regions the "
+                   "planner streams (--arena-goal balanced)."), ""]
+
     lines += ["## Code size by --optimize (float32)", ""]
     rows = []
     for m in results["models"]:

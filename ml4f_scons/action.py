@@ -18,7 +18,8 @@ import SCons.Errors
 # compiler free of any need to be thread-safe.  C files still build in parallel.
 _COMPILE_LOCK = threading.Lock()
 
-OPTION_VARS = ("ML4F_FLOAT16", "ML4F_VALIDATE", "ML4F_TEST_DATA", "ML4F_OPTIMIZE", "ML4F_MHZ")
+OPTION_VARS = ("ML4F_FLOAT16", "ML4F_VALIDATE", "ML4F_TEST_DATA", "ML4F_OPTIMIZE", "ML4F_MHZ",
+               "ML4F_MAX_ARENA", "ML4F_ARENA_GOAL")
 LIMIT_VARS = ("ML4F_MAX_RAM", "ML4F_MAX_FLASH", "ML4F_BOARD")
 SIGNATURE_VARS = OPTION_VARS + LIMIT_VARS + ("ML4F_VERSION", "ML4F_COMPILER_DIGEST")
 OUTPUT_SUFFIXES = (".bin", ".h", ".S")
@@ -61,6 +62,8 @@ def compile_options(env) -> dict:
         "test_data": flag(env, "ML4F_TEST_DATA"),
         "optimize": str(env.get("ML4F_OPTIMIZE") or "balanced").strip(),
         "mhz": number(env, "ML4F_MHZ", float),
+        "max_arena": number(env, "ML4F_MAX_ARENA") or None,
+        "arena_goal": str(env.get("ML4F_ARENA_GOAL") or "balanced").strip(),
     }
 
 
@@ -81,6 +84,10 @@ def cli_flags(env) -> str:
         flags.append(f"--optimize {opts['optimize']}")
     if opts["mhz"] != 64.0:
         flags.append(f"--mhz {opts['mhz']:g}")
+    if opts["max_arena"]:
+        flags.append(f"--max-arena {opts['max_arena']}")
+    if opts["arena_goal"] != "balanced":
+        flags.append(f"--arena-goal {opts['arena_goal']}")
     return "".join(" " + f for f in flags)
 
 

@@ -9,6 +9,8 @@ Construction variables (defaults in brackets):
 
     ML4F_FLOAT16 [no]  ML4F_VALIDATE [yes]  ML4F_TEST_DATA [no]  ML4F_OPTIMIZE [balanced]
     ML4F_MHZ [64]      clock of the printed time estimate
+    ML4F_MAX_ARENA [0 = none]  arena budget in bytes: regions are streamed to fit
+    ML4F_ARENA_GOAL [balanced] small | balanced | fast (see ml4f compile --arena-goal)
     ML4F_MAX_RAM, ML4F_MAX_FLASH [0 = unchecked], ML4F_BOARD: fail when a model does not fit
     ML4FCOM            the equivalent `ml4f compile` command, shown while building
     ML4FCOMSTR         shown instead of ML4FCOM when not empty
@@ -38,6 +40,8 @@ DEFAULTS = {
     "ML4F_TEST_DATA": False,
     "ML4F_OPTIMIZE": "balanced",
     "ML4F_MHZ": 64,
+    "ML4F_MAX_ARENA": 0,
+    "ML4F_ARENA_GOAL": "balanced",
     "ML4F_MAX_RAM": 0,
     "ML4F_MAX_FLASH": 0,
     "ML4F_BOARD": "",

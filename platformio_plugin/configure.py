@@ -60,10 +60,12 @@ def board_variables(env) -> dict:
         return {}
     board = env.BoardConfig()
     f_cpu = (env.subst("$BOARD_F_CPU") or str(board.get("build.f_cpu", ""))).rstrip("Ll")
+    ram = int(board.get("upload.maximum_ram_size", 0) or 0)
     variables = {
         "ML4F_BOARD": env.subst("$BOARD"),
-        "ML4F_MAX_RAM": int(board.get("upload.maximum_ram_size", 0) or 0),
+        "ML4F_MAX_RAM": ram,
         "ML4F_MAX_FLASH": int(board.get("upload.maximum_size", 0) or 0),
+        "ML4F_MAX_ARENA": ram,          # the default budget: stream regions until it fits
     }
     if f_cpu.isdigit() and int(f_cpu) > 0:
         variables["ML4F_MHZ"] = int(f_cpu) / 1e6

@@ -5,6 +5,8 @@
     custom_ml4f_validate  = no         ; skip the emulator check of each layer  [yes]
     custom_ml4f_test_data = yes        ; embed a test vector for ml4f_test()    [no]
     custom_ml4f_optimize  = speed      ; size | balanced | speed                [balanced]
+    custom_ml4f_max_arena = 96K        ; arena budget: regions streamed to fit  [the board's RAM]
+    custom_ml4f_arena_goal = small     ; small | balanced | fast                [balanced]
     custom_ml4f_shared_arena = yes     ; the models share one arena: the RAM check takes the
                                        ; largest arena instead of the sum       [no]
 
@@ -33,6 +35,8 @@ OPTIONS = {
     "validate": ("ML4F_VALIDATE", "flag"),
     "test_data": ("ML4F_TEST_DATA", "flag"),
     "optimize": ("ML4F_OPTIMIZE", ("size", "balanced", "speed")),
+    "max_arena": ("ML4F_MAX_ARENA", "bytes"),
+    "arena_goal": ("ML4F_ARENA_GOAL", ("small", "balanced", "fast")),
 }
 ENV_ONLY = {"models", "shared_arena"}
 PER_MODEL_ONLY = {"name"}
@@ -86,11 +90,28 @@ def _value(key: str, raw: str, errors: list, where: str):
     value = str(raw).strip().lower()
     if kind == "flag" and value in _TRUE | _FALSE:
         return value in _TRUE
-    if kind != "flag" and value in kind:
+    if kind == "bytes":
+        size = _byte_count(value)
+        if size is not None:
+            return size
+    elif kind != "flag" and value in kind:
         return value
-    expected = "yes or no" if kind == "flag" else " | ".join(kind)
+    expected = {"flag": "yes or no", "bytes": "a number of bytes (e.g. 96000, 96K, 0x18000)"}.get(
+        kind) if isinstance(kind, str) else " | ".join(kind)
     errors.append(f"{where} must be {expected}, not {raw!r}")
     return None
+
+
+def _byte_count(text: str) -> int | None:
+    t = text.strip().upper().rstrip("B")
+    scale = 1
+    if t.endswith(("K", "M")):
+        scale, t = (1024 if t[-1] == "K" else 1024 * 1024), t[:-1]
+    try:
+        value = int(t, 0) * scale
+    except ValueError:
+        return None
+    return value if value > 0 else None
 
 
 def _per_model(words: list, item: str, errors: list) -> tuple:

@@ -100,3 +100,17 @@ def test_digits_in_qemu_matches_unicorn(tmp_path, extra):
     assert np.array_equal(qemu_out.view(np.uint32), unicorn_out.view(np.uint32))
     labels = np.load(EXAMPLES / "digits_test_y.npy")[:12]
     assert (qemu_out.argmax(-1) == labels).mean() >= 0.9
+
+
+def test_streamed_resnet8_in_qemu_matches_unicorn(tmp_path):
+    """ResNet-8 as compiled by default: a region streamed row by row (rings in
+    the arena, repeated rows, a fused residual over its operand) and outputs
+    over their inputs behind the read front, bit for bit on both CPU models."""
+    model = HERE.parent / "benchmarks" / "models" / "resnet8.h5"
+    x = np.random.default_rng(8).uniform(-1, 1, (2, 32, 32, 3)).astype(np.float32)
+    qemu_out, obj = build_and_run(tmp_path, model, "resnet8", x)
+    report = (tmp_path / "built" / "resnet8.json").read_text()
+    assert '"streamed": [\n' in report and '"op": "stream"' in report
+    machine = Machine(obj)
+    unicorn_out = np.stack([machine.run(v).output for v in x])
+    assert np.array_equal(qemu_out.view(np.uint32), unicorn_out.view(np.uint32))

@@ -29,7 +29,7 @@ def baremetal(tmp_path):
 @pytest.mark.slow
 def test_baremetal_example_runs_in_qemu_like_keras(baremetal):
     build = scons(["-Q", "-j4"], baremetal)
-    assert sorted(compiled_models(build.output)) == ["digits", "gesture"]
+    assert sorted(compiled_models(build.output)) == ["digits", "gesture", "resnet8"]
     assert re.search(r"^ML4F digits \(\.\./models/digits\.h5\): flash [\d,]+ B, arena 2,184 B, "
                      r"[\d,]+ cycles = [\d.]+ ms at 64 MHz \(float32 weights\)$", build.output, re.M)
     assert "Linking build/firmware.elf" in build.output
@@ -56,6 +56,17 @@ def test_baremetal_example_runs_in_qemu_like_keras(baremetal):
     np.testing.assert_allclose(got, want, atol=2e-6)
     labels = ["rest", "shake", "circle", "tap"]
     assert [m["cls"] for m, _ in gestures] == [labels[i] for i in want.argmax(-1)]
+
+    # ResNet-8 under its 96 KB arena budget: streamed regions on the real firmware path
+    resnet = parse_lines(r"^resnet8 (?P<i>\d+): (?P<cls>\d+)  p =(?P<values>.*)$", run.stdout)
+    arena = int(re.search(r"^resnet8 \(arena (\d+) B\)$", run.stdout, re.M).group(1))
+    assert arena <= 96 * 1024 and len(resnet) == 2
+    x_resnet = np.load(MODELS / "resnet8_test_x.npy")
+    want = keras_predict(MODELS.parent.parent / "benchmarks" / "models" / "resnet8.h5", x_resnet)
+    got = np.stack([v for _, v in resnet])
+    print_comparison("resnet8.h5 in QEMU (scons run) and in Keras", range(2), got, want)
+    np.testing.assert_allclose(got, want, atol=2e-6)
+    assert [int(m["cls"]) for m, _ in resnet] == list(want.argmax(-1))
 
 
 @pytest.mark.slow

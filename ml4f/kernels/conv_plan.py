@@ -210,14 +210,22 @@ def _unrolls(g: Geometry, base: ConvPlan) -> list[int]:
     return [u for u in UNROLLS if u <= chunks] or [1]
 
 
+#: float16 code may grow to this factor of the float32 plan's code, no more
+F16_CODE_FACTOR = 1.1
+
+
 def choose_plan(op: Conv2D, f16: bool, optimize: str, shortlist: int = SHORTLIST) -> ConvPlan:
-    """Cheapest plan by the cost model, under the code budget of `optimize`.
+    """Cheapest plan by the cost model, under the code budget of `optimize`
+    (and, for float16 weights, within F16_CODE_FACTOR of the float32 plan's code).
 
     Tile shapes are ranked first at their largest unrolling; the best few are
     then costed at every unrolling against the code budget."""
     g = Geometry.of(op)
     act = op.activation.kind
     budget = code_budget(op.kernel.size * (2 if f16 else 4))
+    cap = None
+    if f16:
+        cap = F16_CODE_FACTOR * code_estimate(g, choose_plan(op, False, optimize, shortlist), False)
     ranked = []
     for base in candidate_plans(g):
         if not plan_fits(g, base):
@@ -232,7 +240,7 @@ def choose_plan(op: Conv2D, f16: bool, optimize: str, shortlist: int = SHORTLIST
                                   if full_rows or not k]:
             plan = ConvPlan(base.a, base.b, base.m, base.scheme, base.wrows, unroll, unroll_ky)
             code = code_estimate(g, plan, f16)
-            if optimize != "speed" and code > budget:
+            if (optimize != "speed" and code > budget) or (cap is not None and code > cap):
                 continue
             score = layer_cycles(g, plan, f16, act) + BYTES_PER_CYCLE[optimize] * code * g.OH
             key = (score, plan.a, plan.b, plan.m, plan.scheme, plan.wrows, plan.unroll,

@@ -60,7 +60,31 @@ def fp_regs(u: int, m: int, wrows: bool) -> int:
     return u + m + (u if wrows else u * m) + 2
 
 
+#: float16 code may grow to this factor of the float32 plan's code, no more (the
+#: halved weights must not be spent again on code: VCVTs unrolled)
+F16_CODE_FACTOR = 1.1
+
+
+def code_insns(n: int, units: int, plan: DensePlan, f16: bool) -> int:
+    """Instructions of the kernel's block bodies (the loop over rows aside)."""
+    chunks, tail = divmod(n, plan.m)
+    loops, rem = divmod(chunks, plan.unroll)
+    emitted = [plan.m] * ((plan.unroll if loops else 0) + rem) + ([tail] if tail else [])
+    total = 0
+    for u in {plan.u, units % plan.u} - {0}:
+        body = 2 + (3 if loops else 0) + 1 + 2 * u      # pointer, bias, loop, store
+        for mm in emitted:
+            loads = mm if plan.wrows else 1
+            body += 1 + loads + (u * mm if f16 else 0) + INSNS_PER_MAC * u * mm
+        total += body
+    return total
+
+
 def choose_plan(n: int, units: int, f16: bool, optimize: str, act: str) -> DensePlan:
+    cap = None
+    if f16:
+        f32 = choose_plan(n, units, False, optimize, act)
+        cap = F16_CODE_FACTOR * code_insns(n, units, f32, False)
     best = None
     for u in range(1, min(units, MAX_UNITS) + 1):
         for m in range(1, min(n, MAX_CHUNK) + 1):
@@ -70,6 +94,11 @@ def choose_plan(n: int, units: int, f16: bool, optimize: str, act: str) -> Dense
                 blocks, rest = divmod(units, u)
                 unroll = max(1, min(n // m, UNROLL[optimize]))
                 plan = DensePlan(u, m, wrows, unroll)
+                while cap is not None and unroll > 1 and code_insns(n, units, plan, f16) > cap:
+                    unroll //= 2
+                    plan = DensePlan(u, m, wrows, unroll)
+                if cap is not None and code_insns(n, units, plan, f16) > cap:
+                    continue
                 cyc = blocks * block_cycles(n, u, plan, f16, act)
                 if rest:
                     cyc += block_cycles(n, rest, plan, f16, act)
@@ -79,6 +108,11 @@ def choose_plan(n: int, units: int, f16: bool, optimize: str, act: str) -> Dense
                 key = (score, u, m, wrows)
                 if best is None or key < best[0]:
                     best = (key, plan)
+    if best is None:                     # nothing within the cap: the smallest f16 code
+        return min((DensePlan(u, m, w, 1) for u in range(1, min(units, MAX_UNITS) + 1)
+                    for m in range(1, min(n, MAX_CHUNK) + 1) for w in (False, True)
+                    if fp_regs(u, m, w) <= FP_REGS and not (w and m == 1)),
+                   key=lambda p: (code_insns(n, units, p, f16), p.u, p.m, p.wrows))
     return best[1]
 
 

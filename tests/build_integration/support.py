@@ -42,11 +42,12 @@ def scons(args, cwd, **kw):
 
 
 def copy_example(name: str, dest: Path) -> Path:
-    """examples/NAME and examples/models under dest/examples, as in the repository."""
+    """examples/NAME, examples/models and benchmarks/models under dest, as in the repository."""
     shutil.copytree(EXAMPLES / name, dest / "examples" / name,
                     ignore=shutil.ignore_patterns(".pio", "build", ".sconsign.dblite", "__pycache__"))
     shutil.copytree(MODELS, dest / "examples" / "models",
                     ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(EXAMPLES.parent / "benchmarks" / "models", dest / "benchmarks" / "models")
     return dest / "examples" / name
 
 
