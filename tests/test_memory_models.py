@@ -17,7 +17,7 @@ from ml4f.emulator import Machine
 from ml4f.graph.ops.stream import Stream
 from ml4f.validate import error
 from test_differential_tf import seeded_weights
-from tf_oracle import compare, f16_rounded_copy, keras_predict
+from tf_oracle import compare, keras_predict
 
 RTOL = 1e-5
 F16_RTOL = 1e-5           # the reference runs on the rounded weights: float16 adds no error here
