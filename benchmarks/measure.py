@@ -134,8 +134,11 @@ def measure(model: BenchModel, quick: bool = False, log=print) -> dict:
     log(f"  {model.name}: f16 {entry['f16']['cycles']:,} cycles ({s16:.2f} s)")
 
     # the same model op by op (no region streamed): the cycles streaming costs
-    compiled, secs = _compile(model.path, validate=False, arena_goal="fast")
-    entry["op_by_op"] = _summary(compiled, secs, False, with_layers=False)
+    op_by_op, secs = _compile(model.path, validate=False, arena_goal="fast")
+    entry["op_by_op"] = _summary(op_by_op, secs, False)
+    if any(L["op"] == "stream" for L in entry["f32"]["layers"] + entry["f16"]["layers"]):
+        c, secs = _compile(model.path, validate=False, arena_goal="fast", float16=True)
+        entry["op_by_op_f16"] = _summary(c, secs, True)
 
     entry["optimize"] = {}
     for mode in OPTIMIZE_MODES:
@@ -149,8 +152,9 @@ def measure(model: BenchModel, quick: bool = False, log=print) -> dict:
         entry["optimize"][mode] = summary
 
     t = time.perf_counter()
-    entry["baseline"] = _baseline(c32, entry["f32"]["cycles"],
-                                  [L["cycles"] for L in entry["f32"]["layers"]])
+    # the C baseline runs the graph op by op (it has no streamed regions)
+    entry["baseline"] = _baseline(op_by_op, entry["f32"]["cycles"],
+                                  [L["cycles"] for L in op_by_op.report["layers"]])
     b = entry["baseline"]
     if b["status"] == "not available":
         log(f"  {model.name}: C baseline not available: {b['error']}")

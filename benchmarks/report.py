@@ -143,6 +143,10 @@ def _layer_table(m: dict) -> list[str]:
     b = m.get("baseline", {})
     var = b.get("variants", {})
     rows = []
+    streamed = any(L["op"] == "stream" for L in f32["layers"] + f16["layers"])
+    if streamed and "layers" in m.get("op_by_op", {}):
+        # per layer: the op-by-op objects (a streamed region is one op)
+        f32, f16 = m["op_by_op"], m.get("op_by_op_f16", {"layers": []})
     for i, L in enumerate(f32["layers"]):
         L16 = f16["layers"][i] if i < len(f16["layers"]) else None
         macs = L["macs"]

@@ -118,3 +118,29 @@ def test_quick_run_end_to_end(tmp_path):
         assert f"### {m['name']}:" in md
     table = [line for line in md.splitlines() if line.startswith("| lenet |")]
     assert table and f"{measured[0]['f32']['cycles']:,}" in md
+
+
+def test_c_baseline_runs_a_merge_fused_into_a_convolution(tmp_path):
+    """A residual block: the compiler fuses the Add into the second convolution's
+    store; the C baseline runs the convolution and then the Add, to the same outputs."""
+    from benchmarks import cbaseline
+    from keras_models import keras_module
+
+    K = keras_module("k3")
+    rng = np.random.default_rng(3)
+    x_in = K.Input((10, 9, 8))
+    a = K.layers.Conv2D(8, 3, padding="same", activation="relu")(x_in)
+    b = K.layers.Conv2D(8, 3, padding="same")(a)
+    y = K.layers.ReLU()(K.layers.Add()([b, x_in]))
+    model = K.Model(x_in, K.layers.GlobalAveragePooling2D()(y))
+    model.set_weights([rng.uniform(-0.5, 0.5, w.shape).astype(np.float32) for w in model.get_weights()])
+    path = tmp_path / "res.h5"
+    model.save(path)
+    compiled = ml4f.compile_file(path, validate=False, arena_goal="fast")
+    assert any(getattr(op, "residual", "") == "add" for op in compiled.graph.ops)
+    x = rng.standard_normal(compiled.graph.input_shape).astype(np.float32)
+    expected = Machine(compiled.object).run(x).output
+    np.testing.assert_allclose(expected, model(x[None]).numpy()[0], rtol=1e-4, atol=1e-5)
+    for v in cbaseline.measure(compiled.graph, x, expected, workdir=tmp_path / "c").values():
+        assert v["outputs_equal"] and v["reference_ok"], v
+        assert len(v["layer_cycles"]) == len(compiled.graph.ops)

@@ -158,3 +158,23 @@ def test_missing_model_file(tmp_path):
     r = ml4f("compile", tmp_path / "nope.h5", "-o", tmp_path)
     assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1
     assert "nope.h5" in r.stderr
+
+
+def test_arena_budget_too_small_fails_in_one_line_and_leaves_nothing(tmp_path):
+    resnet = EXAMPLES.parents[1] / "benchmarks" / "models" / "resnet8.h5"
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "resnet8.bin").write_bytes(b"stale")
+    r = ml4f("compile", resnet, "-o", out, "--no-validate", "--max-arena", "64K")
+    assert r.returncode == 1 and r.stdout == ""
+    [line] = r.stderr.splitlines()
+    assert line.startswith(f"ml4f: error: {resnet}: the arena needs at least ")
+    assert "(peak at op '" in line and line.endswith("more than the budget of 65,536 B")
+    assert list(out.iterdir()) == []                   # the stale object is gone too
+    ok = ml4f("compile", resnet, "-o", out, "--no-validate", "--max-arena", "96K")
+    assert ok.returncode == 0
+    report = json.loads((out / "resnet8.json").read_text())
+    assert report["arena"]["arena_bytes"] <= 96 * 1024 < report["arena"]["op_by_op_bound"]
+    assert report["arena"]["streamed"] and report["arena"]["peak"]["op"]
+    for bad in ("0", "-5", "lots"):
+        assert ml4f("compile", resnet, "-o", out, "--max-arena", bad).returncode == 2

@@ -71,6 +71,8 @@ def test_random_chains_streamed_and_op_by_op_match_tensorflow(tmp_path, seed):
         assert err <= RTOL, (seed, goal, err)
         if goal == "fast":
             assert not _streams(compiled)
+        # every arena read of the object hits bytes written in the run (or the input)
+        Machine(compiled.object, check_reads=True).run(x[0])
     # the least arena, its regions at other strip heights
     err16, compiled16, _ = compare(model, tmp_path / f"m{suffix}", keras=K, inputs=x,
                                    arena_goal="small", float16=True)

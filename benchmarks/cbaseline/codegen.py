@@ -34,8 +34,21 @@ def _relu(op) -> int:
     raise NotInBaseline(f"activation {act.kind} of {op.name}")
 
 
-def _call(i: int, op, src: str, dst: str, weights: list[str]) -> str:
-    """The kernel call of op number i; appends its weight arrays to `weights`."""
+def _call(i: int, op, src: list[str], dst: str, weights: list[str]) -> str:
+    """The kernel call(s) of op number i; appends its weight arrays to `weights`."""
+    residual = getattr(op, "residual", "")
+    if residual:
+        # a merge fused into the op's store: the op, then the merge as its own pass
+        if residual != "add":
+            raise NotInBaseline(f"merge {residual!r} fused into {op.name}")
+        return (_single(i, op, src[0], dst, weights, relu=0)
+                + f"\n    k_add({dst}, {src[1]}, {elems(op.out_shape)}, {dst}, {_relu(op)});")
+    if len(src) != 1:
+        raise NotInBaseline(f"op {op.name} has {len(src)} inputs")
+    return _single(i, op, src[0], dst, weights, _relu(op))
+
+
+def _single(i: int, op, src: str, dst: str, weights: list[str], relu: int) -> str:
     kind = op.kind
     if kind in ("conv2d", "depthwise"):
         ih, iw, ic = hwc(op.in_shape)
@@ -55,10 +68,10 @@ def _call(i: int, op, src: str, dst: str, weights: list[str]) -> str:
             bias = f"b{i}"
         if kind == "conv2d":
             return (f"k_conv2d({src}, {ih}, {iw}, {ic}, w{i}, {bias}, {kh}, {kw}, {sh}, {sw}, "
-                    f"{dh}, {dw}, {pt}, {pl}, {dst}, {oh}, {ow}, {oc}, {_relu(op)});")
+                    f"{dh}, {dw}, {pt}, {pl}, {dst}, {oh}, {ow}, {oc}, {relu});")
         m = op.kernel.shape[3]
         return (f"k_depthwise({src}, {ih}, {iw}, {ic}, {m}, w{i}, {bias}, {kh}, {kw}, {sh}, {sw}, "
-                f"{dh}, {dw}, {pt}, {pl}, {dst}, {oh}, {ow}, {_relu(op)});")
+                f"{dh}, {dw}, {pt}, {pl}, {dst}, {oh}, {ow}, {relu});")
     if kind == "dense":
         n, units = op.kernel.shape
         rows = elems(op.in_shape) // n
@@ -67,18 +80,18 @@ def _call(i: int, op, src: str, dst: str, weights: list[str]) -> str:
         if op.bias is not None:
             weights.append(_floats(f"b{i}", op.bias))
             bias = f"b{i}"
-        return f"k_dense({src}, {rows}, {n}, w{i}, {bias}, {units}, {dst}, {_relu(op)});"
+        return f"k_dense({src}, {rows}, {n}, w{i}, {bias}, {units}, {dst}, {relu});"
     if kind == "pool2d":
         ih, iw, c = hwc(op.in_shape)
         oh, ow, _ = hwc(op.out_shape)
         (ph, pw), (sh, sw) = op.pool, op.strides
         avg = 1 if op.mode == "avg" else 0
         return (f"k_pool2d({src}, {ih}, {iw}, {c}, {ph}, {pw}, {sh}, {sw}, {op.pads[0]}, "
-                f"{op.pads[1]}, {dst}, {oh}, {ow}, {avg}, {_relu(op)});")
+                f"{op.pads[1]}, {dst}, {oh}, {ow}, {avg}, {relu});")
     if kind == "globalpool":
         c = op.in_shape[-1]
         avg = 1 if op.mode == "avg" else 0
-        return f"k_global_pool({src}, {elems(op.in_shape) // c}, {c}, {dst}, {avg}, {_relu(op)});"
+        return f"k_global_pool({src}, {elems(op.in_shape) // c}, {c}, {dst}, {avg}, {relu});"
     if kind == "softmax":
         n = op.in_shape[-1]
         return f"k_softmax({src}, {elems(op.in_shape) // n}, {n}, {dst});"
@@ -87,9 +100,9 @@ def _call(i: int, op, src: str, dst: str, weights: list[str]) -> str:
         weights.append(_floats(f"w{i}", op.scale))
         weights.append(_floats(f"b{i}", op.offset))
         return (f"k_affine({src}, {elems(op.in_shape) // c}, {c}, w{i}, b{i}, {dst}, "
-                f"{_relu(op)});")
+                f"{relu});")
     if kind == "activation":
-        if _relu(op) != 1:
+        if relu != 1:
             raise NotInBaseline(f"activation {op.activation.kind} of {op.name}")
         return f"k_relu({src}, {elems(op.in_shape)}, {dst});"
     raise NotInBaseline(f"op kind {kind!r} ({op.name})")
@@ -100,12 +113,10 @@ def generate_c(graph: Graph) -> str:
     names = {graph.input: "g_in", graph.output: "g_out"}
     buffers, weights, layers, calls = [], [], [], []
     for i, op in enumerate(graph.ops):
-        if len(op.inputs) != 1:
-            raise NotInBaseline(f"op {op.name} has {len(op.inputs)} inputs")
         if op.output not in names:
             names[op.output] = f"t{i}"
             buffers.append(f"static float t{i}[{elems(op.out_shape)}];")
-        call = _call(i, op, names[op.inputs[0]], names[op.output], weights)
+        call = _call(i, op, [names[t] for t in op.inputs], names[op.output], weights)
         layers.append(f"__attribute__((noinline)) void model_layer_{i}(void)\n{{\n    {call}\n}}\n")
         calls.append(f"    model_layer_{i}();")
     n_in, n_out = elems(graph.input_shape), elems(graph.output_shape)

@@ -183,6 +183,12 @@ void k_affine(const float *in, int n, int c, const float *scale, const float *of
             out[i * c + ch] = activate(in[i * c + ch] * scale[ch] + offset[ch], relu);
 }
 
+void k_add(const float *a, const float *b, int n, float *out, int relu)
+{
+    for (int i = 0; i < n; i++)
+        out[i] = activate(a[i] + b[i], relu);
+}
+
 void k_relu(const float *in, int n, float *out)
 {
     for (int i = 0; i < n; i++)

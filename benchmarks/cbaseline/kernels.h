@@ -34,6 +34,9 @@ void k_softmax(const float *in, int rows, int n, float *out);
 void k_affine(const float *in, int n, int c, const float *scale, const float *offset,
               float *out, int relu);
 
+/* out[i] = a[i] + b[i] over n values (out may be a or b), then the ReLU if asked. */
+void k_add(const float *a, const float *b, int n, float *out, int relu);
+
 /* Standalone ReLU. */
 void k_relu(const float *in, int n, float *out);
 
