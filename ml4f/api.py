@@ -18,7 +18,7 @@ from .backend import compile_graph, plan_memory
 from .codegen import Generated
 from .container import Header, attach_test_data, parse_header
 from .emulator import Machine
-from .emulator.profile import profile
+from .emulator.profile import profile, profile_of
 from .errors import BudgetError, ML4FError
 from .graph.build import build_graph
 from .graph.ops import Graph
@@ -44,11 +44,11 @@ class Compiled:
     generated: Generated
     arena: ArenaPlan
     content_hash: str
-    listing_text: str = ""
     timings: dict = field(default_factory=dict)
 
     def listing(self) -> str:
-        return self.listing_text
+        """The generated code, one instruction per line (made when asked for)."""
+        return self.generated.program.listing()
 
 
 def content_hash(model_sha256: str, options: Options) -> str:
@@ -104,22 +104,29 @@ def compile_model(model: Model, options: Options = Options(), progress=None,
     if check_budget is not None:
         check_budget(arena.arena_bytes, len(obj))     # (test vectors, if any, are added below)
     machine = Machine(obj)
-    t = time.perf_counter()
-    errors = validate(graph, machine, options, progress) if options.validate else {}
-    timings["validate"] = time.perf_counter() - t
-    if options.test_data:
-        x, y = find_test_vector(machine, graph, np.random.default_rng(options.seed))
-        obj = attach_test_data(obj, x.astype("<f4").tobytes(), y.astype("<f4").tobytes())
-    t = time.perf_counter()
+    # the cycle profile's input; with validation, its run is validation's first
+    x = np.random.default_rng(0).standard_normal(graph.input_shape).astype(np.float32)
     hs = gen.header_size
     ranges = {str(i): (hs + L.start, hs + L.end) for i, L in enumerate(gen.layers)}
-    x = np.random.default_rng(0).standard_normal(graph.input_shape).astype(np.float32)
-    run = profile(obj, x, ranges)
+    profiled: list = []
+    t = time.perf_counter()
+    if options.validate:
+        errors = validate(graph, machine, options, progress,
+                          profiled=(Machine(obj, profile=True), x, profiled))
+    else:
+        errors = {}
+    timings["validate"] = time.perf_counter() - t
+    t = time.perf_counter()
+    run = profile_of(obj, profiled[0], ranges) if profiled else profile(obj, x, ranges)
     timings["profile"] = time.perf_counter() - t
+    if options.test_data:
+        # the test data goes after the code: the profiled ranges are unchanged
+        x, y = find_test_vector(machine, graph, np.random.default_rng(options.seed))
+        obj = attach_test_data(obj, x.astype("<f4").tobytes(), y.astype("<f4").tobytes())
     header = parse_header(obj)
     digest = content_hash(model.sha256, options) if model.sha256 else ""
     report = build_report(model, graph, gen, arena, header, run.cycles, options, errors,
                           run.stack_bytes, digest, memory)
     timings["total"] = time.perf_counter() - start
     report["compile_seconds"] = round(timings["total"], 3)
-    return Compiled(obj, header, report, graph, gen, arena, digest, gen.program.listing(), timings)
+    return Compiled(obj, header, report, graph, gen, arena, digest, timings)

@@ -129,11 +129,17 @@ def check(actual, expected, *, what: str, op: Op | None = None, rtol: float = RT
     return err
 
 
-def validate(graph: Graph, machine: Machine, options: Options, progress=None) -> dict:
+def validate(graph: Graph, machine: Machine, options: Options, progress=None,
+             profiled: tuple[Machine, np.ndarray, list] | None = None) -> dict:
     """Each op alone with random weights (compiled on its own), then the whole
     model run by `machine`; returns the largest error seen per op and for the
     model ("model").  Raises ValidationError at the first mismatch.
-    progress(done, total, what) is called before each step and at the end."""
+    progress(done, total, what) is called before each step and at the end.
+
+    With `profiled` = (a Machine(profile=True) of the same object, an input, a
+    list), the whole model's first run is that machine's run on that input, and
+    its RunResult is appended to the list: the cycle profile comes from the
+    validation instead of another run of the same code."""
     rng = np.random.default_rng(options.seed)
     errors = {}
     steps = len(graph.ops) + 1
@@ -149,7 +155,7 @@ def validate(graph: Graph, machine: Machine, options: Options, progress=None) ->
         progress(steps - 1, steps, "whole model")
     bounds = []
     errors["model"] = _compare(machine, as_seen_by_code(graph, options.float16), rng,
-                               options.validation_inputs, "whole model", None, bounds)
+                               options.validation_inputs, "whole model", None, bounds, profiled)
     errors[MODEL_BOUND] = max(bounds)[1]    # the allowance at the worst element, for the summary
     if progress:
         progress(steps, steps, "")
@@ -157,13 +163,19 @@ def validate(graph: Graph, machine: Machine, options: Options, progress=None) ->
 
 
 def _compare(machine: Machine, ref_graph: Graph, rng, runs: int, what: str, op,
-             bounds: list | None = None) -> float:
-    """The largest error over `runs` random inputs; with `bounds`, also appends
-    (error, applied bound) per run."""
+             bounds: list | None = None, profiled=None) -> float:
+    """The largest error over `runs` random inputs (the first one `profiled`'s,
+    see validate); with `bounds`, also appends (error, applied bound) per run."""
     worst = 0.0
-    for _ in range(runs):
+    for i in range(runs):
         x = rng.standard_normal(ref_graph.input_shape).astype(np.float32)
-        out, expected = machine.run(x).output, reference.run_graph(ref_graph, x)
+        if i == 0 and profiled is not None:
+            profiler, x, results = profiled
+            result = profiler.run(x)
+            results.append(result)
+        else:
+            result = machine.run(x)
+        out, expected = result.output, reference.run_graph(ref_graph, x)
         expected32 = reference.run_graph(ref_graph, x, np.float32)
         error = check(out, expected, expected32=expected32, what=what, op=op)
         worst = max(worst, error)

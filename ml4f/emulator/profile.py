@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .machine import Machine
+from .machine import Machine, RunResult
 from .timing import CycleCounter
 
 
@@ -18,6 +18,10 @@ class Profile:
 
 def profile(obj: bytes, x: np.ndarray, ranges: dict[str, tuple[int, int]]) -> Profile:
     """Run `obj` once on `x`; `ranges` names code ranges as object offsets [start, end)."""
-    res = Machine(obj, profile=True).run(x)
-    cycles = CycleCounter(obj).count(res.block_counts, res.edge_counts, ranges)
-    return Profile(cycles, res.stack_bytes)
+    return profile_of(obj, Machine(obj, profile=True).run(x), ranges)
+
+
+def profile_of(obj: bytes, run: RunResult, ranges: dict[str, tuple[int, int]]) -> Profile:
+    """The profile of a run already made by a Machine(obj, profile=True)."""
+    cycles = CycleCounter(obj).count(run.block_counts, run.edge_counts, ranges)
+    return Profile(cycles, run.stack_bytes)

@@ -83,22 +83,51 @@ class CycleCounter:
         self.code = code
         self.model = model or TimingModel()
         self._blocks: dict[tuple[int, int], BlockCost] = {}
+        self._insns: dict = {}          # (bytes, IT slot) -> Insn (its first occurrence)
+        self._pairs: dict = {}          # (insn key, previous insn key) -> cycles
+        self._shapes: dict = {}         # block bytes -> its instructions and their cycles
+
+    def _decode(self, off: int, it_cond):
+        """(the instruction at `off`, its key).  Generated code repeats a few thousand
+        distinct instructions, so each is decoded once; cycles do not depend on
+        where an instruction is, so a branch decoded elsewhere serves too."""
+        hw = self.code[off] | self.code[off + 1] << 8 if off + 1 < len(self.code) else 0
+        n = 4 if hw >> 11 in (0b11101, 0b11110, 0b11111) else 2
+        key = (self.code[off:off + n], it_cond)
+        insn = self._insns.get(key)
+        if insn is None:
+            insn = self._insns[key] = decode(self.code, off, it_cond=it_cond)
+        return insn, key
 
     def block(self, start: int, size: int) -> BlockCost:
         key = (start, size)
         cost = self._blocks.get(key)
         if cost is None:
-            insns, prev, off, slots = [], None, start, []
-            while off < start + size:
-                insn = decode(self.code, off, it_cond=slots.pop(0) if slots else None)
-                if insn.form.name == "it":
-                    first, pattern = insn.ops["it"]
-                    slots = [first] + [first if p == "t" else invert_cond(first) for p in pattern]
-                insns.append((off, insn, self.model.insn_cycles(insn, prev)))
-                prev, off = insn, off + insn.size
-            branch = prev if prev is not None and prev.is_branch else None
-            cost = self._blocks[key] = BlockCost(insns, branch)
+            # blocks with the same bytes cost the same (unrolled tiles repeat across layers)
+            shape = self._shapes.get(self.code[start:start + size])
+            if shape is None:
+                shape = self._shapes[self.code[start:start + size]] = self._cost(start, size)
+            insns, branch = shape
+            cost = self._blocks[key] = BlockCost([(start + rel, i, c) for rel, i, c in insns],
+                                                 branch)
         return cost
+
+    def _cost(self, start: int, size: int):
+        """((offset in the block, insn, cycles), ..., the closing branch or None)."""
+        insns, prev, prev_key, off, slots = [], None, None, start, []
+        while off < start + size:
+            insn, key = self._decode(off, slots.pop(0) if slots else None)
+            if insn.form.name == "it":
+                first, pattern = insn.ops["it"]
+                slots = [first] + [first if p == "t" else invert_cond(first) for p in pattern]
+            pair = (key, prev_key)
+            c = self._pairs.get(pair)
+            if c is None:
+                c = self._pairs[pair] = self.model.insn_cycles(insn, prev)
+            insns.append((off - start, insn, c))
+            prev, prev_key, off = insn, key, off + insn.size
+        branch = prev if prev is not None and prev.is_branch else None
+        return insns, branch
 
     def count(self, block_counts: dict, edge_counts: dict, ranges=None) -> dict:
         """Cycles per named range ({name: (start, end)} of code offsets), plus 'total'.
@@ -113,7 +142,12 @@ class CycleCounter:
                     return name
             return "other"
         for (start, size), n in block_counts.items():
-            for off, _, c in self.block(start, size).insns:
+            cost = self.block(start, size)
+            first, last = where(start), where(start + size - 1)
+            if first == last:                       # the usual case: one range holds the block
+                out[first] += cost.cycles * n
+                continue
+            for off, _, c in cost.insns:
                 out[where(off)] += c * n
         sizes = {start: size for (start, size) in block_counts}
         for (src, dst), n in edge_counts.items():

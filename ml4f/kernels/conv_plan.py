@@ -6,6 +6,7 @@ named here."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from ..cortex_m4 import FP_REGS
 from ..graph.ops import Conv2D
@@ -91,8 +92,16 @@ def fp_regs_needed(g: Geometry, plan: ConvPlan, ranges, bb: int) -> int:
 
 
 # ------------------------------------------------------------------ cost model
+@lru_cache(maxsize=1 << 14)
 def chunk_weight_cycles(plan: ConvPlan, mc: int, bb: int, f16: bool) -> int:
     return units(plan, mc) * weight_load(unit_len(plan, mc, bb), f16)
+
+
+def _size_counts(length: int, m: int) -> list[tuple[int, int]]:
+    """chunk_sizes as (size, how many): the costs below are exact integers (or
+    halves), so costing each size once and multiplying gives the same sums."""
+    full, rest = divmod(length, m)
+    return [(m, full)] * bool(full) + [(rest, 1)] * bool(rest)
 
 
 def row_cycles(g: Geometry, plan: ConvPlan, ranges, bb: int, f16: bool) -> float:
@@ -101,27 +110,33 @@ def row_cycles(g: Geometry, plan: ConvPlan, ranges, bb: int, f16: bool) -> float
     c = 0.0
     if plan.scheme == "rows":
         cols = window_columns(g, ranges)
+        offsets = [col * 4 * g.cin for col in cols]
         used = [sum(1 for k0, k1 in ranges if k0 <= kx < k1) for kx in range(g.KW)]
-        sizes = chunk_sizes(g.cin, plan.m)
-        for mc in sizes:
-            c += load_columns_cycles([col * 4 * g.cin for col in cols], mc)
-            c += sum(chunk_weight_cycles(plan, mc, bb, f16) if u else ALU for u in used)  # or a skip
-            c += MAC * bb * mc * sum(used)
-        loops = (g.cin // plan.m) // plan.unroll if len(sizes) > 1 else 0
+        taps, skipped = sum(used), sum(1 for u in used if not u)
+        for mc, n in _size_counts(g.cin, plan.m):
+            c += n * (load_columns_cycles(offsets, mc)
+                      + (len(used) - skipped) * chunk_weight_cycles(plan, mc, bb, f16)
+                      + skipped * ALU                                        # a skip
+                      + MAC * bb * mc * taps)
+        loops = (g.cin // plan.m) // plan.unroll if g.cin > plan.m else 0
         c += (LOOP + ALU) * loops                                  # and the pointer step
     else:
         nkx = ranges[0][1] - ranges[0][0]
-        groups = [nkx * g.cin] if merged(g, plan, f16) else [g.cin] * nkx
-        for length in groups:
-            for mc in chunk_sizes(length, plan.m):
-                c += p * vldm(mc) + chunk_weight_cycles(plan, mc, bb, f16) + MAC * p * bb * mc
-            c += LOOP * ((length // plan.m) // plan.unroll)
+        groups = [(nkx * g.cin, 1)] if merged(g, plan, f16) else [(g.cin, nkx)]
+        for length, copies in groups:
+            per = 0.0
+            for mc, n in _size_counts(length, plan.m):
+                per += n * (p * vldm(mc) + chunk_weight_cycles(plan, mc, bb, f16)
+                            + MAC * p * bb * mc)
+            per += LOOP * ((length // plan.m) // plan.unroll)
             if g.dw > 1:
-                c += p * ALU                                       # dilation: pointers skip
+                per += p * ALU                                     # dilation: pointers skip
+            c += copies * per
         c += ALU if nkx < g.KW else 0                              # skip the clipped taps' weights
     return c + p * ALU + LOOP + ROW_STEP_EXTRA                     # pointers to the next row, ky loop
 
 
+@lru_cache(maxsize=1 << 16)      # planning costs every tile of thousands of candidate plans
 def tile_cycles(g: Geometry, plan: ConvPlan, ranges, bb: int, nky: int, f16: bool, act: str) -> float:
     p = len(ranges)
     pointers = p if plan.scheme == "chunks" else 1
@@ -220,12 +235,17 @@ def choose_plan(op: Conv2D, f16: bool, optimize: str, shortlist: int = SHORTLIST
 
     Tile shapes are ranked first at their largest unrolling; the best few are
     then costed at every unrolling against the code budget."""
-    g = Geometry.of(op)
-    act = op.activation.kind
-    budget = code_budget(op.kernel.size * (2 if f16 else 4))
+    return _choose(Geometry.of(op), op.activation.kind, op.kernel.size, f16, optimize, shortlist)
+
+
+@lru_cache(maxsize=256)          # validation plans each layer again, on its own
+def _choose(g: Geometry, act: str, kernel_size: int, f16: bool, optimize: str,
+            shortlist: int) -> ConvPlan:
+    budget = code_budget(kernel_size * (2 if f16 else 4))
     cap = None
     if f16:
-        cap = F16_CODE_FACTOR * code_estimate(g, choose_plan(op, False, optimize, shortlist), False)
+        cap = F16_CODE_FACTOR * code_estimate(
+            g, _choose(g, act, kernel_size, False, optimize, shortlist), False)
     ranked = []
     for base in candidate_plans(g):
         if not plan_fits(g, base):

@@ -4,6 +4,9 @@ from __future__ import annotations
 from .encoding import FORMS, Ctx, Insn, invert_cond
 
 _BY_SIZE = {size: [f for f in FORMS if f.size == size] for size in (2, 4)}
+# (word, size, IT slot) -> the form that decodes it: code repeats a few thousand distinct
+# instructions, and trying the whole table for each costs most of a profile's costing
+_FORM_OF: dict = {}
 
 
 def _is_32bit(hw1: int) -> bool:
@@ -27,9 +30,12 @@ def decode(code: bytes, offset: int, origin: int = 0, it_cond: str | None = None
         size = 4
     address = origin + offset
     ctx = Ctx(address, None, it_cond is not None)
-    for form in _BY_SIZE[size]:
+    key = (word, size, it_cond)
+    known = _FORM_OF.get(key)
+    for form in ([known] if known is not None else []) + _BY_SIZE[size]:
         found = form.decode(word, ctx, it_cond)
         if found is not None:
+            _FORM_OF[key] = form
             ops, cond, setflags = found
             target = ops["target"] if "target" in ops else None
             insn = Insn(form, ops, cond, setflags, it_cond is not None, address, word, target)

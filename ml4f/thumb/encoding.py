@@ -1350,6 +1350,11 @@ def encode(api: str, ops: dict, ctx: Ctx, cond: str | None = None, setflags: boo
            min_size: int = 2) -> Insn:
     """The first form of entry point `api` (of at least `min_size` bytes) that accepts
     the operands.  AssemblyError names the instruction and why not."""
+    key = _encode_key(api, ops, ctx, cond, setflags, min_size)
+    known = _ENCODED.get(key) if key is not None else None
+    if known is not None:
+        f, canon, word = known
+        return Insn(f, dict(canon), cond, setflags, ctx.in_it, ctx.address, word, None)
     reasons: list[tuple[int, str]] = []
     for f in FORMS_BY_API[api]:
         if f.size < min_size:
@@ -1362,6 +1367,8 @@ def encode(api: str, ops: dict, ctx: Ctx, cond: str | None = None, setflags: boo
             reasons.append((f.size, str(e)))
             continue
         target = ctx.target(canon["target"]) if "target" in canon else None
+        if key is not None and "target" not in canon:
+            _ENCODED[key] = (f, dict(canon), word)
         return Insn(f, canon, cond, setflags, ctx.in_it, ctx.address, word, target)
     # a 16-bit form's complaint is moot when a 32-bit form also had one
     if any(size == 4 for size, _ in reasons):
@@ -1370,6 +1377,24 @@ def encode(api: str, ops: dict, ctx: Ctx, cond: str | None = None, setflags: boo
     if ctx.in_it and not reasons:
         why = "no encoding inside an IT block"
     raise AssemblyError(f"cannot encode '{describe(api, ops, cond, setflags, ctx)}': {why}")
+
+
+# (entry point, operands, IT state, cond, flags, size) -> (form, operands, word): kernels
+# emit the same few thousand instructions many times over
+_ENCODED: dict = {}
+
+
+def _encode_key(api, ops, ctx, cond, setflags, min_size):
+    """A cache key for a request whose encoding depends on nothing but itself
+    (no address, no label), else None."""
+    if ctx.address is not None or any(isinstance(v, (Label, list, dict)) for v in ops.values()):
+        return None
+    key = (api, tuple(ops.items()), ctx.in_it, cond, setflags, min_size)
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
 
 
 class _Shell:
