@@ -72,16 +72,21 @@ def tile_groups(g: Geometry, plan: ConvPlan):
     holds each pixel's valid (kx0, kx1).  In the chunks scheme the pixels of a
     tile share one range (column runs); in the rows scheme border pixels join
     interior tiles and their invalid taps are skipped at compile time."""
-    if plan.scheme == "rows":
-        return [(count, ranges) for ox0, count, q, ranges in row_tiles(g, plan.a)]
+    return _tile_groups(g, plan.a, plan.scheme)
+
+
+@lru_cache(maxsize=1024)
+def _tile_groups(g: Geometry, a: int, scheme: str) -> tuple:
+    if scheme == "rows":
+        return tuple((count, ranges) for ox0, count, q, ranges in row_tiles(g, a))
     groups = []
     for ox0, count, kx0, kx1 in g.column_runs():
-        full, rest = divmod(count, plan.a)
+        full, rest = divmod(count, a)
         if full:
-            groups.append((full, ((kx0, kx1),) * plan.a))
+            groups.append((full, ((kx0, kx1),) * a))
         if rest:
             groups.append((1, ((kx0, kx1),) * rest))
-    return groups
+    return tuple(groups)
 
 
 def fp_regs_needed(g: Geometry, plan: ConvPlan, ranges, bb: int) -> int:

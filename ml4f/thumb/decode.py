@@ -13,12 +13,14 @@ def _is_32bit(hw1: int) -> bool:
     return hw1 >> 11 in (0b11101, 0b11110, 0b11111)
 
 
-def decode(code: bytes, offset: int, origin: int = 0, it_cond: str | None = None) -> Insn:
+def decode(code: bytes, offset: int, origin: int = 0, it_cond: str | None = None, *,
+           gas_check: bool = True) -> Insn:
     """The instruction at `offset` of `code` (loaded at `origin`).
 
     Branch targets become absolute addresses.  `it_cond` is the condition of
     the IT-block slot the instruction is in, if any (see `decode_all`).
-    ValueError if the bytes are no instruction of the table."""
+    ValueError if the bytes are no instruction of the table, or (`gas_check`)
+    an encoding GNU as would never choose for its text."""
     if not 0 <= offset <= len(code) - 2:
         raise ValueError(f"no instruction at offset {offset} of {len(code)} bytes")
     word = int.from_bytes(code[offset:offset + 2], "little")
@@ -39,7 +41,7 @@ def decode(code: bytes, offset: int, origin: int = 0, it_cond: str | None = None
             ops, cond, setflags = found
             target = ops["target"] if "target" in ops else None
             insn = Insn(form, ops, cond, setflags, it_cond is not None, address, word, target)
-            if not insn.reachable:
+            if gas_check and not insn.reachable:
                 raise ValueError(f"{word:0{2 * size}x} at offset {offset} is an encoding GAS "
                                  f"never picks for '{insn.text()}'")
             return insn
