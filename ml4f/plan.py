@@ -3,8 +3,11 @@
 Tensors share buffers in two ways: an in-place op writes its output over an
 input that dies at that op (the output is that input's buffer), and a view
 (a View op: cropping of whole rows, the operands of a multi-input op
-validated alone) is a byte range inside its input's buffer.  A buffer lives
-from the step that creates it to the last step that reads any tensor in it.
+validated alone) is a byte range inside its input's buffer.  The operands of
+a concatenation along its outermost axis may likewise be byte ranges of its
+output, written there by their producers: the concatenation then moves
+nothing (concat_slices; taken where it does not raise the bound).  A buffer
+lives from the step that creates it to the last step that reads any tensor in it.
 
 A windowed op (convolution, depthwise, pooling: Op.row_access) whose input
 dies there may write its output over that input behind the read front: the
@@ -26,10 +29,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from math import prod
 
 from .errors import CodegenError
 from .graph.ops import Graph, Op, elems
 from .graph.ops.base import overlap_offsets  # noqa: F401  (re-exported)
+from .graph.ops.merge import Concat
 from .graph.ops.shape import View
 
 RESERVED = 8          # arena[0..3]: weights address, arena[4..7]: 0.0 (as in the original format)
@@ -119,9 +124,47 @@ class Pair:
             and off_y - off_x >= self.reverse
 
 
-def buffers(graph: Graph) -> Buffers:
+def concat_slices(graph: Graph) -> dict[str, dict[str, int]]:
+    """Concatenations whose operands their producers can write straight into
+    the output: concat output -> {operand: byte offset in the output}.  The
+    operands lie one after the other in the output (nothing before the axis
+    but ones), each is a distinct tensor computed by an op of the graph (not
+    a view, not another such concatenation) and read by the concatenation only."""
+    producer = {op.output: op for op in graph.ops}
+    uses: dict[str, int] = {}
+    for op in graph.ops:
+        for t in op.inputs:
+            uses[t] = uses.get(t, 0) + 1
+    out = {}
+    for op in graph.ops:
+        if not isinstance(op, Concat) or prod(op.out_shape[:op.axis]) != 1:
+            continue
+        if len(set(op.inputs)) != len(op.inputs) or any(
+                t not in producer or isinstance(producer[t], (View, Concat)) or uses[t] != 1
+                or t == graph.output for t in op.inputs):
+            continue
+        offsets, off = {}, 0
+        for t, shape in zip(op.inputs, op.in_shapes):
+            offsets[t] = off
+            off += 4 * elems(shape)
+        out[op.output] = offsets
+    return out
+
+
+def buffers(graph: Graph, slices: dict | None = None) -> Buffers:
     """Buffers of every tensor: views inside their input, in-place outputs in
-    the input they overwrite (one that dies at that op and fills its buffer)."""
+    the input they overwrite (one that dies at that op and fills its buffer),
+    the operands of a concatenation in its output where that lowers the bound
+    (or keeps it: no copies), `slices` (concat_slices) where given."""
+    if slices is None:
+        slices = {}
+        best = buffers(graph, slices)
+        for c, operands in concat_slices(graph).items():
+            trial = buffers(graph, {**slices, c: operands})
+            if trial.lower_bound <= best.lower_bound:
+                slices, best = {**slices, c: operands}, trial
+        return best
+    slice_of = {t: (c, off) for c, operands in slices.items() for t, off in operands.items()}
     n = len(graph.ops)
     last_use = {t: i for i, op in enumerate(graph.ops) for t in op.inputs}
     last_use[graph.output] = n
@@ -142,30 +185,42 @@ def buffers(graph: Graph) -> Buffers:
     for i, op in enumerate(graph.ops):
         out = op.output
         tsize[out] = _align(4 * elems(op.out_shape))
-        if isinstance(op, View):
+        if out in slices:                   # its operands were written into it
+            continue
+        if out in slice_of:
+            c, off = slice_of[out]
+            if c not in members:            # the first operand computed creates the output
+                tsize[c] = _align(4 * elems(graph.shapes[c]))
+                root[c], inner[c], members[c], first[c] = c, 0, [c], i
+                if op.inputs:
+                    source[c] = root[op.inputs[0]]
+            root[out], inner[out] = c, off
+            members[c].append(out)
+        elif isinstance(op, View):
             root[out], inner[out] = root[op.inputs[0]], inner[op.inputs[0]] + 4 * op.offset
             members[root[out]].append(out)
             continue
-        for k in op.inplace_inputs():
-            t = op.inputs[k]
-            b = root[t]
-            if (b != root[graph.input] and inner[t] == 0 and tsize[t] == tsize[b]
-                    and elems(op.in_shapes[k]) == elems(op.out_shape) and dies_here(t, i)
-                    and all(j == k or root[u] != b
-                            or (region(u) == region(t) and op.inplace_over_other_inputs)
-                            for j, u in enumerate(op.inputs))):
-                root[out], inner[out] = b, 0
-                members[b].append(out)
-                break
         else:
-            root[out], inner[out] = out, 0
-            members[out] = [out]
-            first[out] = i
-            if op.inputs:
-                source[out] = root[op.inputs[0]]
-                pair = _overlap_pair(op, i, root, inner, tsize, dies_here)
-                if pair is not None:
-                    pairs[out] = pair
+            for k in op.inplace_inputs():
+                t = op.inputs[k]
+                b = root[t]
+                if (b != root[graph.input] and inner[t] == 0 and tsize[t] == tsize[b]
+                        and elems(op.in_shapes[k]) == elems(op.out_shape) and dies_here(t, i)
+                        and all(j == k or root[u] != b
+                                or (region(u) == region(t) and op.inplace_over_other_inputs)
+                                for j, u in enumerate(op.inputs))):
+                    root[out], inner[out] = b, 0
+                    members[b].append(out)
+                    break
+            else:
+                root[out], inner[out] = out, 0
+                members[out] = [out]
+                first[out] = i
+                if op.inputs:
+                    source[out] = root[op.inputs[0]]
+                    pair = _overlap_pair(op, i, root, inner, tsize, dies_here)
+                    if pair is not None:
+                        pairs[out] = pair
         scratch = op.scratch_bytes()
         if scratch:
             name = out + SCRATCH

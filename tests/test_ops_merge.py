@@ -283,13 +283,27 @@ def concatenating(K):
     return K.Model(inp, L.Dense(6, activation="softmax")(x), name="concatenating")
 
 
+def branching(K):
+    """Branches concatenated along their outermost axis: the producers (a conv
+    seen through Flatten, dense layers, a pooling) write into the output."""
+    L = K.layers
+    inp = K.Input((8, 8, 3))
+    x = L.Conv2D(6, 3, activation="relu")(inp)
+    a = L.Flatten()(L.Conv2D(4, 3, strides=2)(x))
+    b = L.GlobalAveragePooling2D()(x)
+    c = L.Dense(12, activation="tanh")(L.Flatten()(x))
+    x = L.Concatenate()([a, b, c])
+    x = L.Concatenate()([L.Dense(8, activation="relu")(x), L.Dense(5)(x)])
+    return K.Model(inp, L.Dense(4, activation="softmax")(x), name="branching")
+
+
 def _scaled(model, seed):
     rng = np.random.default_rng(seed)
     model.set_weights([(rng.uniform(-1, 1, w.shape) * np.sqrt(3.0 / max(1, int(np.prod(w.shape[:-1])))))
                        .astype(np.float32) for w in model.get_weights()])
 
 
-@pytest.mark.parametrize("build", [residual, concatenating], ids=lambda f: f.__name__)
+@pytest.mark.parametrize("build", [residual, concatenating, branching], ids=lambda f: f.__name__)
 def test_whole_dag_models(tmp_path, build):
     for generation, suffix in [("k3", ".h5"), ("k3", ".keras"), ("k2", ".h5")]:
         K = keras_module(generation)
@@ -306,6 +320,9 @@ def test_whole_dag_models(tmp_path, build):
         assert (got.argmax(-1) == expected.argmax(-1)).all()
         arena = compiled.report["arena"]
         assert arena["arena_bytes"] == arena["lower_bound"], arena["method"]
+        if build is branching:
+            cats = [L for L in compiled.report["layers"] if L["op"] == "concat"]
+            assert len(cats) == 2 and all("no code" in L["kernel"] for L in cats), cats
 
 
 @pytest.mark.slow
@@ -315,7 +332,7 @@ def test_dag_models_in_qemu_match_unicorn(tmp_path):
     from test_qemu import build_and_run
 
     K = keras_module("k3")
-    for build in (residual, concatenating):
+    for build in (residual, concatenating, branching):
         model = build(K)
         _scaled(model, 2)
         path = tmp_path / f"{build.__name__}.h5"

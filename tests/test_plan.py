@@ -240,7 +240,9 @@ def random_executable_dag(seed):
             axis = int(rng.integers(0, 3))
             out = list(shape)
             out[axis] *= 2
-            b.add(Concat, [t, t], tuple(out), axis=axis)
+            # the same tensor twice, or two (which their producers may write into the output)
+            other = str(rng.choice(same)) if same and rng.random() < 0.6 else t
+            b.add(Concat, [t, other], tuple(out), axis=axis)
         elif r < 0.8 and len(shape) == 3:
             perm = tuple(int(p) for p in rng.permutation(3))
             b.add(Transpose, [t], tuple(shape[p] for p in perm), perm=perm)
@@ -272,3 +274,53 @@ def test_buffers_of_a_chain_with_views():
     assert bufs.root[v] == "x" and bufs.inner[v] == 16
     assert bufs.life["x"] == (-1, 1) and bufs.life[c] == (1, 2)
     assert bufs.lower_bound == RESERVED + 4 * (24 + 8)
+
+
+# ------------------------------------------ concatenations their producers fill
+def _branches(shape, axis):
+    """x -> three element-wise branches (distinct tensors) -> Concat along `axis` -> ReLU."""
+    b = GraphBuilder(shape)
+    parts = [b.add(Elementwise, ["x"], shape, activation=RELU) for _ in range(3)]
+    out = list(shape)
+    out[axis] *= 3
+    cat = b.add(Concat, parts, tuple(out), axis=axis)
+    b.add(Elementwise, [cat], tuple(out), activation=RELU)
+    return b.graph(), parts, cat
+
+
+@pytest.mark.parametrize("shape, axis", [((24,), 0), ((3, 4, 5), 0), ((1, 4, 5), 1)])
+def test_concatenation_operands_are_computed_in_the_output(shape, axis):
+    g, parts, cat = _branches(shape, axis)
+    plan, gen, obj = compile_graph(g)
+    simulate(g, plan)
+    step = 4 * elems(shape)
+    assert [plan.offsets[t] for t in parts] == [plan.offsets[cat] + k * step for k in range(3)]
+    assert all(plan.buffer_of[t] == cat for t in parts)
+    # the copy is gone: the bound falls by the operands' bytes, and no code moves them
+    assert plan.lower_bound < buffers(g, {}).lower_bound
+    layer = next(L for L in gen.layers if L.op.kind == "concat")
+    assert layer.end == layer.start and "no code" in layer.plan
+    m = Machine(obj, check_reads=True)
+    rng = np.random.default_rng(0)
+    for _ in range(2):
+        x = rng.standard_normal(g.input_shape).astype(np.float32)
+        assert error(m.run(x).output, reference.run_graph(g, x)) == 0.0
+
+
+def test_concatenation_along_an_inner_axis_still_copies():
+    g, parts, cat = _branches((2, 4, 5), 2)          # channels of a 2x4 image: interleaved
+    plan = plan_arena(g)
+    simulate(g, plan)
+    assert all(plan.buffer_of[t] == t for t in parts)
+
+
+def test_an_operand_read_elsewhere_is_not_put_in_the_output():
+    b = GraphBuilder((8,))
+    p = b.add(Elementwise, ["x"], (8,), activation=RELU)
+    q = b.add(Elementwise, ["x"], (8,), activation=RELU)
+    cat = b.add(Concat, [p, q], (16,), axis=0)
+    b.add(Merge, [cat, b.add(Concat, [q, p], (16,), axis=0)], (16,), mode="add")
+    g = b.graph()
+    plan = plan_arena(g)
+    simulate(g, plan)
+    assert plan.buffer_of[p] == p and plan.buffer_of[q] == q

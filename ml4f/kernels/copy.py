@@ -382,12 +382,25 @@ class _Mover:
         return body
 
 
+def _in_place(m: Move, src: int | None, dst: int) -> bool:
+    """A move of floats onto themselves (an operand its producer wrote into its
+    slice of the output, see plan.concat_slices): nothing to do."""
+    return (src is not None and src + 4 * m.src_off == dst + 4 * m.dst_off
+            and all(s == d for _, s, d in m.dims))
+
+
 def emit_moves(op: Op, ctx: KernelContext, ins: list[int], out_off: int) -> str:
     mover = _Mover(ctx)
     moves = [m for m in map(normalize, MOVES[type(op)](op)) if m is not None]
+    kept = 0
     for m in moves:
         src = None if m.src is None else (out_off if m.src == OUT else ins[m.src])
+        if _in_place(m, src, out_off):
+            continue
         mover.emit(m, src, out_off)
+        kept += 1
+    if moves and not kept:
+        return "operands computed in place (no code)"
     return ", ".join(f"{k} x{v}" for k, v in sorted(mover.bodies.items()))
 
 
