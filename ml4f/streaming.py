@@ -159,7 +159,18 @@ def _forward_overlap(stream, ops, reads_of, log) -> int:
 
 
 # --------------------------------------------------------------- regions
-STREAMABLE = ("conv2d", "depthwise")       # op kinds whose kernels run row ranges (rowloop.py)
+STREAMABLE = ("conv2d", "depthwise", "pool2d")   # op kinds whose kernels run row ranges
+
+
+def streamable(op) -> bool:
+    """Whether `op`'s kernel can run any range of its rows inside a region: the
+    convolutions always (rowloop.py), pooling where no window row is clipped
+    (every output row reads all pool rows: one code path per row)."""
+    if op.kind not in STREAMABLE:
+        return False
+    if op.kind == "pool2d":
+        return all(hi - lo + 1 == op.pool[0] for lo, hi in op.row_access().rows)
+    return True
 
 
 def region_at(graph, first: int, last: int):
@@ -168,7 +179,7 @@ def region_at(graph, first: int, last: int):
     last op's) read outside, every other output read only inside."""
     from .graph.ops.stream import Stream
     ops = graph.ops[first:last + 1]
-    if len(ops) < 2 or any(op.kind not in STREAMABLE for op in ops):
+    if len(ops) < 2 or not all(map(streamable, ops)):
         return None
     made = {op.output for op in ops}
     inside = set(map(id, ops))
@@ -258,7 +269,7 @@ def _greedy_steps(graph) -> list[tuple[int, object]]:
         best = None
         for i in range(len(current.ops)):
             for j in range(i + 1, min(len(current.ops), i + MAX_REGION_OPS)):
-                if current.ops[j].kind not in STREAMABLE:
+                if not streamable(current.ops[j]):
                     break
                 stream = region_at(current, i, j)
                 if stream is None:

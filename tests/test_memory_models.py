@@ -88,8 +88,9 @@ def test_random_chains_streamed_and_op_by_op_match_tensorflow(tmp_path, seed):
 
 
 def test_random_chains_exercise_streaming_and_overlaps(tmp_path):
-    """Across the seeds above, regions are streamed and outputs written over inputs."""
-    streamed = overlapping = 0
+    """Across the seeds above, regions are streamed (poolings among their ops) and
+    outputs written over inputs."""
+    streamed = overlapping = pooled = 0
     from ml4f.api import compile_file
     from keras_models import save
     for seed in range(10):
@@ -100,8 +101,9 @@ def test_random_chains_exercise_streaming_and_overlaps(tmp_path):
         path = save(model, tmp_path / f"m{seed}.h5")
         c = compile_file(path, validate=False, arena_goal="small")
         streamed += bool(_streams(c))
+        pooled += any(op.kind == "pool2d" for s in _streams(c) for op in s.ops)
         overlapping += len(c.report["arena"]["overlapping"])
-    assert streamed >= 4 and overlapping >= 5
+    assert streamed >= 4 and overlapping >= 5 and pooled >= 1
 
 
 MLPERF = {"resnet8": 98_304, "mobilenet_vww": 131_072, "ds_cnn": 48_000}

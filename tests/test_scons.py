@@ -30,7 +30,7 @@ def baremetal(tmp_path):
 def test_baremetal_example_runs_in_qemu_like_keras(baremetal):
     build = scons(["-Q", "-j4"], baremetal)
     assert sorted(compiled_models(build.output)) == ["digits", "gesture", "resnet8"]
-    assert re.search(r"^ML4F digits \(\.\./models/digits\.h5\): flash [\d,]+ B, arena 2,184 B, "
+    assert re.search(r"^ML4F digits \(\.\./models/digits\.h5\): flash [\d,]+ B, arena 1,288 B, "
                      r"[\d,]+ cycles = [\d.]+ ms at 64 MHz \(float32 weights\)$", build.output, re.M)
     assert "Linking build/firmware.elf" in build.output
     for name in ("digits", "gesture"):
@@ -166,9 +166,9 @@ def test_broken_model_fails_with_one_line_and_leaves_no_outputs(tmp_path):
 
 
 def test_model_too_big_for_the_target_fails_the_build(tmp_path):
-    p = project(tmp_path, 'env.ML4F("out/digits", "digits.h5", ML4F_MAX_RAM=2048, ML4F_BOARD="tiny")')
+    p = project(tmp_path, 'env.ML4F("out/digits", "digits.h5", ML4F_MAX_RAM=1024, ML4F_BOARD="tiny")')
     failed = scons(["-Q"], p, check=False)
     assert failed.returncode != 0
-    assert ("scons: *** [out/digits.bin] digits.h5: the model's arena (2,184 B) does not fit the RAM "
-            "of tiny (2,048 B)") in failed.stderr
+    assert ("scons: *** [out/digits.bin] digits.h5: the model's arena (1,288 B) does not fit the RAM "
+            "of tiny (1,024 B)") in failed.stderr
     assert not (p / "out" / "digits.bin").exists()

@@ -1,8 +1,8 @@
 """Streamed regions (rows made as late as possible, inner tensors as ring
 buffers): the row schedule replayed with tags (every row a step reads is in
-its ring slot), random regions of convolutions and depthwise convolutions
-(odd sizes, strides 1-2, same/valid, dilation, fused merges with an outer or
-an inner operand, several strip heights) compiled and run in the emulator
+its ring slot), random regions of convolutions, depthwise convolutions and
+poolings (odd sizes, strides 1-2, same/valid, dilation, fused merges with an
+outer or an inner operand, several strip heights) compiled and run in the emulator
 with every arena read checked against what the run wrote, against the
 reference."""
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 from ml4f import reference
 from ml4f.backend import compile_graph
 from ml4f.emulator import Machine
-from ml4f.graph.ops import Conv2D, DepthwiseConv2D, Graph
+from ml4f.graph.ops import LINEAR, RELU, Conv2D, DepthwiseConv2D, Graph, Pool2D
 from ml4f.graph.ops.stream import OUTPUT, local_input
 from ml4f.graph.shapes import conv_out_and_pads
 from ml4f.streaming import choose_regions, region_at, rows_of, with_region
@@ -49,6 +49,21 @@ def _conv(rng, name, tin, shape, depthwise: bool):
                   dilation=dil, pads=pads)
 
 
+def _pool(rng, name, tin, shape):
+    """Max or average pooling, its windows never clipped at the top or bottom
+    (what streams); columns may be clipped ("same")."""
+    h, w, c = shape
+    k = (int(rng.integers(1, min(3, h) + 1)), int(rng.integers(1, min(3, w) + 1)))
+    stride = (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+    oh, pt, pb = conv_out_and_pads(h, k[0], stride[0], 1, "valid")
+    ow, pl, pr = conv_out_and_pads(w, k[1], stride[1], 1, str(rng.choice(["same", "valid"])))
+    mode = str(rng.choice(["max", "avg"]))
+    act = RELU if rng.random() < 0.3 else LINEAR
+    return Pool2D(name, "MaxPooling2D" if mode == "max" else "AveragePooling2D", [tin], name,
+                  [shape], (oh, ow, c), mode=mode, pool=k, strides=stride, pads=(pt, pl, pb, pr),
+                  activation=act)
+
+
 def _sees_input(op) -> bool:
     """Every output row and column has a window tap inside the input (the kernels
     refuse windows over padding only)."""
@@ -70,6 +85,14 @@ def random_region(seed):
     g = Graph("x", "", shape, (), shapes={"x": shape})
     t = "x"
     for i in range(int(rng.integers(2, 6))):
+        if seed % 2 and i and rng.random() < 0.35:           # odd seeds: poolings too
+            op = _pool(rng, f"t{i}", t, g.shapes[t])
+            if min(op.out_shape) < 1:
+                break
+            g.ops.append(op)
+            g.shapes[op.output] = op.out_shape
+            t = op.output
+            continue
         op = _conv(rng, f"t{i}", t, g.shapes[t], depthwise=rng.random() < 0.35)
         if min(op.out_shape) < 1 or not _sees_input(op):
             break
@@ -98,7 +121,7 @@ def replay(stream) -> None:
         for y in range(first, first + rows):
             lo, hi = op.row_access().rows[y]
             reads = [(op.inputs[0], r) for r in range(lo, hi + 1)]
-            if op.residual:
+            if getattr(op, "residual", ""):
                 reads.append((op.inputs[1], y))
             for t, r in reads:
                 if t in slots:
@@ -116,7 +139,7 @@ def replay(stream) -> None:
     assert made[OUTPUT] == rows_of(stream.out_shape)[0] - 1
 
 
-@pytest.mark.parametrize("seed", range(30))
+@pytest.mark.parametrize("seed", range(40))
 @pytest.mark.parametrize("strip", [1, 2, 3])
 def test_random_regions_stream_like_the_reference(seed, strip):
     g = random_region(seed)
@@ -133,16 +156,17 @@ def test_random_regions_stream_like_the_reference(seed, strip):
 
 def test_regions_use_every_input_kind():
     """The random regions cover outer and inner merge operands and repeated slots."""
-    outer = inner = mirrored = 0
-    for seed in range(30):
+    outer = inner = mirrored = pools = 0
+    for seed in range(40):
         g = random_region(seed)
         stream = region_at(g, 0, len(g.ops) - 1)
         for op in stream.ops:
-            if op.residual:
+            if getattr(op, "residual", ""):
                 outer += op.inputs[1].startswith("<in")
                 inner += not op.inputs[1].startswith("<in")
         mirrored += any(r.mirror for r in stream.schedule.rings.values())
-    assert outer >= 3 and inner >= 3 and mirrored >= 10
+        pools += sum(op.kind == "pool2d" for op in stream.ops)
+    assert outer >= 3 and inner >= 3 and mirrored >= 10 and pools >= 5
 
 
 def test_choice_of_regions():

@@ -9,6 +9,7 @@ whose windows are clipped get their own code with a shorter tap list.
 """
 from __future__ import annotations
 
+from ..errors import CodegenError
 from ..graph.ops import GlobalPool, Pool2D, elems
 from ..graph.shapes import hwc
 from ..thumb.regs import S, lr, r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12
@@ -18,6 +19,8 @@ from .conv_geometry import Geometry
 from .immediates import add_const
 from .loops import counted_loop
 from .registry import kernel
+from .rowloop import (SL_MIRROR, SL_OUTROW, SL_RETURN, SL_ROWS, SL_TABLE, RowPlacement,
+                      copy_to_repeated_slot)
 from .store import store_activated
 
 R_PIX, R_C, R_TAP, R_OUT, C_PIX, C_CH = r5, r6, r8, r9, r11, r12
@@ -50,18 +53,44 @@ def _row_classes(g: Geometry):
 SL_ROW = 0            # frame spill slot: the current input row pointer
 
 
+def _pool_code(op: Pool2D, ctx: KernelContext):
+    """(channels per chunk, chunks, tail, chunk emitter) for the op."""
+    integer = op.mode == "max" and (
+        (op.inputs[0] in ctx.nonnegative and op.activation.kind in ("linear", "relu"))
+        or op.activation.is_plain_relu)
+    n = min(op.in_shape[-1], INT_CHUNK if integer else MAX_CHUNK)
+    chunks, tail = divmod(op.in_shape[-1], n)
+    return n, chunks, tail, (_chunk_int if integer else _chunk)
+
+
+def _row_columns(op: Pool2D, ctx: KernelContext, g: Geometry, ky0: int, ky1: int) -> None:
+    """One output row: R_PIX at its window origin (input row of tap ky0, column
+    -pad_left), R_OUT at its first output; both advance along the row."""
+    asm = ctx.asm
+    c4 = 4 * g.cin
+    n, chunks, tail, chunk = _pool_code(op, ctx)
+    for ox0, count, kx0, kx1 in g.column_runs():
+        taps = [((ky - ky0) * g.W + kx) * c4
+                for ky in range(ky0, ky1) for kx in range(kx0, kx1)]
+        if op.mode == "avg" and len(taps) > 1:
+            ctx.weights_ptr(r0, ctx.blob.add_f32([1.0 / len(taps)]))
+            asm.vldr(SCALE, r0, 0)
+        with counted_loop(asm, C_PIX, count):
+            asm.mov(R_C, R_PIX)
+            if chunks:
+                with counted_loop(asm, C_CH, chunks):
+                    chunk(op, ctx, n, taps)
+            if tail:
+                chunk(op, ctx, tail, taps)
+            add_const(asm, R_PIX, R_PIX, g.sw * c4, scratch=r0)
+
+
 @kernel(Pool2D)
 def emit_pool2d(op: Pool2D, ctx: KernelContext, ins: list[int], out_off: int) -> None:
     in_off = ins[0]
     asm = ctx.asm
     g = _geometry(op)
     c4 = 4 * g.cin
-    integer = op.mode == "max" and (
-        (op.inputs[0] in ctx.nonnegative and op.activation.kind in ("linear", "relu"))
-        or op.activation.is_plain_relu)
-    n = min(g.cin, INT_CHUNK if integer else MAX_CHUNK)
-    chunks, tail = divmod(g.cin, n)
-    chunk = _chunk_int if integer else _chunk
     ctx.arena_ptr(R_OUT, out_off)
     for oy0, rows, ky0, ky1 in _row_classes(g):
         ctx.arena_ptr(R_PIX, in_off)
@@ -70,20 +99,7 @@ def emit_pool2d(op: Pool2D, ctx: KernelContext, ins: list[int], out_off: int) ->
         asm.mov_const(r0, rows)
         ctx.spill(r0, SL_ROW + 1)
         row_top = asm.here()
-        for ox0, count, kx0, kx1 in g.column_runs():
-            taps = [((ky - ky0) * g.W + kx) * c4
-                    for ky in range(ky0, ky1) for kx in range(kx0, kx1)]
-            if op.mode == "avg" and len(taps) > 1:
-                ctx.weights_ptr(r0, ctx.blob.add_f32([1.0 / len(taps)]))
-                asm.vldr(SCALE, r0, 0)
-            with counted_loop(asm, C_PIX, count):
-                asm.mov(R_C, R_PIX)
-                if chunks:
-                    with counted_loop(asm, C_CH, chunks):
-                        chunk(op, ctx, n, taps)
-                if tail:
-                    chunk(op, ctx, tail, taps)
-                add_const(asm, R_PIX, R_PIX, g.sw * c4, scratch=r0)
+        _row_columns(op, ctx, g, ky0, ky1)
         ctx.reload(R_PIX, SL_ROW)
         add_const(asm, R_PIX, R_PIX, g.sh * g.W * c4, scratch=r0)
         ctx.spill(R_PIX, SL_ROW)
@@ -91,6 +107,50 @@ def emit_pool2d(op: Pool2D, ctx: KernelContext, ins: list[int], out_off: int) ->
         asm.subs(r0, r0, 1)
         ctx.spill(r0, SL_ROW + 1)
         asm.b(row_top, cond="ne")
+
+
+def emit_pool2d_rows(op: Pool2D, ctx: KernelContext, ins: list[int], out_off: int,
+                     placement: RowPlacement) -> None:
+    """The pooling as a subroutine of a streamed region (see rowloop.py): rows
+    [r0 / table row bytes, + r1), each from a table of (input row offset, output
+    row offset, bytes to the row's repeated slot).  Only pools whose windows
+    are never clipped vertically stream (streaming.streamable)."""
+    asm = ctx.asm
+    g = _geometry(op)
+    if any(g.ky_range(oy) != (0, g.KH) for oy in range(g.OH)):
+        raise CodegenError("a pooling whose windows are clipped at the top or bottom cannot "
+                           "run inside a streamed region", layer=op.name,
+                           layer_class=op.layer_class)
+    pad = [0] * (RowPlacement.WORDS - 3)
+    table = []
+    for oy in range(g.OH):
+        table += [placement.in_row(oy * g.sh - g.pt) - 4 * g.pl * g.cin, placement.out_row(oy),
+                  placement.mirror(oy)] + pad
+    table_off = ctx.blob.add_words(table)
+    ctx.spill(lr, SL_RETURN)
+    ctx.weights_ptr(r2, table_off)
+    asm.add(r2, r2, r0)
+    ctx.spill(r2, SL_TABLE)
+    ctx.spill(r1, SL_ROWS)
+    row_top = asm.here()
+    ctx.reload(r4, SL_TABLE)
+    asm.ldm(r4, [r0, r1, r2], wb=True)
+    add_const(asm, r4, r4, 4 * len(pad), scratch=r3)
+    ctx.spill(r4, SL_TABLE)
+    ctx.spill(r2, SL_MIRROR)
+    ctx.arena_ptr(R_PIX, ins[0])
+    asm.add(R_PIX, R_PIX, r0)
+    ctx.arena_ptr(R_OUT, out_off)
+    asm.add(R_OUT, R_OUT, r1)
+    ctx.spill(R_OUT, SL_OUTROW)
+    _row_columns(op, ctx, g, 0, g.KH)
+    copy_to_repeated_slot(ctx, 4 * g.OW * g.cout)
+    ctx.reload(r0, SL_ROWS)
+    asm.subs(r0, r0, 1)
+    ctx.spill(r0, SL_ROWS)
+    asm.b(row_top, cond="ne")
+    ctx.reload(lr, SL_RETURN)
+    asm.bx(lr)
 
 
 def _combine(asm, mode: str, acc, tmp) -> None:

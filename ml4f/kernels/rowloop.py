@@ -136,7 +136,7 @@ def emit_row_loop(ctx: KernelContext, g: Geometry, *, table_off: int, in_off: in
     if rest:
         body(rest, SL_WSKIP_REST)
     if streamed:
-        _copy_to_repeated_slot(ctx, row_bytes)
+        copy_to_repeated_slot(ctx, row_bytes)
     else:
         ctx.reload(r0, SL_OUTROW)
         add_const(asm, r0, r0, -row_bytes if reverse else row_bytes, scratch=r1)
@@ -150,7 +150,7 @@ def emit_row_loop(ctx: KernelContext, g: Geometry, *, table_off: int, in_off: in
         asm.bx(lr)
 
 
-def _copy_to_repeated_slot(ctx: KernelContext, row_bytes: int) -> None:
+def copy_to_repeated_slot(ctx: KernelContext, row_bytes: int) -> None:
     """The row just made, copied to its ring slot's repeat (if the table says so)."""
     asm = ctx.asm
     ctx.reload(r1, SL_MIRROR)

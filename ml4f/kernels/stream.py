@@ -12,17 +12,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..graph.ops import Conv2D, DepthwiseConv2D
+from ..graph.ops import Conv2D, DepthwiseConv2D, Pool2D
 from ..graph.ops.stream import OUTPUT, Stream, local_input
 from ..streaming import rows_of
 from ..thumb.regs import r0, r1
 from .context import KernelContext
 from .conv import emit_conv2d_rows
 from .depthwise import emit_depthwise_rows
+from .pool import emit_pool2d_rows
 from .registry import kernel
 from .rowloop import STREAM_SLOTS, RowPlacement
 
-ROWS_OF = {Conv2D: emit_conv2d_rows, DepthwiseConv2D: emit_depthwise_rows}
+ROWS_OF = {Conv2D: emit_conv2d_rows, DepthwiseConv2D: emit_depthwise_rows,
+           Pool2D: emit_pool2d_rows}
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,7 @@ def _placement(op, sched, base) -> RowPlacement:
         in_row=lambda r: sched.row_offset(t_in, r, rx),
         out_row=lambda y: sched.row_offset(t_out, y, ry),
         mirror=lambda y: ring.rows * ry if ring is not None and ring.mirrored(y) else 0,
-        residual=residual if op.residual else None)
+        residual=residual if getattr(op, "residual", "") else None)
 
 
 @kernel(Stream, spill_slots=STREAM_SLOTS)
