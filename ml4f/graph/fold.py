@@ -36,6 +36,7 @@ from .ops import (
     Pool2D,
 )
 from .ops.affine import Affine
+from .ops.conv import Conv2DTranspose
 from .ops.merge import Merge
 from .ops.shape import Pad
 from .shapes import hwc
@@ -43,6 +44,7 @@ from .shapes import hwc
 # ops an affine op after them folds into: fn(op) -> output-channel view of the kernel
 FOLD_INTO = {
     Conv2D: lambda k: k,                                              # (KH, KW, Cin, Cout)
+    Conv2DTranspose: lambda k: k,                                     # (KH, KW, Cin, Cout)
     Dense: lambda k: k,                                               # (in, units)
     DepthwiseConv2D: lambda k: k.reshape(k.shape[:2] + (k.shape[2] * k.shape[3],)),  # c*M + m
 }
@@ -106,7 +108,7 @@ def _fold(op, scale: np.ndarray, offset: np.ndarray) -> None:
 
 
 # ops whose kernels apply a fusable activation in their store (store_activated)
-FUSE_INTO = (Conv2D, DepthwiseConv2D, Dense, Pool2D, GlobalPool, Merge, Affine)
+FUSE_INTO = (Conv2D, Conv2DTranspose, DepthwiseConv2D, Dense, Pool2D, GlobalPool, Merge, Affine)
 
 
 def fuse_activations(graph: Graph) -> None:
