@@ -53,6 +53,13 @@ FOLD_INTO = {
 def resolve_generation(graph: Graph, keras_version: str) -> None:
     gen = kc.generation(keras_version)
     for op in graph.ops:
+        if getattr(op, "BY_GENERATION", False) and not op.generation:
+            if gen is None:                 # ops whose arithmetic differs between generations
+                raise UnsupportedError(
+                    f"{op.layer_class} computes differently in Keras 2 and Keras 3, and the file "
+                    f"does not say which wrote it (keras_version {keras_version!r})",
+                    layer=op.name, layer_class=op.layer_class)
+            op.generation = gen
         act = getattr(op, "activation", None)
         if act is None or act.kind != "hard_sigmoid" or act.variant:
             continue
