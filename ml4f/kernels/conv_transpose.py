@@ -99,7 +99,7 @@ def phase_conv(op: Conv2DTranspose, ph: Phase) -> Conv2D:
 
 @dataclass(frozen=True)
 class TransposePlan:
-    phases: tuple            # the conv plan of every phase that computes something
+    phases: str              # per phase that computes something: its sub-kernel and conv tile plan
     bias_fill: bool          # some outputs see no input: the output is filled with the bias first
 
 
@@ -112,14 +112,20 @@ def emit_conv_transpose(op: Conv2DTranspose, ctx: KernelContext, ins: list[int],
     fill = sum(p.covered for p in all_phases) < oh * ow
     if fill:
         _fill_bias(op, ctx, out_off, oh * ow)
-    plans: list[ConvPlan] = []
+    plans: list[str] = []
     for ph in all_phases:
         if not ph.covered:
             continue
         start = out_off + 4 * (ph.y.first * ow + ph.x.first) * cout
-        plans.append(emit_conv2d_strided(phase_conv(op, ph), ctx, ins[0], start,
-                                         OutputStrides(4 * sw * cout, 4 * sh * ow * cout)))
-    return TransposePlan(tuple(plans), fill)
+        plan = emit_conv2d_strided(phase_conv(op, ph), ctx, ins[0], start,
+                                   OutputStrides(4 * sw * cout, 4 * sh * ow * cout))
+        plans.append(f"{ph.y.taps}x{ph.x.taps}:{_short(plan)}")
+    return TransposePlan(",".join(plans), fill)
+
+
+def _short(plan: ConvPlan) -> str:
+    return (f"{plan.a}x{plan.b}/m{plan.m}/{plan.scheme}{'/wrows' if plan.wrows else ''}"
+            f"/u{plan.unroll}{'/ky' if plan.unroll_ky else ''}")
 
 
 def _fill_bias(op: Conv2DTranspose, ctx: KernelContext, out_off: int, pixels: int) -> None:
