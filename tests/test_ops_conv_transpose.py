@@ -155,11 +155,15 @@ def test_both_generations(tmp_path, gen, suffix):
 @pytest.mark.parametrize("layer, match", [
     (lambda K: K.layers.Conv2DTranspose(4, 3, dilation_rate=2), "dilation_rate"),
     (lambda K: K.layers.Conv1DTranspose(4, 3, dilation_rate=2), "dilation_rate"),
+    (lambda K: K.layers.Conv2DTranspose(4, 3, data_format="channels_first"), "data_format"),
 ])
 def test_refused_options(K, tmp_path, layer, match):
+    """One line naming the file, the layer and the option."""
     shape = (9, 3) if "1D" in type(layer(K)).__name__ else (9, 9, 3)
     model = single_layer_model(K, shape, layer(K))
     path = tmp_path / "m.keras"
     model.save(str(path))
-    with pytest.raises(UnsupportedError, match=match):
+    with pytest.raises(UnsupportedError, match=match) as info:
         compile_file(path)
+    assert "\n" not in str(info.value) and str(path) in str(info.value)
+    assert "Transpose" in str(info.value)
