@@ -62,7 +62,8 @@ def test_unit_norm_kernel_matches_reference(shape, generation):
 @pytest.mark.unit
 @pytest.mark.parametrize("shape, axis", [
     ((5, 3), 0), ((4, 9, 3), 1), ((4, 9, 3), 0), ((2, 3, 17), 0), ((1, 20), 0), ((7, 1, 5), 1),
-    ((3, 300), 0), ((9, 6, 2), 1), ((2, 3, 4, 5), 1), ((2, 3, 4, 5), 2), ((13, 11), 0)], ids=str)
+    ((3, 300), 0), ((9, 6, 2), 1), ((2, 3, 4, 5), 1), ((2, 3, 4, 5), 2), ((13, 11), 0),
+    ((6, 1), 0), ((6, 3, 1), 1), ((2, 1, 1), 0)], ids=str)
 def test_strided_softmax_kernel_matches_reference(shape, axis):
     rng = np.random.default_rng(sum(shape) + axis)
     op = Softmax("s", "Softmax", ["x"], "y", [shape], shape, axis=axis)

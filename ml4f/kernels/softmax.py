@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..graph.ops import Softmax, elems
+from ..graph.ops import Softmax
 from ..thumb.regs import S, r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r12
 from . import transcendental
 from .context import KernelContext
@@ -53,11 +53,10 @@ class SoftmaxPlan:
 def emit_softmax(op: Softmax, ctx: KernelContext, ins: list[int], out_off: int) -> SoftmaxPlan:
     """Rows are read from the input and written to the output; both may be
     the same buffer."""
-    if op.split()[2] > 1:
+    rows, c, inner = op.split()
+    if inner > 1:
         return _emit_strided(op, ctx, ins, out_off)
-    asm = ctx.asm
-    c = op.out_shape[-1]
-    rows = elems(op.out_shape) // c
+    asm = ctx.asm                    # the axis is the last, or only 1-long axes follow it
     most = LANES[ctx.optimize]
     # where the two reserved registers land depends only on the program's shape
     s_max, s_sum = plan_stream(_exp_program(S[0]), c, reserved=2, most=most).reserved
