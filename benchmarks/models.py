@@ -182,7 +182,7 @@ def conv_autoencoder(K):
         L.Conv2D(32, 3, padding="same", activation="relu", name="code"),
         L.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu", name="dec1"),
         L.Conv2DTranspose(16, 3, strides=2, padding="same", activation="relu", name="dec2"),
-        L.Conv2D(1, 3, padding="same", activation="sigmoid", name="out"),
+        L.Conv2D(1, 3, padding="same", name="out"),             # linear: the C baseline runs it
     ], name="conv_autoencoder")
 
 
