@@ -167,3 +167,18 @@ def test_refused_options(K, tmp_path, layer, match):
         compile_file(path)
     assert "\n" not in str(info.value) and str(path) in str(info.value)
     assert "Transpose" in str(info.value)
+
+
+@pytest.mark.parametrize("gen, suffix", [("k3", ".keras"), ("k2", ".h5")])
+def test_batch_norm_and_relu_fold_into_it(tmp_path, gen, suffix):
+    """BatchNormalization folds into the kernel and bias, ReLU into the store,
+    also where outputs see no input (stride 3 over a 2-tap kernel: the bias fill)."""
+    from test_whole_models_ops import realistic_weights
+    K = keras_module(gen)
+    model = K.Sequential([K.Input((5, 4, 6)), K.layers.Conv2DTranspose(9, 2, strides=3),
+                          K.layers.BatchNormalization(), K.layers.ReLU()])
+    realistic_weights(model, 5)
+    err, compiled, _ = compare(model, tmp_path / f"m{suffix}", keras=K)
+    assert err <= RTOL
+    assert [op.kind for op in compiled.graph.ops] == ["conv_transpose"]
+    assert compiled.report["layers"][0]["kernel"].endswith("bias_fill=True")

@@ -46,6 +46,19 @@ def test_layer_norm_kernel_matches_reference(shape, scale, center):
 
 
 @pytest.mark.unit
+def test_layer_norm_of_single_values_is_beta():
+    """One value per row: x - mean is exactly 0, so the output is exactly beta
+    (TensorFlow's x * r - mean * r, r = 1/sqrt(epsilon), is off by up to
+    |x| r 2^-24, e.g. 2e-5 relative with epsilon = 1e-5)."""
+    rng = np.random.default_rng(1)
+    beta = np.float32([0.7])
+    op = LayerNorm("l", "LayerNormalization", ["x"], "y", [(6, 1)], (6, 1), gamma=np.float32([1.3]),
+                   beta=beta, epsilon=1e-5)
+    got, _ = _run(op, (rng.standard_normal((6, 1)) * 3).astype(np.float32))
+    assert np.array_equal(got, np.full((6, 1), beta[0], np.float32))
+
+
+@pytest.mark.unit
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 @pytest.mark.parametrize("generation", ["keras2", "keras3"])
 def test_unit_norm_kernel_matches_reference(shape, generation):
