@@ -75,6 +75,16 @@ def cases(K, rng):
                                                         L.Cropping2D(((1, 0), (2, 1)))])
     yield ("UpSampling2D / Permute", "", (4, 5, c), [L.UpSampling2D((2, 3)), L.Permute((2, 1, 3))])
     yield ("Rescaling", "", (5, c), [L.Rescaling(0.5, offset=-1.0)])
+    opad = int(rng.integers(0, s)) if rng.random() < 0.5 and s > 1 else None
+    yield ("Conv2DTranspose", f"k={k + 1} s={s + 1} {pad} c={c} {act}", (7, 6, c),
+           [L.Conv2DTranspose(int(rng.choice([4, 8, 17])), k + 1, strides=s + 1, padding=pad,
+                              activation=act)])
+    yield ("Conv1DTranspose", f"k={k} s={s} {pad} output_padding={opad}", (15, c),
+           [L.Conv1DTranspose(8, k, strides=s, padding=pad, output_padding=opad)])
+    yield ("LayerNormalization", f"C={c * 5}", (3, c * 5),
+           [L.LayerNormalization(center=bool(s - 1), scale=bool(k % 2))])
+    yield ("UnitNormalization", f"C={c * 5}", (3, c * 5), [L.UnitNormalization()])
+    yield ("Softmax", "axis=1 of (5, 4, c)", (5, 4, c), [L.Softmax(axis=1)])
 
 
 def merges(K, rng):

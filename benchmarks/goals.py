@@ -16,6 +16,8 @@ LAYER_GOALS = {
     "pointwise": ("Pointwise 1×1 convolutions", 3.0, None),
     "depthwise": ("Depthwise 3×3 convolutions", 4.0, None),
     "dense": ("Dense layers", 3.3, 3.8),
+    # 1.3x the conv goal, per useful MAC (the products that land in the output)
+    "conv_transpose": ("Transposed convolutions (per useful MAC)", 3.64, None),
 }
 
 
@@ -36,6 +38,8 @@ def layer_class(op) -> str | None:
         return "depthwise" if tuple(op.kernel.shape[:2]) == (3, 3) else None
     if op.kind == "dense":
         return "dense"
+    if op.kind == "conv_transpose":
+        return "conv_transpose"
     return None
 
 

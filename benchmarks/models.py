@@ -171,6 +171,21 @@ def ad_autoencoder(K):
     return K.Model(inp, out, name="ad_autoencoder")
 
 
+def conv_autoencoder(K):
+    """Convolutional autoencoder on 28x28x1: two stride-2 convolutions down,
+    two stride-2 transposed convolutions up."""
+    L = K.layers
+    return K.Sequential([
+        K.Input((28, 28, 1), name="image"),
+        L.Conv2D(16, 3, strides=2, padding="same", activation="relu", name="enc1"),
+        L.Conv2D(32, 3, strides=2, padding="same", activation="relu", name="enc2"),
+        L.Conv2D(32, 3, padding="same", activation="relu", name="code"),
+        L.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu", name="dec1"),
+        L.Conv2DTranspose(16, 3, strides=2, padding="same", activation="relu", name="dec2"),
+        L.Conv2D(1, 3, padding="same", name="out"),             # linear: the C baseline runs it
+    ], name="conv_autoencoder")
+
+
 def _synthetic(name, description, build, quick=False):
     return BenchModel(name, description, MODELS_DIR / f"{name}.h5", build, quick)
 
@@ -191,6 +206,8 @@ MODELS: list[BenchModel] = [
     _synthetic("mobilenet_vww", "MLPerf Tiny visual wake words MobileNetV1-0.25, 96x96x3",
                mobilenet_vww),
     _synthetic("ad_autoencoder", "MLPerf Tiny anomaly detection Dense autoencoder, 640", ad_autoencoder),
+    _synthetic("conv_autoencoder", "convolutional autoencoder with Conv2DTranspose, 28x28x1",
+               conv_autoencoder),
 ]
 
 

@@ -108,7 +108,7 @@ def floor(op, float16: bool = False) -> Floor | None:
     if op.macs() == 0:
         return None
     outputs = elems(op.out_shape)
-    if op.kind == "conv2d":
+    if op.kind in ("conv2d", "conv_transpose"):      # a transposed one: its useful MACs
         oh, ow, oc = hwc(op.out_shape)
         per_mac, tile = conv_tile(oh * ow, oc, float16)
     elif op.kind == "depthwise":

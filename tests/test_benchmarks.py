@@ -144,3 +144,27 @@ def test_c_baseline_runs_a_merge_fused_into_a_convolution(tmp_path):
     for v in cbaseline.measure(compiled.graph, x, expected, workdir=tmp_path / "c").values():
         assert v["outputs_equal"] and v["reference_ok"], v
         assert len(v["layer_cycles"]) == len(compiled.graph.ops)
+
+
+@pytest.mark.parametrize("stride, padding, output_padding", [(2, "same", None), (3, "valid", None),
+                                                             (3, "same", 1), (1, "same", None)])
+def test_c_baseline_transposed_convolution(tmp_path, stride, padding, output_padding):
+    """k_conv_transpose gathers each output's phase taps: the same outputs as our
+    sub-pixel kernel, also where no tap reaches (stride 3 over 2 taps)."""
+    from benchmarks import cbaseline
+    from keras_models import keras_module
+
+    K = keras_module("k3")
+    rng = np.random.default_rng(stride)
+    model = K.Sequential([K.Input((6, 5, 4)), K.layers.Conv2DTranspose(
+        7, 2 if stride == 3 else 3, strides=stride, padding=padding, output_padding=output_padding,
+        activation="relu")])
+    model.set_weights([rng.uniform(-0.5, 0.5, w.shape).astype(np.float32) for w in model.get_weights()])
+    path = tmp_path / "t.h5"
+    model.save(path)
+    compiled = ml4f.compile_file(path, validate=False)
+    x = rng.standard_normal(compiled.graph.input_shape).astype(np.float32)
+    expected = Machine(compiled.object).run(x).output
+    np.testing.assert_allclose(expected, model(x[None]).numpy()[0], rtol=1e-4, atol=1e-5)
+    for v in cbaseline.measure(compiled.graph, x, expected, workdir=tmp_path / "c").values():
+        assert v["outputs_equal"] and v["reference_ok"], v

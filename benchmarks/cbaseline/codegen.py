@@ -72,6 +72,18 @@ def _single(i: int, op, src: str, dst: str, weights: list[str], relu: int) -> st
         m = op.kernel.shape[3]
         return (f"k_depthwise({src}, {ih}, {iw}, {ic}, {m}, w{i}, {bias}, {kh}, {kw}, {sh}, {sw}, "
                 f"{dh}, {dw}, {pt}, {pl}, {dst}, {oh}, {ow}, {relu});")
+    if kind == "conv_transpose":
+        ih, iw, ic = hwc(op.in_shape)
+        oh, ow, oc = hwc(op.out_shape)
+        kh, kw = op.kernel.shape[:2]
+        weights.append(_floats(f"w{i}", np.transpose(op.kernel, (3, 0, 1, 2))))  # [oc][kh][kw][ic]
+        bias = "0"
+        if op.bias is not None:
+            weights.append(_floats(f"b{i}", op.bias))
+            bias = f"b{i}"
+        return (f"k_conv_transpose({src}, {ih}, {iw}, {ic}, w{i}, {bias}, {kh}, {kw}, "
+                f"{op.strides[0]}, {op.strides[1]}, {op.crops[0]}, {op.crops[1]}, {dst}, {oh}, "
+                f"{ow}, {oc}, {relu});")
     if kind == "dense":
         n, units = op.kernel.shape
         rows = elems(op.in_shape) // n

@@ -67,6 +67,45 @@ void k_conv2d(const float *in, int ih, int iw, int ic,
     }
 }
 
+void k_conv_transpose(const float *in, int ih, int iw, int ic,
+                      const float *w, const float *bias, int kh, int kw,
+                      int sh, int sw, int crop_top, int crop_left,
+                      float *out, int oh, int ow, int oc, int relu)
+{
+    const int wsize = kh * kw * ic;
+    for (int oy = 0; oy < oh; oy++) {
+        const int py = oy + crop_top;
+        for (int ox = 0; ox < ow; ox++) {
+            const int px = ox + crop_left;
+            float *o = out + (oy * ow + ox) * oc;
+            for (int co = 0; co < oc; co++) {
+                const float *wc = w + co * wsize;
+                float acc = bias ? bias[co] : 0.0f;
+                /* the taps of this output's phase: ky = py mod sh, then every sh-th */
+                for (int ky = py % sh; ky < kh; ky += sh) {
+                    const int iy = (py - ky) / sh;
+                    if (iy >= ih)
+                        continue;
+                    if (iy < 0)
+                        break;
+                    for (int kx = px % sw; kx < kw; kx += sw) {
+                        const int ix = (px - kx) / sw;
+                        if (ix >= iw)
+                            continue;
+                        if (ix < 0)
+                            break;
+                        const float *pi = in + (iy * iw + ix) * ic;
+                        const float *pw = wc + (ky * kw + kx) * ic;
+                        for (int ci = 0; ci < ic; ci++)
+                            acc += pi[ci] * pw[ci];
+                    }
+                }
+                o[co] = activate(acc, relu);
+            }
+        }
+    }
+}
+
 void k_depthwise(const float *in, int ih, int iw, int ic, int m,
                  const float *w, const float *bias, int kh, int kw,
                  int sh, int sw, int dh, int dw, int pad_top, int pad_left,

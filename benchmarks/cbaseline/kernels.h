@@ -16,6 +16,14 @@ void k_depthwise(const float *in, int ih, int iw, int ic, int m,
                  int sh, int sw, int dh, int dw, int pad_top, int pad_left,
                  float *out, int oh, int ow, int relu);
 
+/* Transposed convolution: out[o] gets in[i] * w[t] wherever i * stride + t == o + crop
+ * (per axis), gathered per output: only the taps of the output's phase.
+ * w: [oc][kh][kw][ic]; bias may be 0. */
+void k_conv_transpose(const float *in, int ih, int iw, int ic,
+                      const float *w, const float *bias, int kh, int kw,
+                      int sh, int sw, int crop_top, int crop_left,
+                      float *out, int oh, int ow, int oc, int relu);
+
 /* rows x n inputs -> rows x units outputs.  w: [units][n]. */
 void k_dense(const float *in, int rows, int n, const float *w, const float *bias,
              int units, float *out, int relu);

@@ -36,6 +36,7 @@ from .ops import (
     Pool2D,
 )
 from .ops.affine import Affine
+from .ops.conv import Conv2DTranspose
 from .ops.merge import Merge
 from .ops.shape import Pad
 from .shapes import hwc
@@ -43,6 +44,7 @@ from .shapes import hwc
 # ops an affine op after them folds into: fn(op) -> output-channel view of the kernel
 FOLD_INTO = {
     Conv2D: lambda k: k,                                              # (KH, KW, Cin, Cout)
+    Conv2DTranspose: lambda k: k,                                     # (KH, KW, Cin, Cout)
     Dense: lambda k: k,                                               # (in, units)
     DepthwiseConv2D: lambda k: k.reshape(k.shape[:2] + (k.shape[2] * k.shape[3],)),  # c*M + m
 }
@@ -51,6 +53,13 @@ FOLD_INTO = {
 def resolve_generation(graph: Graph, keras_version: str) -> None:
     gen = kc.generation(keras_version)
     for op in graph.ops:
+        if getattr(op, "BY_GENERATION", False) and not op.generation:
+            if gen is None:                 # ops whose arithmetic differs between generations
+                raise UnsupportedError(
+                    f"{op.layer_class} computes differently in Keras 2 and Keras 3, and the file "
+                    f"does not say which wrote it (keras_version {keras_version!r})",
+                    layer=op.name, layer_class=op.layer_class)
+            op.generation = gen
         act = getattr(op, "activation", None)
         if act is None or act.kind != "hard_sigmoid" or act.variant:
             continue
@@ -106,7 +115,7 @@ def _fold(op, scale: np.ndarray, offset: np.ndarray) -> None:
 
 
 # ops whose kernels apply a fusable activation in their store (store_activated)
-FUSE_INTO = (Conv2D, DepthwiseConv2D, Dense, Pool2D, GlobalPool, Merge, Affine)
+FUSE_INTO = (Conv2D, Conv2DTranspose, DepthwiseConv2D, Dense, Pool2D, GlobalPool, Merge, Affine)
 
 
 def fuse_activations(graph: Graph) -> None:

@@ -53,3 +53,34 @@ def rows_read(in_rows: int, out_rows: int, k: int, stride: int, dilation: int,
         i = o * stride - pad
         out.append((i + k0 * dilation, i + (k1 - 1) * dilation) if k1 > k0 else (0, -1))
     return tuple(out)
+
+
+def deconv_out_and_pad(size: int, k: int, stride: int, padding: str,
+                       output_padding: int | None) -> tuple[int, int]:
+    """Output length and leading crop of one axis of a transposed convolution.
+
+    The length is Keras' deconv_output_length; the crop is the leading padding
+    of the convolution whose gradient it is (TensorFlow's rule for that
+    convolution run from the output back to the input): output position o
+    receives x[i] * w[t] wherever i * stride + t == o + crop."""
+    if output_padding is None:
+        out = size * stride + (max(k - stride, 0) if padding == "valid" else 0)
+    else:
+        pad = k // 2 if padding == "same" else 0
+        out = (size - 1) * stride + k - 2 * pad + output_padding
+    crop = max((size - 1) * stride + k - out, 0) // 2 if padding == "same" else 0
+    return out, crop
+
+
+def transposed_taps(size: int, out: int, k: int, stride: int, crop: int) -> int:
+    """Pairs (input position, tap) of one axis that land inside the output."""
+    return sum(1 for i in range(size) for t in range(k) if 0 <= i * stride + t - crop < out)
+
+
+def deconv_runs_back(size: int, out: int, k: int, stride: int, padding: str) -> bool:
+    """Whether the convolution a transposed one is the gradient of maps `out`
+    positions back to `size` (TensorFlow refuses to run the layer otherwise)."""
+    if out < 1:
+        return False
+    forward = -(-out // stride) if padding == "same" else -(-(out - k + 1) // stride)
+    return forward == size

@@ -23,6 +23,8 @@ input form their own runs with a clipped kx range (see conv_geometry.py).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..graph.ops import Conv2D
@@ -53,10 +55,26 @@ assert len(PIXEL_PTRS) == MAX_TILE_PIXELS
 
 
 # ------------------------------------------------------------------ emission
+@dataclass(frozen=True)
+class OutputStrides:
+    """Bytes from one output pixel to the next and from one output row to the
+    next: a dense tensor, or every s-th pixel of every s-th row of a larger one
+    (the phases of a transposed convolution)."""
+
+    pixel_bytes: int
+    row_bytes: int
+
+    @staticmethod
+    def dense(g: Geometry) -> "OutputStrides":
+        return OutputStrides(4 * g.cout, 4 * g.OW * g.cout)
+
+
 class _Emitter:
-    def __init__(self, op: Conv2D, ctx: KernelContext, plan: ConvPlan, ins: list[int], out_off: int):
+    def __init__(self, op: Conv2D, ctx: KernelContext, plan: ConvPlan, ins: list[int], out_off: int,
+                 out_strides: OutputStrides | None = None):
         self.op, self.ctx, self.asm, self.plan = op, ctx, ctx.asm, plan
         self.g = Geometry.of(op)
+        self.out = out_strides or OutputStrides.dense(self.g)
         self.f16 = ctx.float16
         self.in_off, self.out_off = ins[0], out_off
         self.residual_delta = ins[1] - out_off if op.residual else 0   # fused merge operand
@@ -86,7 +104,8 @@ class _Emitter:
         self.layout()
         emit_row_loop(self.ctx, self.g, table_off=self.table_off, in_off=self.in_off,
                       out_off=self.out_off, w_off=self.w_off, wreg=R_WBLK, width=self.plan.b,
-                      total=self.g.cout, body=self.block, reverse=self.reverse)
+                      total=self.g.cout, body=self.block, reverse=self.reverse,
+                      out_row_bytes=self.out.row_bytes)
 
     def emit_streamed(self, placement) -> None:
         """A subroutine running a range of rows inside a streamed region
@@ -156,8 +175,8 @@ class _Emitter:
                                  sfree, C_KX,
                                  delta_from=residual_delta_loader(ctx) if self.streamed else None)
             store_activated(asm, acc[q], R_O, self.op.activation, temps=temps, sfree=sfree)
-            if g.cout != bb:
-                add_const(asm, R_O, R_O, 4 * (g.cout - bb), scratch=C_CHUNK)
+            if self.out.pixel_bytes != 4 * bb:
+                add_const(asm, R_O, R_O, self.out.pixel_bytes - 4 * bb, scratch=C_CHUNK)
         add_const(asm, R_TILE, R_TILE, p * g.sw * cin4, scratch=C_CHUNK)
 
     def _fp_regs(self, p: int, bb: int, inputs: int):
@@ -276,6 +295,16 @@ def _runs(cols: list[int]) -> list[list[int]]:
 def emit_conv2d(op: Conv2D, ctx: KernelContext, ins: list[int], out_off: int) -> ConvPlan:
     plan = choose_plan(op, ctx.float16, ctx.optimize)
     _Emitter(op, ctx, plan, ins, out_off).emit()
+    return plan
+
+
+def emit_conv2d_strided(op: Conv2D, ctx: KernelContext, in_off: int, out_off: int,
+                        out_strides: OutputStrides) -> ConvPlan:
+    """The convolution writing its output pixels `out_strides` apart, from
+    `out_off` on (no fused merge, rows top to bottom)."""
+    assert not op.residual
+    plan = choose_plan(op, ctx.float16, ctx.optimize)
+    _Emitter(op, ctx, plan, [in_off], out_off, out_strides).emit()
     return plan
 
 

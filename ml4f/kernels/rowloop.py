@@ -79,15 +79,16 @@ def row_table(g: Geometry, op, ky_bytes_full: int, ky_bytes_rest: int,
 
 def emit_row_loop(ctx: KernelContext, g: Geometry, *, table_off: int, in_off: int, out_off: int,
                   w_off: int, wreg, width: int, total: int, body, reverse: bool = False,
-                  streamed: bool = False) -> None:
+                  streamed: bool = False, out_row_bytes: int | None = None) -> None:
     """For every output row (top to bottom, or bottom to top if `reverse`: the
     table is in that order), for every slice of `width` of `total` output
     channels (and a last narrower one): body(slice_width, wskip_slot).  At each
     body call, SL_ROWIN holds the input row pointer, SL_OUTSLICE the output
     pointer of the slice, SL_NKY the kernel rows, and `wreg` the slice's
-    weights (the body advances it to the next slice)."""
+    weights (the body advances it to the next slice).  `out_row_bytes`: from
+    one output row to the next, if the rows are not packed."""
     asm = ctx.asm
-    row_bytes = 4 * g.OW * g.cout
+    row_bytes = 4 * g.OW * g.cout if out_row_bytes is None else out_row_bytes
     if streamed:                       # a subroutine: r0 = table offset of the first row, r1 = rows
         ctx.spill(lr, SL_RETURN)
         ctx.weights_ptr(r2, table_off)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..graph.ops import Conv2D, DepthwiseConv2D
+from ..graph.ops.conv import Conv2DTranspose
 from ..graph.shapes import hwc
 from . import activate, reference
 from .merge import with_residual
@@ -51,3 +52,25 @@ def _depthwise(op: DepthwiseConv2D, xs, dt):
     for ky, kx, patch in _taps(op, x):
         out += patch[..., None] * k[ky, kx]
     return _finish(op, out.reshape(oh, ow, c * m), dt, xs)
+
+
+@reference(Conv2DTranspose)
+def _conv_transpose(op: Conv2DTranspose, xs, dt):
+    """Every input pixel times every tap, added at i * stride + t - crop (a scatter)."""
+    h, w, _ = hwc(op.in_shape)
+    x = xs[0].astype(dt).reshape(h, w, -1)
+    k = op.kernel.astype(dt)
+    kh, kw = k.shape[:2]
+    sh, sw = op.strides
+    ct, cl = op.crops
+    oh, ow, cout = hwc(op.out_shape)
+    full = np.zeros(((h - 1) * sh + kh, (w - 1) * sw + kw, cout), dt)
+    for ky in range(kh):
+        for kx in range(kw):
+            full[ky:ky + (h - 1) * sh + 1:sh, kx:kx + (w - 1) * sw + 1:sw] += x @ k[ky, kx]
+    out = np.zeros((oh, ow, cout), dt)
+    rows, cols = min(oh, full.shape[0] - ct), min(ow, full.shape[1] - cl)
+    out[:rows, :cols] = full[ct:ct + rows, cl:cl + cols]
+    if op.bias is not None:
+        out = out + op.bias.astype(dt)
+    return activate(out, op.activation).reshape(op.out_shape)

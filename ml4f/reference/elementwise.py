@@ -1,4 +1,4 @@
-"""Reference activations and softmax.
+"""Reference activations, softmax and the row normalizations.
 
 Each activation is the mathematical function Keras defines, evaluated in the
 dtype asked for (float64: the oracle) in a form without cancellation, so the
@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from ..graph.ops import Activation, Elementwise, Softmax
-from ..graph.ops.elementwise import PReLU
+from ..graph.ops.elementwise import LayerNorm, PReLU, UnitNorm
 from ..graph.ops.base import HARD_SIGMOID, SELU_ALPHA, SELU_SCALE
 from . import ACTIVATION_FUNCTIONS, activate, reference
 
@@ -97,8 +97,8 @@ def _elementwise(op: Elementwise, xs, dt):
 @reference(Softmax)
 def _softmax(op: Softmax, xs, dt):
     x = xs[0].astype(dt)
-    e = np.exp(x - x.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
+    e = np.exp(x - x.max(axis=op.axis, keepdims=True))
+    return e / e.sum(axis=op.axis, keepdims=True)
 
 
 @reference(PReLU)
@@ -106,3 +106,22 @@ def _prelu(op: PReLU, xs, dt):
     x = xs[0].astype(dt).reshape(-1, op.period)
     y = np.where(x < 0, op.alpha.astype(dt).reshape(1, -1) * x, x)
     return y.reshape(op.out_shape)
+
+
+@reference(LayerNorm)
+def _layer_norm(op: LayerNorm, xs, dt):
+    x = xs[0].astype(dt)
+    d = x - x.mean(axis=-1, keepdims=True)
+    y = d / np.sqrt((d * d).mean(axis=-1, keepdims=True) + dt(np.float32(op.epsilon)))
+    if op.gamma is not None:
+        y = y * op.gamma.astype(dt)
+    if op.beta is not None:
+        y = y + op.beta.astype(dt)
+    return y
+
+
+@reference(UnitNorm)
+def _unit_norm(op: UnitNorm, xs, dt):
+    x = xs[0].astype(dt)
+    s = (x * x).sum(axis=-1, keepdims=True)
+    return x / np.sqrt(np.maximum(s, dt(np.float32(op.floor))))

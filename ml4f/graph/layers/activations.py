@@ -50,14 +50,18 @@ def _elu(layer, in_shape, tin, tout):
 
 @converter("Softmax")
 def _softmax(layer, in_shape, tin, tout):
+    """Over any one axis: -rank..-1 or 1..rank (the batch axis is 0)."""
     axis = kc.get(layer, "axis", -1)
     axes = axis if isinstance(axis, (list, tuple)) else [axis]
-    last = len(in_shape)                     # the last axis, counting the batch axis as 0
-    if len(axes) != 1 or axes[0] not in (-1, last):
-        raise kc.unsupported(layer, f"softmax over axis {axis!r} (only the last axis is supported)",
-                             "axis", axis)
+    rank = len(in_shape)
+    a = axes[0] if len(axes) == 1 else None
+    if not isinstance(a, int) or isinstance(a, bool) or not (-rank <= a <= rank) or a == 0:
+        raise kc.unsupported(layer, f"softmax over axis {axis!r} (one axis of 1..{rank} or "
+                             f"-{rank}..-1; not the batch axis, not several)", "axis", axis)
+    index = a - 1 if a > 0 else rank + a     # in the shape without the batch axis
     return Converted(in_shape, [Softmax(layer.name, layer.class_name, [tin], tout,
-                                        [in_shape], in_shape)])
+                                        [in_shape], in_shape,
+                                        axis=-1 if index == rank - 1 else index)])
 
 
 @converter("PReLU", weights=lambda config: ["alpha"])

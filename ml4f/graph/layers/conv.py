@@ -1,4 +1,5 @@
-"""Convolutions: Conv1D/2D, DepthwiseConv1D/2D, SeparableConv1D/2D.
+"""Convolutions: Conv1D/2D, DepthwiseConv1D/2D, SeparableConv1D/2D,
+Conv1DTranspose/Conv2DTranspose.
 
 1-D layers become 2-D ops with height 1.  A separable convolution is a
 depthwise convolution followed by a 1x1 convolution (two ops)."""
@@ -10,8 +11,9 @@ import numpy as np
 
 from .. import keras_config as kc
 from ..ops import Conv2D, DepthwiseConv2D
+from ..ops.conv import Conv2DTranspose
 from ..registry import Converted, converter, main_and_bias, named_weights, with_softmax
-from ..shapes import conv_out_and_pads, hwc
+from ..shapes import conv_out_and_pads, deconv_out_and_pad, deconv_runs_back, hwc
 
 
 @dataclass
@@ -136,3 +138,56 @@ def _separable(layer, in_shape, tin, tout):
                        _out_shape(layer, win, pw.shape[3]), kernel=pw, bias=bias, activation=act)
     res = with_softmax(layer, pointwise, softmax)
     return Converted(res.out_shape, [depthwise] + res.ops)
+
+
+def _output_padding(layer, rank: int, strides) -> tuple[int, ...] | None:
+    v = kc.get(layer, "output_padding")
+    if v is None:
+        return None
+    v = (v,) * rank if isinstance(v, int) else tuple(v)
+    if len(v) != rank or any(not isinstance(p, int) or p < 0 for p in v) or \
+            any(p >= s for p, s in zip(v, strides)):
+        raise kc.unsupported(layer, f"output_padding={list(v)} must be {rank} integers, each "
+                             f"below its stride {list(strides)}", "output_padding", v)
+    return v
+
+
+@converter("Conv1DTranspose", "Conv2DTranspose", weights=main_and_bias("kernel"))
+def _conv_transpose(layer, in_shape, tin, tout):
+    """Keras' kernel (KH, KW, Cout, Cin) becomes (KH, KW, Cin, Cout); the output
+    size is Keras' deconv_output_length, the crop TensorFlow's padding."""
+    rank = 1 if layer.class_name == "Conv1DTranspose" else 2
+    if len(in_shape) != rank + 1:
+        raise kc.unsupported(layer, f"input shape {list(in_shape)} must have rank {rank + 1}")
+    kc.channels_last(layer)
+    padding = kc.require(layer, "padding", ("valid", "same"), "valid")
+    ks = kc.int_tuple(layer, "kernel_size", rank)
+    st = kc.int_tuple(layer, "strides", rank, 1)
+    dl = kc.int_tuple(layer, "dilation_rate", rank, 1)
+    if dl != (1,) * rank:
+        raise kc.unsupported(layer, f"unsupported dilation_rate={list(dl)} (only 1)",
+                             "dilation_rate", list(dl))
+    op_pad = _output_padding(layer, rank, st)
+    if rank == 1:
+        ks, st = (1,) + ks, (1,) + st
+        op_pad = None if op_pad is None else (0,) + op_pad
+    h, w, c = hwc(in_shape)
+    kernel = _as_2d(named_weights(layer)["kernel"], rank)
+    if kernel.ndim != 4 or kernel.shape[:2] != ks or kernel.shape[3] != c:
+        raise kc.unsupported(layer, f"kernel shape {kernel.shape} does not fit input {list(in_shape)}")
+    kernel = np.ascontiguousarray(kernel.transpose(0, 1, 3, 2))
+    oh, ct = deconv_out_and_pad(h, ks[0], st[0], padding, None if op_pad is None else op_pad[0])
+    ow, cl = deconv_out_and_pad(w, ks[1], st[1], padding, None if op_pad is None else op_pad[1])
+    if not (deconv_runs_back(h, oh, ks[0], st[0], padding)
+            and deconv_runs_back(w, ow, ks[1], st[1], padding)):
+        raise kc.unsupported(layer, f"input {list(in_shape)} with output_padding="
+                             f"{kc.get(layer, 'output_padding')} gives output {[oh, ow]}, which "
+                             f"TensorFlow cannot run either", "output_padding",
+                             kc.get(layer, "output_padding"))
+    cout = kernel.shape[3]
+    bias = _bias(layer, named_weights(layer), cout)
+    act, softmax = kc.activation(layer)
+    out_shape = (ow, cout) if rank == 1 else (oh, ow, cout)
+    op = Conv2DTranspose(layer.name, layer.class_name, [tin], tout, [in_shape], out_shape,
+                         kernel=kernel, bias=bias, strides=st, crops=(ct, cl), activation=act)
+    return with_softmax(layer, op, softmax)

@@ -1,13 +1,15 @@
 """BatchNormalization (inference: moving statistics), Rescaling and
 Normalization, each as a per-channel affine op y = x * scale + offset over
 the last axis (folded into a preceding convolution or dense layer by
-fold.fold_affine where that is exact)."""
+fold.fold_affine where that is exact); LayerNormalization and
+UnitNormalization over the last axis, as row-wise ops."""
 from __future__ import annotations
 
 import numpy as np
 
 from .. import keras_config as kc
 from ..ops.affine import Affine
+from ..ops.elementwise import LayerNorm, UnitNorm
 from ..registry import Converted, converter, flag, named_weights
 
 KERAS_EPSILON = 1e-7            # keras.backend.epsilon(): Normalization's floor of sqrt(variance)
@@ -112,3 +114,33 @@ def _normalization(layer, in_shape, tin, tout):
     if kc.get(layer, "invert", False):
         return _affine(layer, in_shape, tin, tout, d, mean)
     return _affine(layer, in_shape, tin, tout, 1.0 / d, -mean / d)
+
+
+# ------------------------------------------------------- LayerNormalization
+def _layer_norm_weights(config: dict) -> list[str]:
+    rms = flag(config, "rms_scaling", False)           # Keras 3 keeps gamma only then
+    return ((["gamma"] if flag(config, "scale") or rms else [])
+            + (["beta"] if flag(config, "center") and not rms else []))
+
+
+@converter("LayerNormalization", weights=_layer_norm_weights)
+def _layer_norm(layer, in_shape, tin, tout):
+    _last_axis_only(layer, in_shape, "axis", kc.get(layer, "axis", -1))
+    if kc.get(layer, "rms_scaling", False):
+        raise kc.unsupported(layer, "unsupported rms_scaling=True", "rms_scaling", True)
+    eps = kc.number(layer, "epsilon", 1e-3, minimum=0.0)
+    w = named_weights(layer)
+    if any(a.shape != (in_shape[-1],) for a in w.values()):
+        shapes = ", ".join(f"{k} {a.shape}" for k, a in w.items())
+        raise kc.unsupported(layer, f"parameters of shapes {shapes} do not fit input {list(in_shape)}")
+    op = LayerNorm(layer.name, layer.class_name, [tin], tout, [in_shape], in_shape,
+                   gamma=w.get("gamma"), beta=w.get("beta"), epsilon=eps)
+    return Converted(in_shape, [op])
+
+
+# -------------------------------------------------------- UnitNormalization
+@converter("UnitNormalization")
+def _unit_norm(layer, in_shape, tin, tout):
+    _last_axis_only(layer, in_shape, "axis", kc.get(layer, "axis", -1))
+    return Converted(in_shape, [UnitNorm(layer.name, layer.class_name, [tin], tout, [in_shape],
+                                         in_shape)])

@@ -6,6 +6,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from ..shapes import hwc, transposed_taps
 from .base import LINEAR, Activation, FusedResidual, Op, RowAccess, elems, window_access
 
 
@@ -65,3 +66,32 @@ class DepthwiseConv2D(FusedResidual, Op):
     def weight_arrays(self):
         return [self.kernel] + ([self.bias] if self.bias is not None else [])
 
+
+
+@dataclass
+class Conv2DTranspose(Op):
+    """Transposed convolution (also 1-D as H = 1).  kernel: (KH, KW, Cin, Cout)
+    (Keras stores (KH, KW, Cout, Cin)); output position o receives
+    x[i] * kernel[t] wherever i * stride + t == o + crops (per axis), so
+    output positions no tap reaches hold the bias."""
+
+    kernel: np.ndarray = None
+    bias: np.ndarray | None = None
+    strides: tuple[int, int] = (1, 1)
+    crops: tuple[int, int] = (0, 0)          # top, left
+    activation: Activation = LINEAR
+
+    kind: ClassVar[str] = "conv_transpose"
+    WEIGHTS: ClassVar[tuple[str, ...]] = ("kernel",)
+    FLOAT32: ClassVar[tuple[str, ...]] = ("bias",)
+
+    def macs(self) -> int:
+        """Useful MACs: the products that land inside the output."""
+        kh, kw, cin, cout = self.kernel.shape
+        h, w, _ = hwc(self.in_shape)
+        oh, ow, _ = hwc(self.out_shape)
+        return (transposed_taps(h, oh, kh, self.strides[0], self.crops[0])
+                * transposed_taps(w, ow, kw, self.strides[1], self.crops[1]) * cin * cout)
+
+    def weight_arrays(self):
+        return [self.kernel] + ([self.bias] if self.bias is not None else [])

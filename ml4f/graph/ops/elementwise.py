@@ -21,13 +21,23 @@ class Elementwise(Op):
 
 @dataclass
 class Softmax(Op):
-    """Softmax over the last axis, for every position of the leading axes."""
+    """Softmax over one axis (`axis`: an index of the shape without the batch
+    axis, -1 the last), for every position of the other axes."""
+
+    axis: int = -1
 
     kind = "softmax"
     inplace = True
 
     def nonnegative(self, inputs: list[bool]) -> bool:
         return True
+
+    def split(self) -> tuple[int, int, int]:
+        """(outer, n, inner): the tensor as outer blocks of n rows of inner values,
+        the softmax running down each column of n values."""
+        shape = self.out_shape
+        axis = self.axis % len(shape)
+        return elems(shape[:axis]), int(shape[axis]), elems(shape[axis + 1:])
 
 
 @dataclass
@@ -51,3 +61,44 @@ class PReLU(Op):
 
     def weight_arrays(self):
         return [self.alpha]
+
+
+@dataclass
+class LayerNorm(Op):
+    """Layer normalization over the last axis, for every position of the
+    leading axes: (x - mean) / sqrt(variance + epsilon) * gamma + beta, the
+    variance the biased one; gamma, beta None when `scale`, `center` are off;
+    both always stored as float32."""
+
+    gamma: np.ndarray | None = None
+    beta: np.ndarray | None = None
+    epsilon: float = 1e-3
+
+    kind: ClassVar[str] = "layer_norm"
+    inplace: ClassVar[bool] = True
+    FLOAT32: ClassVar[tuple[str, ...]] = ("gamma", "beta")
+
+    def weight_arrays(self):
+        return [a for a in (self.gamma, self.beta) if a is not None]
+
+
+#: UnitNormalization's floor of the sum of squares, by Keras generation:
+#: Keras 3 x * min(rsqrt(s), 1 / 1e-12), Keras 2 x * rsqrt(max(s, 1e-12))
+UNIT_NORM_FLOOR = {"keras3": 1e-24, "keras2": 1e-12}
+
+
+@dataclass
+class UnitNorm(Op):
+    """x / sqrt(max(sum of x^2, floor)) over the last axis, for every position
+    of the leading axes; the floor depends on the Keras generation that wrote
+    the file (set by the graph pass that reads it)."""
+
+    generation: str = ""
+
+    kind: ClassVar[str] = "unit_norm"
+    inplace: ClassVar[bool] = True
+    BY_GENERATION: ClassVar[bool] = True
+
+    @property
+    def floor(self) -> float:
+        return UNIT_NORM_FLOOR[self.generation]
