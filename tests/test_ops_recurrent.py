@@ -209,6 +209,7 @@ def test_recurrent_stack_against_tensorflow(tmp_path, pair):
     assert [op.kind for op in compiled.graph.ops] == ["recurrent"] * 3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cell", ["LSTM", "GRU", "SimpleRNN"])
 def test_wide_layer_against_tensorflow(tmp_path, cell):
     """300 units, a short sequence (the GEMV's blocks loop over 1200 outputs for LSTM)."""
