@@ -171,6 +171,18 @@ def ad_autoencoder(K):
     return K.Model(inp, out, name="ad_autoencoder")
 
 
+# ------------------------------------------------------------------ recurrent
+def lstm_activity(K):
+    """Human activity recognition: two LSTM layers over a 50 x 3 accelerometer window."""
+    L = K.layers
+    return K.Sequential([
+        K.Input((50, 3), name="imu"),
+        L.LSTM(32, return_sequences=True, name="lstm1"),
+        L.LSTM(32, name="lstm2"),
+        L.Dense(6, activation="softmax", name="out"),
+    ], name="lstm_activity")
+
+
 def _synthetic(name, description, build, quick=False):
     return BenchModel(name, description, MODELS_DIR / f"{name}.h5", build, quick)
 
@@ -191,6 +203,8 @@ MODELS: list[BenchModel] = [
     _synthetic("mobilenet_vww", "MLPerf Tiny visual wake words MobileNetV1-0.25, 96x96x3",
                mobilenet_vww),
     _synthetic("ad_autoencoder", "MLPerf Tiny anomaly detection Dense autoencoder, 640", ad_autoencoder),
+    _synthetic("lstm_activity", "activity classifier, two LSTM 32 over a 50x3 window",
+               lstm_activity),
 ]
 
 
