@@ -14,7 +14,8 @@ from ml4f import reference
 from ml4f.backend import compile_graph
 from ml4f.emulator import Machine
 from ml4f.errors import UnsupportedError
-from ml4f.graph.ops import Activation
+from ml4f.graph.ops import RELU, Activation, Conv2D
+from ml4f.graph.ops.frames import Frames
 from ml4f.graph.ops.recurrent import GATES, Recurrent
 from ml4f.graph.registry import converters
 from ml4f.model.records import Layer
@@ -136,9 +137,28 @@ def test_bidirectional_and_time_distributed_refusals():
     dense = Layer("bi", "Bidirectional", {"layer": {"class_name": "Dense", "config": {}}}, [])
     with pytest.raises(UnsupportedError, match="Bidirectional around Dense"):
         converters()["Bidirectional"].convert(dense, (5, 3), "x", "y")
-    conv2d = Layer("td", "TimeDistributed", {"layer": {"class_name": "Conv2D", "config": {}}}, [])
-    with pytest.raises(UnsupportedError, match="TimeDistributed around Conv2D"):
-        converters()["TimeDistributed"].convert(conv2d, (5, 8, 8, 1), "x", "y")
+    lstm = Layer("td", "TimeDistributed", {"layer": {"class_name": "LSTM", "config": {}}}, [])
+    with pytest.raises(UnsupportedError, match="TimeDistributed around LSTM"):
+        converters()["TimeDistributed"].convert(lstm, (5, 8, 1), "x", "y")
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("float16", [False, True], ids=["f32", "f16"])
+def test_frames_kernel_matches_reference(float16):
+    """An op run frame by frame: each frame copied into the scratch, the inner kernel
+    run there, its result copied out (frames of 37 values: copy chunks and a tail)."""
+    rng = np.random.default_rng(4)
+    frame, out = (6, 6, 1), (4, 4, 3)
+    conv = Conv2D("c", "Conv2D", ["f"], "g", [frame], out,
+                  kernel=rng.standard_normal((3, 3, 1, 3)).astype(np.float32),
+                  bias=rng.standard_normal(3).astype(np.float32), activation=RELU)
+    op = Frames("td", "TimeDistributed", ["x"], "y", [(5,) + frame], (5,) + out, inner=conv)
+    g = single_op_graph(op)
+    obj = compile_graph(g, float16=float16).object
+    x = rng.standard_normal(op.in_shape).astype(np.float32)
+    want = reference.run_graph(as_seen_by_code(g, float16), x)
+    assert error(Machine(obj).run(x).output, want) <= RTOL
+    assert op.scratch_bytes() == 4 * (36 + 48) and op.macs() == 5 * conv.macs()
 
 
 # ------------------------------------------------------------ against TensorFlow
@@ -293,3 +313,25 @@ def test_time_distributed_against_tensorflow(tmp_path, fmt):
     seeded_weights(model, 3)
     err, compiled = _check(model, K, tmp_path, "td", fmt)
     assert err <= RTOL, err
+
+
+@pytest.mark.parametrize("fmt", FORMATS, ids=lambda f: f[0] + f[1])
+def test_time_distributed_2d_against_tensorflow(tmp_path, fmt):
+    """2-D layers frame by frame (Frames ops), activations after them over the sequence."""
+    from keras_models import keras_module
+    K = keras_module(fmt[0])
+    L = K.layers
+    model = K.Sequential([
+        K.Input((4, 9, 7, 3)),
+        L.TimeDistributed(L.Conv2D(6, 3, activation="relu")),
+        L.TimeDistributed(L.DepthwiseConv2D(3, padding="same", activation="tanh")),
+        L.TimeDistributed(L.MaxPooling2D(2)),
+        L.TimeDistributed(L.Conv2D(5, 1, activation="softmax")),
+        L.TimeDistributed(L.GlobalAveragePooling2D()),
+        L.GRU(4),
+    ])
+    seeded_weights(model, 4)
+    err, compiled = _check(model, K, tmp_path, "td2", fmt)
+    assert err <= RTOL, err
+    assert [op.kind for op in compiled.graph.ops] == [
+        "frames", "frames", "activation", "frames", "frames", "softmax", "frames", "recurrent"]

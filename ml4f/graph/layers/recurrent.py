@@ -10,9 +10,11 @@ import numpy as np
 
 from .. import keras_config as kc
 from ...model.records import Layer
+from ..ops import LINEAR, Elementwise, Softmax
+from ..ops.frames import Frames
 from ..ops.merge import Concat, Merge
 from ..ops.recurrent import GATES, Recurrent
-from ..registry import Converted, converter, flag, kind_of, named_weights
+from ..registry import Converted, converter, converters, flag, kind_of, named_weights
 
 RECURRENT = {"LSTM": "lstm", "GRU": "gru", "SimpleRNN": "simple_rnn"}
 GATE_ACTIVATIONS = ("tanh", "sigmoid", "hard_sigmoid", "relu", "linear")
@@ -166,13 +168,17 @@ FRAMEWISE = ("Dense", "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "Drop
 AS_2D = {"Conv1D": "Conv2D", "MaxPooling1D": "MaxPooling2D",
          "AveragePooling1D": "AveragePooling2D"}
 ONE_HIGH = ("kernel_size", "strides", "dilation_rate", "pool_size")
+#: layers whose op runs on each frame in turn (a Frames op)
+FRAME_BY_FRAME = ("Conv2D", "DepthwiseConv2D", "MaxPooling2D", "AveragePooling2D",
+                  "GlobalMaxPooling1D", "GlobalAveragePooling1D", "GlobalMaxPooling2D",
+                  "GlobalAveragePooling2D", "ZeroPadding2D", "UpSampling2D")
 
 
 def _time_distributed_weights(config: dict):
+    """The inner layer's weights, as its kind declares them."""
     entry = config.get("layer") if isinstance(config.get("layer"), dict) else {}
-    if entry.get("class_name") in ("Dense", "Conv1D"):
-        return ["kernel"] + (["bias"] if flag(entry.get("config") or {}, "use_bias") else [])
-    return []
+    kind = converters().get(entry.get("class_name"))
+    return kind.weights(dict(entry.get("config") or {})) if kind else []
 
 
 def _one_high(value, default):
@@ -209,5 +215,36 @@ def _time_distributed(layer, in_shape, tin, tout):
             weights[0] = weights[0].reshape((1,) + weights[0].shape)
         inner = Layer(name, AS_2D[cls], cfg2, weights)
         return kind_of(inner).convert(inner, in_shape, tin, tout)
+    if cls in FRAME_BY_FRAME:
+        return _frame_by_frame(layer, Layer(name, cls, cfg, list(layer.weights)), in_shape,
+                               tin, tout)
     raise kc.unsupported(layer, f"TimeDistributed around {cls} is not supported (supported: "
-                         f"{', '.join(FRAMEWISE + tuple(AS_2D) + ('Flatten',))})", "layer", cls)
+                         f"{', '.join(FRAMEWISE + tuple(AS_2D) + ('Flatten',) + FRAME_BY_FRAME)})",
+                         "layer", cls)
+
+
+def _frame_by_frame(layer: Layer, inner: Layer, in_shape, tin, tout) -> Converted:
+    """The inner layer's op run on each frame (a Frames op); an activation the inner
+    layer applies after its op (a softmax, or any activation but a plain relu) runs
+    over the whole sequence after it."""
+    steps, frame = in_shape[0], tuple(in_shape[1:])
+    res = kind_of(inner).convert(inner, frame, f"{tin}:frame", f"{tout}:frame")
+    if not res.ops:
+        return Converted((steps,) + tuple(res.out_shape), [])
+    op, after = res.ops[0], res.ops[1:]
+    act = getattr(op, "activation", None)
+    if act is not None and not act.is_linear and not act.is_plain_relu:
+        after.insert(0, Elementwise(op.name, op.layer_class, [op.output], op.output, [op.out_shape],
+                                    op.out_shape, activation=act))
+        op.activation = LINEAR
+    if any(not isinstance(o, (Elementwise, Softmax)) for o in after):
+        raise kc.unsupported(layer, f"TimeDistributed around {inner.class_name} with these "
+                             "options is not supported", "layer", inner.class_name)
+    shape = (steps,) + tuple(op.out_shape)
+    mid = f"{tout}:frames" if after else tout
+    ops = [Frames(layer.name, layer.class_name, [tin], mid, [tuple(in_shape)], shape, inner=op)]
+    for k, o in enumerate(after):
+        src, dst = ops[-1].output, tout if k == len(after) - 1 else f"{tout}:{k}"
+        ops.append(type(o)(layer.name, layer.class_name, [src], dst, [shape], shape,
+                           **({"activation": o.activation} if isinstance(o, Elementwise) else {})))
+    return Converted(shape, ops)
