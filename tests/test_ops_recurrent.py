@@ -119,6 +119,19 @@ def test_refused_options_are_named(class_name, key):
 
 
 @pytest.mark.unit
+def test_gru_reset_after_from_the_bias_shape_when_not_stated():
+    """Keras 2 files from before the option existed do not state reset_after (False)."""
+    layer = _layer("GRU")
+    (op,) = converters()["GRU"].convert(layer, (5, 3), "x", "y").ops
+    assert op.reset_after
+    layer.weights[2] = np.zeros(6, np.float32)
+    (op,) = converters()["GRU"].convert(layer, (5, 3), "x", "y").ops
+    assert not op.reset_after
+    with pytest.raises(UnsupportedError, match="bias has shape"):
+        converters()["GRU"].convert(_layer("GRU", reset_after=False), (5, 3), "x", "y")
+
+
+@pytest.mark.unit
 def test_unsupported_activation_and_masking_refused():
     with pytest.raises(UnsupportedError, match="recurrent_activation 'softsign'"):
         converters()["LSTM"].convert(_layer("LSTM", recurrent_activation="softsign"), (5, 3),

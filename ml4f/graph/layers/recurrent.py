@@ -94,8 +94,8 @@ def _recurrent(layer, in_shape, tin, tout):
 @converter("Masking")
 def _masking(layer, in_shape, tin, tout):
     raise kc.unsupported(layer, "masking is not supported (recurrent layers run over every "
-                         "timestep); remove the Masking layer or pad with data", "mask_value",
-                         kc.get(layer, "mask_value"))
+                         "timestep); remove the Masking layer to compute every step",
+                         "mask_value", kc.get(layer, "mask_value"))
 
 
 # ---------------------------------------------------------------- Bidirectional
