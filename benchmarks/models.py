@@ -186,6 +186,18 @@ def conv_autoencoder(K):
     ], name="conv_autoencoder")
 
 
+# ------------------------------------------------------------------ recurrent
+def lstm_activity(K):
+    """Human activity recognition: two LSTM layers over a 50 x 3 accelerometer window."""
+    L = K.layers
+    return K.Sequential([
+        K.Input((50, 3), name="imu"),
+        L.LSTM(32, return_sequences=True, name="lstm1"),
+        L.LSTM(32, name="lstm2"),
+        L.Dense(6, activation="softmax", name="out"),
+    ], name="lstm_activity")
+
+
 def _synthetic(name, description, build, quick=False):
     return BenchModel(name, description, MODELS_DIR / f"{name}.h5", build, quick)
 
@@ -208,6 +220,8 @@ MODELS: list[BenchModel] = [
     _synthetic("ad_autoencoder", "MLPerf Tiny anomaly detection Dense autoencoder, 640", ad_autoencoder),
     _synthetic("conv_autoencoder", "convolutional autoencoder with Conv2DTranspose, 28x28x1",
                conv_autoencoder),
+    _synthetic("lstm_activity", "activity classifier, two LSTM 32 over a 50x3 window",
+               lstm_activity),
 ]
 
 

@@ -107,8 +107,8 @@ def _lambda(tmp_path, K):
 
 
 def _unsupported(tmp_path, K):
-    m = K.Sequential([K.Input((5, 3)), K.layers.LSTM(4), K.layers.Dense(2)])
-    return save(m, tmp_path / "lstm.keras")
+    m = K.Sequential([K.Input((5, 3)), K.layers.Masking(), K.layers.LSTM(4), K.layers.Dense(2)])
+    return save(m, tmp_path / "masking.keras")
 
 
 def _nan_weights(tmp_path, K):
@@ -132,7 +132,7 @@ def _two_inputs(tmp_path, K):
 
 BAD = {"truncated": _truncated, "random": _random_bytes, "lambda": _lambda,
        "unsupported": _unsupported, "nan": _nan_weights, "two-inputs": _two_inputs}
-EXPECT = {"truncated": "", "random": "", "lambda": "Lambda", "unsupported": "LSTM",
+EXPECT = {"truncated": "", "random": "", "lambda": "Lambda", "unsupported": "Masking",
           "nan": "fc", "two-inputs": "input"}
 
 

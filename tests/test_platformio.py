@@ -171,7 +171,7 @@ def test_build_errors_are_one_line_and_leave_nothing_to_link(core_dir, tmp_path)
                      % REPO, envs=textwrap.dedent("""\
         [env:unsupported]
         extends = env:netduinoplus2
-        custom_ml4f_models = models/digits.h5, models/lstm.h5
+        custom_ml4f_models = models/digits.h5, models/masked.h5
 
         [env:tiny]
         extends = env:netduinoplus2
@@ -182,8 +182,9 @@ def test_build_errors_are_one_line_and_leave_nothing_to_link(core_dir, tmp_path)
         custom_ml4f_models = models/missing*.h5
         custom_ml4f_optimize = fastest
         """))
-    keras.Sequential([keras.Input((10, 3)), keras.layers.LSTM(4, name="memory"),
-                      keras.layers.Dense(2, name="out")]).save(p / "models" / "lstm.h5")
+    keras.Sequential([keras.Input((10, 3)), keras.layers.Masking(name="mask"),
+                      keras.layers.LSTM(4, name="memory"),
+                      keras.layers.Dense(2, name="out")]).save(p / "models" / "masked.h5")
     build = p / ".pio" / "build"
 
     assert pio(["run", "-e", "netduinoplus2"], p, core_dir).returncode == 0
@@ -200,10 +201,11 @@ def test_build_errors_are_one_line_and_leave_nothing_to_link(core_dir, tmp_path)
     unsupported = pio(["run", "-e", "unsupported"], p, core_dir, check=False)
     assert unsupported.returncode != 0 and "Traceback" not in unsupported.output
     assert error_lines(unsupported.output) == [
-        "*** [.pio/build/unsupported/ml4f/lstm.bin] models/lstm.h5: layer 'memory' (LSTM): "
-        "unsupported layer kind LSTM"]
+        "*** [.pio/build/unsupported/ml4f/masked.bin] models/masked.h5: layer 'mask' (Masking): "
+        "masking is not supported (recurrent layers run over every timestep); remove the "
+        "Masking layer to compute every step"]
     assert not (build / "unsupported" / "firmware.elf").exists()
-    assert not any((build / "unsupported" / "ml4f").glob("lstm.*"))
+    assert not any((build / "unsupported" / "ml4f").glob("masked.*"))
 
     tiny = pio(["run", "-e", "tiny"], p, core_dir, check=False)      # the RAM is the budget
     [line] = error_lines(tiny.output)

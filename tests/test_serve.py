@@ -170,11 +170,12 @@ def test_bad_uploads(server, tmp_path):
     # not a model, a truncated model, a model the compiler refuses: its one line, 400
     truncated = tmp_path / "cut.h5"
     truncated.write_bytes(DIGITS.read_bytes()[:5000])
-    lstm = tmp_path / "lstm.keras"
+    masked = tmp_path / "masked.keras"
     from keras_models import keras_module, save
     K = keras_module("k3")
-    save(K.Sequential([K.Input((5, 3)), K.layers.LSTM(4), K.layers.Dense(2)]), lstm)
-    for model, words in ((truncated, "cut.h5"), (lstm, "LSTM")):
+    save(K.Sequential([K.Input((5, 3)), K.layers.Masking(), K.layers.LSTM(4),
+                       K.layers.Dense(2)]), masked)
+    for model, words in ((truncated, "cut.h5"), (masked, "Masking")):
         status, body = server.compile(model)
         assert status == 400 and words in body["error"], body
         assert "\n" not in body["error"] and str(server.tmpdir) not in body["error"]

@@ -60,15 +60,18 @@ def resolve_generation(graph: Graph, keras_version: str) -> None:
                     f"does not say which wrote it (keras_version {keras_version!r})",
                     layer=op.name, layer_class=op.layer_class)
             op.generation = gen
-        act = getattr(op, "activation", None)
-        if act is None or act.kind != "hard_sigmoid" or act.variant:
-            continue
-        if gen is None:
-            raise UnsupportedError(
-                "hard_sigmoid is 0.2x+0.5 in Keras 2 and relu6(x+3)/6 in Keras 3, and the file "
-                f"does not say which wrote it (keras_version {keras_version!r})",
-                layer=op.name, layer_class=op.layer_class, key="activation", value="hard_sigmoid")
-        op.activation = dataclasses.replace(act, variant=gen)
+        # `activation`, and the activations inside a cell (recurrent ops)
+        for key in ("activation",) + getattr(op, "ACTIVATION_FIELDS", ()):
+            act = getattr(op, key, None)
+            if act is None or act.kind != "hard_sigmoid" or act.variant:
+                continue
+            if gen is None:
+                raise UnsupportedError(
+                    "hard_sigmoid is 0.2x+0.5 in Keras 2 and relu6(x+3)/6 in Keras 3, and the "
+                    f"file does not say which wrote it (keras_version {keras_version!r})",
+                    layer=op.name, layer_class=op.layer_class, key="activation",
+                    value="hard_sigmoid")
+            setattr(op, key, dataclasses.replace(act, variant=gen))
 
 
 def split_activations(graph: Graph) -> None:

@@ -108,9 +108,29 @@ def _vars_groups(group: h5py.Group, prefix: str = "") -> list[tuple[str, h5py.Gr
     return found
 
 
+#: layers that keep their weights in several sub-objects, in get_weights() order
+SUB_OBJECTS = {"Bidirectional": ("forward_layer/", "backward_layer/")}
+
+
+def _ordered(groups: list, class_name: str) -> list | None:
+    """The sub-objects' vars groups in get_weights() order, if the layer kind says it."""
+    order = SUB_OBJECTS.get(class_name, ())
+    rank = [next((i for i, p in enumerate(order) if sub.startswith(p)), None) for sub, _ in groups]
+    if None in rank or len(set(rank)) != len(rank):
+        return None
+    return [g for _, g in sorted(zip(rank, groups), key=lambda x: x[0])]
+
+
 def _read_leaf(layer_group: h5py.Group, node: Node, where: str, kinds: LayerKinds | None) -> None:
     layer = node.layer
     groups = _vars_groups(layer_group)
+    if len(groups) > 1 and _ordered(groups, node.class_name) is not None:
+        arrays = []
+        for sub, vars_group in _ordered(groups, node.class_name):
+            arrays += _read_vars(vars_group, node, f"{where}/{sub}", kinds, len(arrays))
+        layer.weights = arrays
+        check_weights(layer, kinds)
+        return
     if len(groups) > 1:
         raise UnsupportedError(
             "weights are stored in several sub-objects ("
@@ -120,21 +140,30 @@ def _read_leaf(layer_group: h5py.Group, node: Node, where: str, kinds: LayerKind
     arrays = []
     if groups:
         sub, vars_group = groups[0]
-        sub_where = f"{where}/{sub}"
-        keys = list(vars_group.keys())
-        if not all(k.isdigit() for k in keys):
-            raise ModelFormatError(f"unexpected entries in '{sub_where}': {sorted(keys)}",
-                                   layer=node.path, layer_class=node.class_name)
-        indices = sorted(int(k) for k in keys)
-        if indices != list(range(len(indices))):
-            raise ModelFormatError(
-                f"weights in '{sub_where}' are not numbered 0..{len(indices) - 1}",
-                layer=node.path, layer_class=node.class_name)
-        for i in indices:
-            array = dataset_array(vars_group, str(i), f"layer '{layer.name}' weight {i}")
-            arrays.append(check_array(layer, i, array, kinds=kinds))
+        arrays = _read_vars(vars_group, node, f"{where}/{sub}", kinds, 0)
     layer.weights = arrays
     check_weights(layer, kinds)
+
+
+def _read_vars(vars_group: h5py.Group, node: Node, sub_where: str, kinds: LayerKinds | None,
+               first: int) -> list:
+    """The arrays of one vars group, numbered 0..n-1 (`first`: the index of the first one
+    among the layer's weights)."""
+    layer = node.layer
+    keys = list(vars_group.keys())
+    if not all(k.isdigit() for k in keys):
+        raise ModelFormatError(f"unexpected entries in '{sub_where}': {sorted(keys)}",
+                               layer=node.path, layer_class=node.class_name)
+    indices = sorted(int(k) for k in keys)
+    if indices != list(range(len(indices))):
+        raise ModelFormatError(
+            f"weights in '{sub_where}' are not numbered 0..{len(indices) - 1}",
+            layer=node.path, layer_class=node.class_name)
+    arrays = []
+    for i in indices:
+        array = dataset_array(vars_group, str(i), f"layer '{layer.name}' weight {first + i}")
+        arrays.append(check_array(layer, first + i, array, kinds=kinds))
+    return arrays
 
 
 def _read_container(group: h5py.Group, nodes: list[Node], sequential: bool, where: str,
