@@ -58,7 +58,7 @@ def rows_of(shape) -> tuple[int, int]:
 
 def _reads(op) -> list[tuple[str, list]]:
     """(tensor, per output row (lo, hi) rows read) for each input an op reads."""
-    access = op.row_access()
+    access = op.stream_access()
     out = [(op.inputs[0], list(access.rows))]
     if getattr(op, "residual", ""):
         h, _ = rows_of(op.out_shape)
@@ -159,13 +159,14 @@ def _forward_overlap(stream, ops, reads_of, log) -> int:
 
 
 # --------------------------------------------------------------- regions
-STREAMABLE = ("conv2d", "depthwise", "pool2d")   # op kinds whose kernels run row ranges
+STREAMABLE = ("conv2d", "depthwise", "pool2d", "activation")   # kernels that run row ranges
 
 
 def streamable(op) -> bool:
     """Whether `op`'s kernel can run any range of its rows inside a region: the
-    convolutions always (rowloop.py), pooling where no window row is clipped
-    (every output row reads all pool rows: one code path per row)."""
+    convolutions and standalone activations always (rowloop.py), pooling where
+    no window row is clipped (every output row reads all pool rows: one code
+    path per row)."""
     if op.kind not in STREAMABLE:
         return False
     if op.kind == "pool2d":

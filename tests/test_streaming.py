@@ -1,7 +1,7 @@
 """Streamed regions (rows made as late as possible, inner tensors as ring
 buffers): the row schedule replayed with tags (every row a step reads is in
-its ring slot), random regions of convolutions, depthwise convolutions and
-poolings (odd sizes, strides 1-2, same/valid, dilation, fused merges with an
+its ring slot), random regions of convolutions, depthwise convolutions,
+poolings and standalone activations (odd sizes, strides 1-2, same/valid, dilation, fused merges with an
 outer or an inner operand, several strip heights) compiled and run in the emulator
 with every arena read checked against what the run wrote, against the
 reference."""
@@ -15,7 +15,8 @@ import pytest
 from ml4f import reference
 from ml4f.backend import compile_graph
 from ml4f.emulator import Machine
-from ml4f.graph.ops import LINEAR, RELU, Conv2D, DepthwiseConv2D, Graph, Pool2D
+from ml4f.graph.ops import (LINEAR, RELU, Activation, Conv2D, DepthwiseConv2D, Elementwise, Graph,
+                            Pool2D)
 from ml4f.graph.ops.stream import OUTPUT, local_input
 from ml4f.graph.shapes import conv_out_and_pads
 from ml4f.streaming import choose_regions, region_at, rows_of, with_region
@@ -93,6 +94,14 @@ def random_region(seed):
             g.shapes[op.output] = op.out_shape
             t = op.output
             continue
+        if seed % 3 == 1 and i and rng.random() < 0.35:      # and standalone activations
+            kind = str(rng.choice(["silu", "tanh", "gelu", "relu"]))
+            op = Elementwise(f"t{i}", "Activation", [t], f"t{i}", [g.shapes[t]], g.shapes[t],
+                             activation=Activation(kind, variant="erf" if kind == "gelu" else ""))
+            g.ops.append(op)
+            g.shapes[op.output] = op.out_shape
+            t = op.output
+            continue
         op = _conv(rng, f"t{i}", t, g.shapes[t], depthwise=rng.random() < 0.35)
         if min(op.out_shape) < 1 or not _sees_input(op):
             break
@@ -119,7 +128,7 @@ def replay(stream) -> None:
     for k, first, rows in sched.steps:
         op = stream.ops[k]
         for y in range(first, first + rows):
-            lo, hi = op.row_access().rows[y]
+            lo, hi = op.stream_access().rows[y]
             reads = [(op.inputs[0], r) for r in range(lo, hi + 1)]
             if getattr(op, "residual", ""):
                 reads.append((op.inputs[1], y))
@@ -156,7 +165,7 @@ def test_random_regions_stream_like_the_reference(seed, strip):
 
 def test_regions_use_every_input_kind():
     """The random regions cover outer and inner merge operands and repeated slots."""
-    outer = inner = mirrored = pools = 0
+    outer = inner = mirrored = pools = acts = 0
     for seed in range(40):
         g = random_region(seed)
         stream = region_at(g, 0, len(g.ops) - 1)
@@ -166,7 +175,8 @@ def test_regions_use_every_input_kind():
                 inner += not op.inputs[1].startswith("<in")
         mirrored += any(r.mirror for r in stream.schedule.rings.values())
         pools += sum(op.kind == "pool2d" for op in stream.ops)
-    assert outer >= 3 and inner >= 3 and mirrored >= 10 and pools >= 5
+        acts += sum(op.kind == "activation" for op in stream.ops)
+    assert outer >= 3 and inner >= 3 and mirrored >= 10 and pools >= 5 and acts >= 3
 
 
 def test_choice_of_regions():

@@ -145,6 +145,11 @@ class Op:
         """The op's row-by-row access pattern, for ops that have one."""
         return None
 
+    def stream_access(self) -> RowAccess | None:
+        """The access pattern inside a streamed region (streaming.py): the
+        windowed ops' row access; element-wise ops read the row they write."""
+        return self.row_access()
+
     def map_arrays(self, fn) -> "Op":
         """A copy with fn(field, array, stored_as_weights) applied to each array
         (WEIGHTS: in the weight type, f32 or f16; FLOAT32: always float32)."""

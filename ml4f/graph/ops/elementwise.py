@@ -6,7 +6,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from .base import LINEAR, Activation, Op, elems
+from ..shapes import hwc
+from .base import LINEAR, Activation, Op, RowAccess, elems
 
 
 @dataclass
@@ -17,6 +18,12 @@ class Elementwise(Op):
 
     kind = "activation"
     inplace = True
+
+    def stream_access(self) -> RowAccess:
+        """Row y from row y (the planner keeps it in place outside regions, so
+        row_access stays None: no overlap pair)."""
+        h, w, c = hwc(self.out_shape)
+        return RowAccess(4 * w * c, 4 * w * c, tuple((y, y) for y in range(h)))
 
 
 @dataclass
