@@ -91,7 +91,8 @@ def test_quick_run_end_to_end(tmp_path):
         assert sum(L["macs"] for L in f32["layers"]) == m["macs"]
         for L in f32["layers"]:
             if L["macs"]:
-                assert L["floor_cycles"] > 0 and L["cycles_per_mac"] > 0
+                # a streamed region holding a pooling or an activation has no floor
+                assert L["cycles_per_mac"] > 0 and (L["op"] == "stream" or L["floor_cycles"] > 0)
             else:
                 assert L["floor_cycles"] is None and L["cycles_per_output"] > 0
         assert m["optimize"]["balanced"]["cycles"] == f32["cycles"]
@@ -101,7 +102,7 @@ def test_quick_run_end_to_end(tmp_path):
         for name, v in b["variants"].items():
             assert v["outputs_equal"] and v["max_output_diff"] <= 1e-5
             assert v["reference_ok"]
-            assert len(v["layer_cycles"]) == n
+            assert len(v["layer_cycles"]) == len(m["op_by_op"]["layers"])   # run op by op
             assert sum(v["layer_cycles"]) + v["other_cycles"] == v["cycles"]
             assert b["speedup"][name] == round(v["cycles"] / f32["cycles"], 3)
 
