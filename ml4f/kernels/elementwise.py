@@ -15,15 +15,13 @@ from typing import Callable
 
 from ..graph.ops import Elementwise, elems
 from ..graph.shapes import hwc
-from ..thumb.regs import S, lr, r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11
+from ..thumb.regs import S, r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11
 from .activations import core_capable, core_consts, core_relu, program
 from .context import KernelContext
-from .immediates import add_const
 from .lanes import LaneProgram, Layout, emit
 from .loops import counted_loop
 from .registry import kernel
-from .rowloop import (SL_MIRROR, SL_OUTROW, SL_RETURN, SL_ROWS, SL_TABLE, RowPlacement,
-                      copy_to_repeated_slot)
+from .rowloop import RowPlacement, row_subroutine
 
 R_SRC, R_DST, C_I = r4, r5, r6
 R_STREAM, R_STREAM_BASE = r10, r11      # streamed coefficient groups
@@ -59,45 +57,21 @@ def emit_elementwise_rows(op: Elementwise, ctx: KernelContext, ins: list[int], o
     """The activation as a subroutine of a streamed region (see rowloop.py):
     rows [r0 / table row bytes, + r1), each from a table of (input row offset,
     output row offset, bytes to the row's repeated slot)."""
-    asm = ctx.asm
     act = op.activation
     h, w, c = hwc(op.out_shape)
     n = w * c
-    pad = [0] * (RowPlacement.WORDS - 3)
-    table = []
-    for y in range(h):
-        table += [placement.in_row(y), placement.out_row(y), placement.mirror(y)] + pad
-    table_off = ctx.blob.add_words(table)
-    ctx.spill(lr, SL_RETURN)
-    ctx.weights_ptr(r2, table_off)
-    asm.add(r2, r2, r0)
-    ctx.spill(r2, SL_TABLE)
-    ctx.spill(r1, SL_ROWS)
     st = None if core_capable(act) else plan_stream(lambda streamed: program(act, streamed), n,
                                                      most=LANES[ctx.optimize])
-    row_top = asm.here()
-    ctx.reload(r9, SL_TABLE)
-    asm.ldm(r9, [r0, r1, r2], wb=True)
-    add_const(asm, r9, r9, 4 * len(pad), scratch=r3)
-    ctx.spill(r9, SL_TABLE)
-    ctx.spill(r2, SL_MIRROR)
-    ctx.arena_ptr(R_SRC, ins[0])
-    asm.add(R_SRC, R_SRC, r0)
-    ctx.arena_ptr(R_DST, out_off)
-    asm.add(R_DST, R_DST, r1)
-    ctx.spill(R_DST, SL_OUTROW)
-    if st is None:
-        _core_loop(ctx, act, n)
-    else:
-        load_consts(ctx, st, r0)        # every row: the repeated-slot copy uses s0-s7
-        stream(ctx, st, n, R_SRC, R_DST, C_I)
-    copy_to_repeated_slot(ctx, 4 * n)
-    ctx.reload(r0, SL_ROWS)
-    asm.subs(r0, r0, 1)
-    ctx.spill(r0, SL_ROWS)
-    asm.b(row_top, cond="ne")
-    ctx.reload(lr, SL_RETURN)
-    asm.bx(lr)
+
+    def body():
+        if st is None:
+            _core_loop(ctx, act, n)
+        else:
+            load_consts(ctx, st, r0)        # every row: the repeated-slot copy uses s0-s7
+            stream(ctx, st, n, R_SRC, R_DST, C_I)
+    row_subroutine(ctx, [(placement.in_row(y), placement.out_row(y), placement.mirror(y))
+                         for y in range(h)], table_reg=r9, src=R_SRC, src_off=ins[0],
+                   dst=R_DST, dst_off=out_off, row_bytes=4 * n, body=body)
     if st is None:
         return ElementwisePlan("core", len(GROUP))
     return ElementwisePlan("lanes", st.lanes, bool(st.prog.groups))

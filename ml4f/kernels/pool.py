@@ -19,8 +19,7 @@ from .conv_geometry import Geometry
 from .immediates import add_const
 from .loops import counted_loop
 from .registry import kernel
-from .rowloop import (SL_MIRROR, SL_OUTROW, SL_RETURN, SL_ROWS, SL_TABLE, RowPlacement,
-                      copy_to_repeated_slot)
+from .rowloop import RowPlacement, row_subroutine
 from .store import store_activated
 
 R_PIX, R_C, R_TAP, R_OUT, C_PIX, C_CH = r5, r6, r8, r9, r11, r12
@@ -115,42 +114,16 @@ def emit_pool2d_rows(op: Pool2D, ctx: KernelContext, ins: list[int], out_off: in
     [r0 / table row bytes, + r1), each from a table of (input row offset, output
     row offset, bytes to the row's repeated slot).  Only pools whose windows
     are never clipped vertically stream (streaming.streamable)."""
-    asm = ctx.asm
     g = _geometry(op)
     if any(g.ky_range(oy) != (0, g.KH) for oy in range(g.OH)):
         raise CodegenError("a pooling whose windows are clipped at the top or bottom cannot "
                            "run inside a streamed region", layer=op.name,
                            layer_class=op.layer_class)
-    pad = [0] * (RowPlacement.WORDS - 3)
-    table = []
-    for oy in range(g.OH):
-        table += [placement.in_row(oy * g.sh - g.pt) - 4 * g.pl * g.cin, placement.out_row(oy),
-                  placement.mirror(oy)] + pad
-    table_off = ctx.blob.add_words(table)
-    ctx.spill(lr, SL_RETURN)
-    ctx.weights_ptr(r2, table_off)
-    asm.add(r2, r2, r0)
-    ctx.spill(r2, SL_TABLE)
-    ctx.spill(r1, SL_ROWS)
-    row_top = asm.here()
-    ctx.reload(r4, SL_TABLE)
-    asm.ldm(r4, [r0, r1, r2], wb=True)
-    add_const(asm, r4, r4, 4 * len(pad), scratch=r3)
-    ctx.spill(r4, SL_TABLE)
-    ctx.spill(r2, SL_MIRROR)
-    ctx.arena_ptr(R_PIX, ins[0])
-    asm.add(R_PIX, R_PIX, r0)
-    ctx.arena_ptr(R_OUT, out_off)
-    asm.add(R_OUT, R_OUT, r1)
-    ctx.spill(R_OUT, SL_OUTROW)
-    _row_columns(op, ctx, g, 0, g.KH)
-    copy_to_repeated_slot(ctx, 4 * g.OW * g.cout)
-    ctx.reload(r0, SL_ROWS)
-    asm.subs(r0, r0, 1)
-    ctx.spill(r0, SL_ROWS)
-    asm.b(row_top, cond="ne")
-    ctx.reload(lr, SL_RETURN)
-    asm.bx(lr)
+    rows = [(placement.in_row(oy * g.sh - g.pt) - 4 * g.pl * g.cin, placement.out_row(oy),
+             placement.mirror(oy)) for oy in range(g.OH)]
+    row_subroutine(ctx, rows, table_reg=r4, src=R_PIX, src_off=ins[0], dst=R_OUT,
+                   dst_off=out_off, row_bytes=4 * g.OW * g.cout,
+                   body=lambda: _row_columns(op, ctx, g, 0, g.KH))
 
 
 def _combine(asm, mode: str, acc, tmp) -> None:

@@ -178,3 +178,40 @@ def next_slice(ctx: KernelContext, out_step: int, extra=()) -> None:
         ctx.reload(r0, slot)
         add_const(asm, r0, r0, step, scratch=r1)
         ctx.spill(r0, slot)
+
+
+def row_subroutine(ctx: KernelContext, rows: list[tuple[int, int, int]], *, table_reg,
+                   src, src_off: int, dst, dst_off: int, row_bytes: int, body) -> None:
+    """A streamed region's subroutine for an op whose rows need no per-row
+    weights (pooling, activations): rows [r0 / table row bytes, + r1) of a
+    table of (input row offset, output row offset, bytes to the repeated slot);
+    per row `src` and `dst` point at the rows, body() makes the row, the row
+    is copied to its repeated slot.  `table_reg` must survive nothing: it is
+    reloaded per row."""
+    asm = ctx.asm
+    pad = [0] * (RowPlacement.WORDS - 3)
+    table_off = ctx.blob.add_words([w for row in rows for w in (*row, *pad)])
+    ctx.spill(lr, SL_RETURN)
+    ctx.weights_ptr(r2, table_off)
+    asm.add(r2, r2, r0)
+    ctx.spill(r2, SL_TABLE)
+    ctx.spill(r1, SL_ROWS)
+    row_top = asm.here()
+    ctx.reload(table_reg, SL_TABLE)
+    asm.ldm(table_reg, [r0, r1, r2], wb=True)
+    add_const(asm, table_reg, table_reg, 4 * len(pad), scratch=r3)
+    ctx.spill(table_reg, SL_TABLE)
+    ctx.spill(r2, SL_MIRROR)
+    ctx.arena_ptr(src, src_off)
+    asm.add(src, src, r0)
+    ctx.arena_ptr(dst, dst_off)
+    asm.add(dst, dst, r1)
+    ctx.spill(dst, SL_OUTROW)
+    body()
+    copy_to_repeated_slot(ctx, row_bytes)
+    ctx.reload(r0, SL_ROWS)
+    asm.subs(r0, r0, 1)
+    ctx.spill(r0, SL_ROWS)
+    asm.b(row_top, cond="ne")
+    ctx.reload(lr, SL_RETURN)
+    asm.bx(lr)
