@@ -5,8 +5,10 @@ input that dies at that op (the output is that input's buffer), and a view
 (a View op: cropping of whole rows, the operands of a multi-input op
 validated alone) is a byte range inside its input's buffer.  The operands of
 a concatenation along its outermost axis may likewise be byte ranges of its
-output, written there by their producers: the concatenation then moves
-nothing (concat_slices; taken where it does not raise the bound).  A buffer
+output, written there by their producers, and the operands of one along the
+channels their channel slices, written with the output's pixel stride by
+producers whose kernels can (Op.writes_pixels_apart): the concatenation then
+moves nothing (concat_slices; taken where it does not raise the bound).  A buffer
 lives from the step that creates it to the last step that reads any tensor in it.
 
 A windowed op (convolution, depthwise, pooling: Op.row_access) whose input
@@ -59,6 +61,8 @@ class ArenaPlan:
     overlapping: frozenset = frozenset()  # outputs written over their input behind the read front
     op_by_op_bound: int = 0             # the bound without overlap pairs (whole tensors op by op)
     pairs: list = field(default_factory=list)   # overlap pairs (input, output, step, bytes saved)
+    # concat operands written into their channel slice: tensor -> (pixel, row) bytes apart
+    pixels_apart: dict = field(default_factory=dict)
 
     def scratch_offsets(self) -> dict[str, int]:
         """op output -> arena offset of the scratch its op needs while it runs."""
@@ -71,6 +75,7 @@ class ArenaPlan:
                 "overlapping": sorted(self.overlapping), "reversed": sorted(self.reversed),
                 "pairs": [{"input": x, "output": y, "step": step, "saved_bytes": saved}
                           for x, y, step, saved in self.pairs],
+                "channel_slices": sorted(self.pixels_apart),
                 "tensors": [{"tensor": t, "offset": self.offsets[t], "bytes": self.sizes[t],
                              "first_step": self.lifetimes[t][0], "last_step": self.lifetimes[t][1],
                              **({"buffer": self.buffer_of[t]}
@@ -92,6 +97,7 @@ class Buffers:
     lower_bound: int                     # RESERVED + most bytes alive at one step
     pairs: dict[str, "Pair"] = field(default_factory=dict)   # output buffer -> its overlap pair
     op_by_op_bound: int = 0              # the bound with no overlap pair
+    slices: dict = field(default_factory=dict)   # the concat_slices taken
 
     @cached_property
     def x_pairs(self) -> dict[str, list["Pair"]]:
@@ -126,10 +132,12 @@ class Pair:
 
 def concat_slices(graph: Graph) -> dict[str, dict[str, int]]:
     """Concatenations whose operands their producers can write straight into
-    the output: concat output -> {operand: byte offset in the output}.  The
-    operands lie one after the other in the output (nothing before the axis
-    but ones), each is a distinct tensor computed by an op of the graph (not
-    a view, not another such concatenation) and read by the concatenation only."""
+    the output: concat output -> {operand: byte offset in the output}.  Either
+    the operands lie one after the other in the output (nothing before the
+    axis but ones), or the axis is the channels and every producer can write
+    its pixels a whole output pixel apart; each operand is a distinct tensor
+    computed by an op of the graph (not a view, not another such
+    concatenation) and read by the concatenation only."""
     producer = {op.output: op for op in graph.ops}
     uses: dict[str, int] = {}
     for op in graph.ops:
@@ -137,7 +145,11 @@ def concat_slices(graph: Graph) -> dict[str, dict[str, int]]:
             uses[t] = uses.get(t, 0) + 1
     out = {}
     for op in graph.ops:
-        if not isinstance(op, Concat) or prod(op.out_shape[:op.axis]) != 1:
+        if not isinstance(op, Concat):
+            continue
+        outermost = prod(op.out_shape[:op.axis]) == 1
+        if not outermost and not (op.axis == len(op.out_shape) - 1 and all(
+                t in producer and producer[t].writes_pixels_apart() for t in op.inputs)):
             continue
         if len(set(op.inputs)) != len(op.inputs) or any(
                 t not in producer or isinstance(producer[t], (View, Concat)) or uses[t] != 1
@@ -146,8 +158,23 @@ def concat_slices(graph: Graph) -> dict[str, dict[str, int]]:
         offsets, off = {}, 0
         for t, shape in zip(op.inputs, op.in_shapes):
             offsets[t] = off
-            off += 4 * elems(shape)
+            off += 4 * (elems(shape) if outermost else shape[-1])
         out[op.output] = offsets
+    return out
+
+
+def pixels_apart(graph: Graph, slices: dict) -> dict[str, tuple[int, int]]:
+    """The operands of the channel concatenations among `slices`: tensor ->
+    (bytes from one output pixel to the next, from one output row to the next)."""
+    concat = {op.output: op for op in graph.ops if isinstance(op, Concat)}
+    out = {}
+    for c, operands in slices.items():
+        op = concat[c]
+        if prod(op.out_shape[:op.axis]) == 1:
+            continue
+        pixel = 4 * op.out_shape[-1]
+        for t in operands:
+            out[t] = (pixel, pixel * op.out_shape[-2])
     return out
 
 
@@ -241,7 +268,7 @@ def buffers(graph: Graph, slices: dict | None = None) -> Buffers:
     for pair in pairs.values():
         saved[pair.step] = saved.get(pair.step, 0) + pair.saving
     bound = RESERVED + max(alive(step) - saved.get(step, 0) for step in steps)
-    return Buffers(root, inner, tsize, size, life, order, source, bound, pairs, op_by_op)
+    return Buffers(root, inner, tsize, size, life, order, source, bound, pairs, op_by_op, slices)
 
 
 def _overlap_pair(op: Op, step: int, root, inner, tsize, dies_here) -> Pair | None:
@@ -294,7 +321,8 @@ def plan_arena(graph: Graph) -> ArenaPlan:
                      lifetimes=lifetimes, method=method, buffer_of=dict(bufs.root),
                      reversed=frozenset(reversed_), overlapping=frozenset(overlapping),
                      op_by_op_bound=bufs.op_by_op_bound,
-                     pairs=[(p.x, p.y, p.step, p.saving) for p in bufs.pairs.values()])
+                     pairs=[(p.x, p.y, p.step, p.saving) for p in bufs.pairs.values()],
+                     pixels_apart=pixels_apart(graph, bufs.slices))
     check(plan, bufs)
     return plan
 

@@ -297,13 +297,29 @@ def branching(K):
     return K.Model(inp, L.Dense(4, activation="softmax")(x), name="branching")
 
 
+def inception(K):
+    """Convolutions of one input concatenated along the channels: each writes
+    its pixels a whole output pixel apart, into its channels of the output."""
+    L = K.layers
+    inp = K.Input((10, 9, 4))
+    x = L.Conv2D(8, 3, padding="same", activation="relu")(inp)
+    a = L.Conv2D(6, 1, activation="relu")(x)
+    b = L.Conv2D(5, 3, padding="same")(x)
+    c = L.Conv2D(3, 5, padding="same", activation="relu")(x)
+    x = L.Concatenate()([a, b, c])
+    x = L.Conv2D(8, 3, strides=2)(x)
+    x = L.GlobalAveragePooling2D()(x)
+    return K.Model(inp, L.Dense(4, activation="softmax")(x), name="inception")
+
+
 def _scaled(model, seed):
     rng = np.random.default_rng(seed)
     model.set_weights([(rng.uniform(-1, 1, w.shape) * np.sqrt(3.0 / max(1, int(np.prod(w.shape[:-1])))))
                        .astype(np.float32) for w in model.get_weights()])
 
 
-@pytest.mark.parametrize("build", [residual, concatenating, branching], ids=lambda f: f.__name__)
+@pytest.mark.parametrize("build", [residual, concatenating, branching, inception],
+                         ids=lambda f: f.__name__)
 def test_whole_dag_models(tmp_path, build):
     for generation, suffix in [("k3", ".h5"), ("k3", ".keras"), ("k2", ".h5")]:
         K = keras_module(generation)
@@ -320,9 +336,11 @@ def test_whole_dag_models(tmp_path, build):
         assert (got.argmax(-1) == expected.argmax(-1)).all()
         arena = compiled.report["arena"]
         assert arena["arena_bytes"] == arena["lower_bound"], arena["method"]
+        cats = [L for L in compiled.report["layers"] if L["op"] == "concat"]
         if build is branching:
-            cats = [L for L in compiled.report["layers"] if L["op"] == "concat"]
             assert len(cats) == 2 and all("no code" in L["kernel"] for L in cats), cats
+        if build is inception:          # the three convolutions write into their channels
+            assert "no code" in cats[0]["kernel"] and len(arena["channel_slices"]) == 3, cats
 
 
 @pytest.mark.slow
@@ -332,7 +350,7 @@ def test_dag_models_in_qemu_match_unicorn(tmp_path):
     from test_qemu import build_and_run
 
     K = keras_module("k3")
-    for build in (residual, concatenating, branching):
+    for build in (residual, concatenating, branching, inception):
         model = build(K)
         _scaled(model, 2)
         path = tmp_path / f"{build.__name__}.h5"

@@ -13,7 +13,7 @@ import pytest
 from ml4f import reference
 from ml4f.backend import compile_graph
 from ml4f.emulator import Machine
-from ml4f.graph.ops import LINEAR, RELU, Elementwise, Graph, Op, elems
+from ml4f.graph.ops import LINEAR, RELU, Conv2D, Elementwise, Graph, Op, elems
 from ml4f.graph.ops.merge import Concat, Merge
 from ml4f.graph.ops.shape import Crop, Pad, Transpose, View
 from ml4f.plan import RESERVED, buffers, plan_arena
@@ -53,14 +53,23 @@ def simulate(graph: Graph, plan) -> None:
     mem = np.full(plan.arena_bytes // 4, -1, np.int64)
     tag = {}
 
+    def where(t, n):
+        """Word indices of t's elements (a channel slice: pixels apart)."""
+        o = plan.offsets[t] // 4
+        if t not in plan.pixels_apart:
+            return o + np.arange(n)
+        pixel = plan.pixels_apart[t][0] // 4
+        c = graph.shapes[t][-1]
+        return o + (np.arange(n) // c) * pixel + np.arange(n) % c
+
     def write(t, values):
-        o = plan.offsets[t]
-        assert o % 4 == 0 and o >= RESERVED and o + 4 * len(values) <= plan.arena_bytes, t
-        mem[o // 4:o // 4 + len(values)] = values
+        idx = where(t, len(values))
+        assert plan.offsets[t] % 4 == 0 and plan.offsets[t] >= RESERVED, t
+        assert idx.max() < plan.arena_bytes // 4, t
+        mem[idx] = values
 
     def check(t):
-        o = plan.offsets[t] // 4
-        assert np.array_equal(mem[o:o + len(tag[t])], tag[t]), f"{t} overwritten before it was read"
+        assert np.array_equal(mem[where(t, len(tag[t]))], tag[t]), f"{t} overwritten before it was read"
 
     tag["x"] = np.arange(elems(graph.input_shape)) + (1 << 32)
     write("x", tag["x"])
@@ -305,6 +314,41 @@ def test_concatenation_operands_are_computed_in_the_output(shape, axis):
     for _ in range(2):
         x = rng.standard_normal(g.input_shape).astype(np.float32)
         assert error(m.run(x).output, reference.run_graph(g, x)) == 0.0
+
+
+def _conv_branches(shape, widths, seed=0):
+    """x -> a 3x3 "same" Conv2D per width -> Concat along the channels -> ReLU."""
+    rng = np.random.default_rng(seed)
+    b = GraphBuilder(shape)
+    h, w, cin = shape
+    parts = [b.add(Conv2D, ["x"], (h, w, n), kernel=rng.standard_normal((3, 3, cin, n)).astype(np.float32),
+                   bias=rng.standard_normal(n).astype(np.float32), pads=(1, 1, 1, 1))
+             for n in widths]
+    out = (h, w, sum(widths))
+    cat = b.add(Concat, parts, out, axis=2)
+    b.add(Elementwise, [cat], out, activation=RELU)
+    return b.graph(), parts, cat
+
+
+@pytest.mark.parametrize("shape, widths", [((5, 7, 3), (4, 5, 3)), ((6, 6, 2), (16, 1)),
+                                           ((1, 9, 4), (7, 6))])
+def test_channel_concatenation_operands_are_convolved_into_their_slices(shape, widths):
+    """Convolutions write their pixels a whole output pixel apart, straight into
+    their channels of the concatenation, which then moves nothing."""
+    g, parts, cat = _conv_branches(shape, widths)
+    plan, gen, obj = compile_graph(g)
+    simulate(g, plan)
+    starts = np.cumsum((0,) + widths[:-1])
+    assert [plan.offsets[t] for t in parts] == [plan.offsets[cat] + 4 * int(c) for c in starts]
+    assert all(plan.pixels_apart[t] == (4 * sum(widths), 4 * sum(widths) * shape[1]) for t in parts)
+    assert plan.lower_bound < buffers(g, {}).lower_bound
+    layer = next(L for L in gen.layers if L.op.kind == "concat")
+    assert layer.end == layer.start and "no code" in layer.plan
+    m = Machine(obj, check_reads=True)
+    rng = np.random.default_rng(1)
+    for _ in range(2):
+        x = rng.standard_normal(g.input_shape).astype(np.float32)
+        assert error(m.run(x).output, reference.run_graph(g, x)) <= 1e-6
 
 
 def test_concatenation_along_an_inner_axis_still_copies():

@@ -294,7 +294,8 @@ def _runs(cols: list[int]) -> list[list[int]]:
 @kernel(Conv2D)
 def emit_conv2d(op: Conv2D, ctx: KernelContext, ins: list[int], out_off: int) -> ConvPlan:
     plan = choose_plan(op, ctx.float16, ctx.optimize)
-    _Emitter(op, ctx, plan, ins, out_off).emit()
+    apart = ctx.pixels_apart.get(op.output)       # its channel slice of a concatenation
+    _Emitter(op, ctx, plan, ins, out_off, apart and OutputStrides(*apart)).emit()
     return plan
 
 

@@ -382,11 +382,11 @@ class _Mover:
         return body
 
 
-def _in_place(m: Move, src: int | None, dst: int) -> bool:
+def _in_place(m: Move, src: int | None, dst: int, written_there: bool) -> bool:
     """A move of floats onto themselves (an operand its producer wrote into its
     slice of the output, see plan.concat_slices): nothing to do."""
     return (src is not None and src + 4 * m.src_off == dst + 4 * m.dst_off
-            and all(s == d for _, s, d in m.dims))
+            and (written_there or all(s == d for _, s, d in m.dims)))
 
 
 def emit_moves(op: Op, ctx: KernelContext, ins: list[int], out_off: int) -> str:
@@ -395,7 +395,8 @@ def emit_moves(op: Op, ctx: KernelContext, ins: list[int], out_off: int) -> str:
     kept = 0
     for m in moves:
         src = None if m.src is None else (out_off if m.src == OUT else ins[m.src])
-        if _in_place(m, src, out_off):
+        apart = m.src not in (None, OUT) and op.inputs[m.src] in ctx.pixels_apart
+        if _in_place(m, src, out_off, apart):
             continue
         mover.emit(m, src, out_off)
         kept += 1

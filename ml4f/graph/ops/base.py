@@ -165,6 +165,11 @@ class Op:
         """Arena bytes the op needs for itself while it runs (beyond its tensors)."""
         return 0
 
+    def writes_pixels_apart(self) -> bool:
+        """Whether the op's kernel can write its output pixels further apart than
+        its channels (into its channel slice of a concatenation, plan.py)."""
+        return False
+
     def overlap_offsets(self):
         """(forward, reverse) offsets at which the output may overlap inputs[0]
         behind its read front (see plan.overlap_offsets), or None."""

@@ -37,6 +37,9 @@ class Conv2D(FusedResidual, Op):
     def weight_arrays(self):
         return [self.kernel] + ([self.bias] if self.bias is not None else [])
 
+    def writes_pixels_apart(self) -> bool:
+        return not self.residual         # a fused merge reads its operand with the same strides
+
 
 @dataclass
 class DepthwiseConv2D(FusedResidual, Op):
