@@ -115,6 +115,34 @@ def test_dense_random(seed):
         assert err <= RTOL, (n, units, rows, f16, err)
 
 
+@pytest.mark.parametrize("widen", [1, 2, 3, 4])
+def test_dense_f16_weights_widened_as_used(monkeypatch, widen):
+    """Every float16 weight widened just before its product, `widen` rows of
+    packed words per load, odd and even units, chunks with a partial group."""
+    import ml4f.kernels.dense as dense
+    rng = np.random.default_rng(widen)
+    m = 4 if widen == 1 else widen + 1              # the last group of a chunk is partial
+    for n, units in [(37, 29), (40, 16), (9, 5)]:
+        u = max(u for u in range(1, min(units, 16) + 1) if dense.fp_regs(u, m, True, widen) <= 32)
+        plan = dense.DensePlan(u, m, True, 2, widen)
+        monkeypatch.setattr(dense, "choose_plan", lambda *a, plan=plan: plan)
+        op = Dense("dense", "Dense", ["x"], "y", [(n,)], (units,),
+                   kernel=rng.uniform(-1, 1, (n, units)).astype(np.float32),
+                   bias=rng.uniform(-1, 1, units).astype(np.float32), activation=RELU)
+        err, gen = run_op(op, float16=True, seed=widen)
+        assert gen.layers[0].plan.widen == widen
+        assert err <= RTOL, (n, units, plan, err)
+
+
+def test_dense_f16_large_layers_widen_as_used():
+    """The cost model picks weights widened as used for wide float16 layers:
+    16 units per block, which the in-place widening has no registers for."""
+    from ml4f.kernels.dense import choose_plan
+    plan = choose_plan(256, 128, True, "balanced", "relu")
+    assert plan.widen and plan.u == 16, plan
+    assert not choose_plan(256, 128, False, "balanced", "relu").widen
+
+
 @pytest.mark.parametrize("seed", range(20))
 def test_maxpool_random(seed):
     rng = np.random.default_rng(seed)

@@ -14,6 +14,7 @@ import pytest
 from ml4f.container import build_object, header_size_for
 from ml4f.emulator import Machine
 from ml4f.emulator.timing import CycleCounter
+from ml4f.kernels.mac import emit_widening_products
 from ml4f.thumb import Assembler
 from ml4f.thumb.regs import S, lr, r0, r1, r2, r4, r5, r6, r7, r8, r9, r10, r11
 
@@ -53,6 +54,11 @@ CASES = [
      lambda a: (a.vmul(S[8], S[4], S[6]), a.vmul(S[9], S[4], S[7]), a.vadd(S[0], S[0], S[8]),
       a.vmul(S[8], S[5], S[6]), a.vadd(S[1], S[1], S[9]), a.vmul(S[9], S[5], S[7]),
       a.vadd(S[2], S[2], S[8]), a.vadd(S[3], S[3], S[9])), 8),
+    ("float16 weights widened as used: VLDM of 2 words, 4 products of VCVT/VMUL/VADD "
+     "staggered by one step each: no stall",
+     lambda a: emit_widening_products(
+         a, [(S[j], S[4], S[8 + j // 2], j % 2 == 1, (lambda: a.vldm(r0, S[8], 2, wb=True)) if j == 0 else None)
+             for j in range(4)], (S[12], S[13]), (S[14], S[15])), 3 + 4 * 3),
 ]
 
 

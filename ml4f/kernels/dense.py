@@ -4,6 +4,12 @@ u output units are computed at once: their accumulators stay in S registers
 while the input is streamed in chunks of m values, so each input value is
 loaded once per block and each weight exactly once, by VLDM from a weight
 stream laid out in read order: per block [bias u][chunk 0: m x u][chunk 1]...
+
+float16 weights are widened to float32 by VCVTB/VCVTT, one per weight: either
+a whole load in place before its products (mac.load_weights), or ("widen=r",
+weights by rows) each weight into a temporary just before its product
+(mac.emit_widening_products), so that r rows of packed words per VLDM are all
+the weight registers a block needs and blocks of up to 16 units fit.
 """
 from __future__ import annotations
 
@@ -12,13 +18,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..cortex_m4 import FP_REGS
+from math import ceil
+
 from ..graph.ops import Dense, elems
 from ..thumb.regs import S, r0, r1, r4, r5, r6, r8, r9, r10, r11
 from .context import KernelContext
-from .cost import ALU, BYTES_PER_INSN, LOOP, MAC, vldm, vstm, weight_load
+from .cost import ALU, BYTES_PER_INSN, LOOP, MAC, VCVT, vldm, vstm, weight_load
 from .immediates import add_const
 from .loops import chunked, counted_loop
-from .mac import emit_macs, load_weights
+from .mac import emit_macs, emit_widening_products, load_weights
 from .registry import kernel
 from .store import combine_residual, store_activated
 
@@ -37,9 +45,20 @@ class DensePlan:
     m: int          # inputs per chunk
     wrows: bool     # weights loaded one input (u values) at a time
     unroll: int     # chunks per loop iteration
+    widen: int = 0  # float16 by rows: rows per VLDM, each weight widened as used (0: in place)
 
 
-def chunk_cycles(u: int, m: int, wrows: bool, f16: bool) -> int:
+WIDEN_ROWS = (1, 2, 3, 4)     # rows of float16 weights per VLDM tried
+
+
+def _row_words(u: int) -> int:
+    return (u + 1) // 2          # a row of u float16 weights, padded to a word
+
+
+def chunk_cycles(u: int, m: int, wrows: bool, f16: bool, widen: int = 0) -> int:
+    if widen:
+        loads = sum(vldm(min(widen, m - i) * _row_words(u)) for i in range(0, m, widen))
+        return vldm(m) + loads + (MAC + VCVT) * u * m
     weights = m * weight_load(u, f16) if wrows else weight_load(u * m, f16)
     return vldm(m) + weights + MAC * u * m
 
@@ -49,14 +68,17 @@ def block_cycles(n: int, u: int, plan: DensePlan, f16: bool, act: str) -> float:
     # linear: VSTM of the block; an activated store: about 3 cycles per value
     stores = vstm(u) if act == "linear" else 3 * u + 2
     c = vldm(u) + BLOCK_SETUP + stores
-    c += chunks * chunk_cycles(u, plan.m, plan.wrows, f16)
-    c += chunk_cycles(u, tail, plan.wrows, f16) if tail else 0
+    c += chunks * chunk_cycles(u, plan.m, plan.wrows, f16, plan.widen)
+    c += chunk_cycles(u, tail, plan.wrows, f16, plan.widen) if tail else 0
     c += LOOP * (chunks // plan.unroll)
     return c
 
 
-def fp_regs(u: int, m: int, wrows: bool) -> int:
-    """Sums, inputs, weights and the two product temporaries."""
+def fp_regs(u: int, m: int, wrows: bool, widen: int = 0) -> int:
+    """Sums, inputs, weights and the two product temporaries (widening as used:
+    the packed words and two widening temporaries)."""
+    if widen:
+        return u + m + widen * _row_words(u) + 4
     return u + m + (u if wrows else u * m) + 2
 
 
@@ -74,10 +96,22 @@ def code_insns(n: int, units: int, plan: DensePlan, f16: bool) -> int:
     for u in {plan.u, units % plan.u} - {0}:
         body = 2 + (3 if loops else 0) + 1 + 2 * u      # pointer, bias, loop, store
         for mm in emitted:
-            loads = mm if plan.wrows else 1
+            loads = ceil(mm / plan.widen) if plan.widen else mm if plan.wrows else 1
             body += 1 + loads + (u * mm if f16 else 0) + INSNS_PER_MAC * u * mm
         total += body
     return total
+
+
+def _candidates(n: int, units: int, f16: bool):
+    """(u, m, wrows, widen) within the registers."""
+    for u in range(1, min(units, MAX_UNITS) + 1):
+        for m in range(1, min(n, MAX_CHUNK) + 1):
+            for wrows in (False, True):
+                if wrows and m == 1:
+                    continue
+                for widen in (0,) + (WIDEN_ROWS if f16 and wrows else ()):
+                    if widen <= m and fp_regs(u, m, wrows, widen) <= FP_REGS:
+                        yield u, m, wrows, widen
 
 
 def choose_plan(n: int, units: int, f16: bool, optimize: str, act: str) -> DensePlan:
@@ -86,33 +120,27 @@ def choose_plan(n: int, units: int, f16: bool, optimize: str, act: str) -> Dense
         f32 = choose_plan(n, units, False, optimize, act)
         cap = F16_CODE_FACTOR * code_insns(n, units, f32, False)
     best = None
-    for u in range(1, min(units, MAX_UNITS) + 1):
-        for m in range(1, min(n, MAX_CHUNK) + 1):
-            for wrows in (False, True):
-                if fp_regs(u, m, wrows) > FP_REGS or (wrows and m == 1):
-                    continue
-                blocks, rest = divmod(units, u)
-                unroll = max(1, min(n // m, UNROLL[optimize]))
-                plan = DensePlan(u, m, wrows, unroll)
-                while cap is not None and unroll > 1 and code_insns(n, units, plan, f16) > cap:
-                    unroll //= 2
-                    plan = DensePlan(u, m, wrows, unroll)
-                if cap is not None and code_insns(n, units, plan, f16) > cap:
-                    continue
-                cyc = blocks * block_cycles(n, u, plan, f16, act)
-                if rest:
-                    cyc += block_cycles(n, rest, plan, f16, act)
-                bodies = (1 if blocks else 0) + (1 if rest else 0)
-                code = bodies * unroll * (CHUNK_EXTRA_INSNS + INSNS_PER_MAC * u * m) * BYTES_PER_INSN
-                score = cyc + (code * SIZE_BYTES_PER_CYCLE if optimize == "size" else 0)
-                key = (score, u, m, wrows)
-                if best is None or key < best[0]:
-                    best = (key, plan)
+    for u, m, wrows, widen in _candidates(n, units, f16):
+        blocks, rest = divmod(units, u)
+        unroll = max(1, min(n // m, UNROLL[optimize]))
+        plan = DensePlan(u, m, wrows, unroll, widen)
+        while cap is not None and unroll > 1 and code_insns(n, units, plan, f16) > cap:
+            unroll //= 2
+            plan = DensePlan(u, m, wrows, unroll, widen)
+        if cap is not None and code_insns(n, units, plan, f16) > cap:
+            continue
+        cyc = blocks * block_cycles(n, u, plan, f16, act)
+        if rest:
+            cyc += block_cycles(n, rest, plan, f16, act)
+        bodies = (1 if blocks else 0) + (1 if rest else 0)
+        code = bodies * unroll * (CHUNK_EXTRA_INSNS + INSNS_PER_MAC * u * m) * BYTES_PER_INSN
+        score = cyc + (code * SIZE_BYTES_PER_CYCLE if optimize == "size" else 0)
+        key = (score, u, m, wrows, widen)
+        if best is None or key < best[0]:
+            best = (key, plan)
     if best is None:                     # nothing within the cap: the smallest f16 code
-        return min((DensePlan(u, m, w, 1) for u in range(1, min(units, MAX_UNITS) + 1)
-                    for m in range(1, min(n, MAX_CHUNK) + 1) for w in (False, True)
-                    if fp_regs(u, m, w) <= FP_REGS and not (w and m == 1)),
-                   key=lambda p: (code_insns(n, units, p, f16), p.u, p.m, p.wrows))
+        return min((DensePlan(u, m, w, 1, r) for u, m, w, r in _candidates(n, units, f16)),
+                   key=lambda p: (code_insns(n, units, p, f16), p.u, p.m, p.wrows, p.widen))
     return best[1]
 
 
@@ -162,17 +190,37 @@ def emit_dense(op: Dense, ctx: KernelContext, ins: list[int], out_off: int) -> D
     return plan
 
 
-def _block(op, ctx, plan, u, r_in, r_x, r_w, r_out, r_cnt, delta) -> None:
-    asm, f16 = ctx.asm, ctx.float16
-    n = op.kernel.shape[0]
+def gemv_block(asm, plan: DensePlan, u: int, r_x, r_w, f16: bool):
+    """A block of u units: the accumulators start at the bias (from [r_w]!),
+    and `chunk(mm)` adds the products of the next mm inputs ([r_x]!, weights
+    from [r_w]!).  Returns (accumulator registers, chunk)."""
     m = plan.m
-    wn = u if plan.wrows else u * m
     acc = [S[j] for j in range(u)]
     xs = [S[u + i] for i in range(m)]
+    asm.vldm(r_w, acc[0], u, wb=True)
+    if plan.widen:
+        words = _row_words(u)
+        wregs = [S[u + m + i] for i in range(plan.widen * words)]
+        t = u + m + len(wregs)
+        cvt_temps, prod_temps = (S[t], S[t + 1]), (S[t + 2], S[t + 3])
+
+        def chunk(mm):
+            asm.vldm(r_x, xs[0], mm, wb=True)
+            products = []
+            for i in range(mm):
+                k = i % plan.widen
+                load = None
+                if k == 0:
+                    rows = min(plan.widen, mm - i)
+                    load = lambda rows=rows: asm.vldm(r_w, wregs[0], rows * words, wb=True)  # noqa: E731
+                for j in range(u):
+                    products.append((acc[j], xs[i], wregs[k * words + j // 2], j % 2 == 1,
+                                     load if j == 0 else None))
+            emit_widening_products(asm, products, cvt_temps, prod_temps)
+        return acc, chunk
+    wn = u if plan.wrows else u * m
     ws = [S[u + m + i] for i in range(wn)]
     temps = (S[u + m + wn], S[u + m + wn + 1])
-    asm.mov(r_x, r_in)
-    asm.vldm(r_w, acc[0], u, wb=True)                    # accumulators start at the bias
 
     def chunk(mm):
         asm.vldm(r_x, xs[0], mm, wb=True)
@@ -184,8 +232,15 @@ def _block(op, ctx, plan, u, r_in, r_x, r_w, r_out, r_cnt, delta) -> None:
             load_weights(asm, r_w, ws, u * mm, f16)
             w = [[ws[i * u + j] for j in range(u)] for i in range(mm)]
             emit_macs(asm, [acc], [xs[:mm]], w, temps)
+    return acc, chunk
 
-    chunked(asm, r_cnt, n, m, plan.unroll, chunk)
+
+def _block(op, ctx, plan, u, r_in, r_x, r_w, r_out, r_cnt, delta) -> None:
+    asm, f16 = ctx.asm, ctx.float16
+    n = op.kernel.shape[0]
+    asm.mov(r_x, r_in)
+    acc, chunk = gemv_block(asm, plan, u, r_x, r_w, f16)
+    chunked(asm, r_cnt, n, plan.m, plan.unroll, chunk)
     sfree = [S[i] for i in range(u, 32)]
     if op.residual:
         combine_residual(asm, acc, r_out, delta, op.residual, sfree, r1)

@@ -27,6 +27,28 @@ def emit_macs(asm, acc, x, w, temps) -> None:
                   temps)
 
 
+def emit_widening_products(asm, products, cvt_temps, prod_temps) -> None:
+    """acc += x * float32(half of word) for each (acc, x, word, high, load):
+    every float16 weight widened into a temporary just before its product, so
+    that a row of weights needs only its packed words in registers.  Each
+    product's three steps are staggered (widen k, multiply k - 1, add k - 2):
+    no instruction reads the result of the one right before it.  `load`, if
+    given, is called before the product's widening (it may load the words the
+    following products read; its first word is read first)."""
+    n = len(products)
+    for k in range(n + 2):
+        if k < n:
+            _, _, word, high, load = products[k]
+            if load is not None:
+                load()
+            (asm.vcvtt_f32_f16 if high else asm.vcvtb_f32_f16)(cvt_temps[k % 2], word)
+        if 0 <= k - 1 < n:
+            asm.vmul(prod_temps[(k - 1) % 2], products[k - 1][1], cvt_temps[(k - 1) % 2])
+        if 0 <= k - 2 < n:
+            a = products[k - 2][0]
+            asm.vadd(a, a, prod_temps[(k - 2) % 2])
+
+
 def load_weights(asm, ptr, regs, count: int, float16: bool) -> None:
     """Load the next `count` weights from [ptr]! into regs[0..count-1] as float32.
 

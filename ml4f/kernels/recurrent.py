@@ -28,11 +28,10 @@ from ..graph.ops.recurrent import Recurrent
 from ..thumb.regs import S, r0, r1, r2, r3, r4, r5, r6, r8, r9, r10, r11, r12
 from .activations import program
 from .context import KernelContext
-from .dense import DensePlan, block_weights, choose_plan
+from .dense import DensePlan, block_weights, choose_plan, gemv_block
 from .elementwise import LANES, load_consts, plan_stream, stream
 from .immediates import add_const
 from .loops import chunked, counted_loop
-from .mac import emit_macs, load_weights
 from .registry import kernel
 
 R_XT = r4                      # x_t, the current step's input row
@@ -166,32 +165,15 @@ def _gemv(ctx: KernelContext, g: Gemv, plan: DensePlan, w_off: int) -> None:
 
 
 def _block(ctx: KernelContext, g: Gemv, plan: DensePlan, u: int) -> None:
-    asm, f16, m = ctx.asm, ctx.float16, plan.m
-    wn = u if plan.wrows else u * m
-    acc = [S[j] for j in range(u)]
-    xs = [S[u + i] for i in range(m)]
-    ws = [S[u + m + i] for i in range(wn)]
-    temps = (S[u + m + wn], S[u + m + wn + 1])
-    asm.vldm(R_W, acc[0], u, wb=True)                    # accumulators start at the bias
-
-    def chunk(mm):
-        asm.vldm(R_X, xs[0], mm, wb=True)
-        if plan.wrows:
-            for i in range(mm):
-                load_weights(asm, R_W, ws, u, f16)
-                emit_macs(asm, [acc], [[xs[i]]], [ws[:u]], temps)
-        else:
-            load_weights(asm, R_W, ws, u * mm, f16)
-            emit_macs(asm, [acc], [xs[:mm]], [[ws[i * u + j] for j in range(u)]
-                                              for i in range(mm)], temps)
-
+    asm = ctx.asm
+    acc, chunk = gemv_block(asm, plan, u, R_X, R_W, ctx.float16)
     for source, w in g.segments:
         if source == X:
             asm.mov(R_X, R_XT)
         else:
             ctx.arena_ptr(R_X, source)
         length = w.shape[0]
-        chunked(asm, R_CNT, length, m, max(1, min(plan.unroll, length // m)), chunk)
+        chunked(asm, R_CNT, length, plan.m, max(1, min(plan.unroll, length // plan.m)), chunk)
     asm.vstm(R_DST, acc[0], u, wb=True)
 
 
