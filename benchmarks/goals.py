@@ -10,12 +10,15 @@ COMPILE_SECONDS = {"lenet": (LENET_COMPILE_SECONDS, None), "resnet8": (10.0, 4.0
 CODE_PER_WEIGHT = 2.0
 BASELINE = "no-fma"          # the C baseline variant the speed-up goal is measured against
 
+DENSE_LARGE_MACS = 1_000    # dense layers with this many MACs have the float16 goal too
 # layer class -> (description, limit in c/MAC for f32, for f16 or None when the goal is f32 only)
 LAYER_GOALS = {
     "conv": ("Conv layers (3×3 and larger, ≥ 8 input channels)", 2.8, None),
     "pointwise": ("Pointwise 1×1 convolutions", 3.0, None),
-    "depthwise": ("Depthwise 3×3 convolutions", 4.0, None),
-    "dense": ("Dense layers", 3.3, 3.8),
+    "depthwise": ("Depthwise 3×3 convolutions, stride 1", 3.4, None),
+    "depthwise_s2": ("Depthwise 3×3 convolutions, stride 2", 3.6, None),
+    "dense": ("Dense layers (< 1,000 MACs)", 3.3, None),
+    "dense_large": ("Dense layers (≥ 1,000 MACs)", 3.3, 3.7),
     # 1.3x the conv goal, per useful MAC (the products that land in the output)
     "conv_transpose": ("Transposed convolutions (per useful MAC)", 3.64, None),
 }
@@ -35,9 +38,11 @@ def layer_class(op) -> str | None:
         big = kw >= 3 if one_d else (kh >= 3 and kw >= 3)
         return "conv" if big and cin >= 8 else None
     if op.kind == "depthwise":
-        return "depthwise" if tuple(op.kernel.shape[:2]) == (3, 3) else None
+        if tuple(op.kernel.shape[:2]) != (3, 3):
+            return None
+        return "depthwise_s2" if max(op.strides) == 2 else "depthwise" if max(op.strides) == 1 else None
     if op.kind == "dense":
-        return "dense"
+        return "dense_large" if op.macs() >= DENSE_LARGE_MACS else "dense"
     if op.kind == "conv_transpose":
         return "conv_transpose"
     return None
