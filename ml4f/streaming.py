@@ -159,12 +159,12 @@ def _forward_overlap(stream, ops, reads_of, log) -> int:
 
 
 # --------------------------------------------------------------- regions
-STREAMABLE = ("conv2d", "depthwise", "pool2d", "activation")   # kernels that run row ranges
+STREAMABLE = ("conv2d", "depthwise", "pool2d", "activation", "pad")   # kernels that run row ranges
 
 
 def streamable(op) -> bool:
     """Whether `op`'s kernel can run any range of its rows inside a region: the
-    convolutions and standalone activations always (rowloop.py), pooling where
+    convolutions, standalone activations and zero padding always (rowloop.py), pooling where
     no window row is clipped (every output row reads all pool rows: one code
     path per row)."""
     if op.kind not in STREAMABLE:

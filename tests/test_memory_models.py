@@ -106,6 +106,34 @@ def test_random_chains_exercise_streaming_and_overlaps(tmp_path):
     assert streamed >= 4 and overlapping >= 5 and pooled >= 1
 
 
+def padded_stem(K):
+    """Zero padding the planner cannot fold (before poolings), streamed with its
+    neighbours: ResNet's ZeroPadding2D + MaxPooling2D stem and a padded average."""
+    L = K.layers
+    inp = K.Input((21, 17, 3))
+    x = L.Conv2D(8, 3, padding="same", activation="relu")(inp)
+    x = L.ZeroPadding2D(((1, 2), (1, 0)))(x)
+    x = L.MaxPooling2D(3, strides=2)(x)
+    x = L.Conv2D(6, 3, padding="same")(x)
+    x = L.ZeroPadding2D(1)(x)
+    x = L.AveragePooling2D(2)(x)
+    x = L.GlobalAveragePooling2D()(x)
+    return K.Model(inp, L.Dense(3)(x))
+
+
+@pytest.mark.parametrize("gen, suffix", [("k3", ".h5"), ("k3", ".keras"), ("k2", ".h5")])
+def test_zero_padding_streams_in_regions(tmp_path, gen, suffix):
+    K = keras_module(gen)
+    model = padded_stem(K)
+    seeded_weights(model, 4)
+    x = np.random.default_rng(4).standard_normal((8, 21, 17, 3)).astype(np.float32)
+    err, compiled, _ = compare(model, tmp_path / f"m{suffix}", keras=K, inputs=x, arena_goal="small")
+    assert err <= RTOL, err
+    inner = [op.kind for s in _streams(compiled) for op in s.ops]
+    assert "pad" in inner and "pool2d" in inner, inner
+    Machine(compiled.object, check_reads=True).run(x[0])
+
+
 MLPERF = {"resnet8": 98_304, "mobilenet_vww": 131_072, "ds_cnn": 48_000}
 
 

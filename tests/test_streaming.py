@@ -1,7 +1,7 @@
 """Streamed regions (rows made as late as possible, inner tensors as ring
 buffers): the row schedule replayed with tags (every row a step reads is in
 its ring slot), random regions of convolutions, depthwise convolutions,
-poolings and standalone activations (odd sizes, strides 1-2, same/valid, dilation, fused merges with an
+poolings, standalone activations and zero padding (odd sizes, strides 1-2, same/valid, dilation, fused merges with an
 outer or an inner operand, several strip heights) compiled and run in the emulator
 with every arena read checked against what the run wrote, against the
 reference."""
@@ -17,6 +17,7 @@ from ml4f.backend import compile_graph
 from ml4f.emulator import Machine
 from ml4f.graph.ops import (LINEAR, RELU, Activation, Conv2D, DepthwiseConv2D, Elementwise, Graph,
                             Pool2D)
+from ml4f.graph.ops.shape import Pad
 from ml4f.graph.ops.stream import OUTPUT, local_input
 from ml4f.graph.shapes import conv_out_and_pads
 from ml4f.streaming import choose_regions, region_at, rows_of, with_region
@@ -82,6 +83,7 @@ def random_region(seed):
     """A graph of 2-5 windowed ops, some with a fused merge whose operand is the
     graph input or an earlier op's output of the same shape; all one region."""
     rng = np.random.default_rng(seed)
+    prng = np.random.default_rng(seed + 7919)               # the padding's own draws
     shape = (int(rng.integers(5, 17)), int(rng.integers(2, 10)), int(rng.integers(1, 6)))
     g = Graph("x", "", shape, (), shapes={"x": shape})
     t = "x"
@@ -98,6 +100,15 @@ def random_region(seed):
             kind = str(rng.choice(["silu", "tanh", "gelu", "relu"]))
             op = Elementwise(f"t{i}", "Activation", [t], f"t{i}", [g.shapes[t]], g.shapes[t],
                              activation=Activation(kind, variant="erf" if kind == "gelu" else ""))
+            g.ops.append(op)
+            g.shapes[op.output] = op.out_shape
+            t = op.output
+            continue
+        if seed % 5 == 2 and prng.random() < 0.4:              # and zero padding
+            h, w, c = g.shapes[t]
+            pads = tuple(int(v) for v in prng.integers(0, 3, 4))
+            out = (h + pads[0] + pads[2], w + pads[1] + pads[3], c)
+            op = Pad(f"t{i}", "ZeroPadding2D", [t], f"t{i}", [g.shapes[t]], out, pads=pads)
             g.ops.append(op)
             g.shapes[op.output] = op.out_shape
             t = op.output
@@ -165,7 +176,7 @@ def test_random_regions_stream_like_the_reference(seed, strip):
 
 def test_regions_use_every_input_kind():
     """The random regions cover outer and inner merge operands and repeated slots."""
-    outer = inner = mirrored = pools = acts = 0
+    outer = inner = mirrored = pools = acts = pads = 0
     for seed in range(40):
         g = random_region(seed)
         stream = region_at(g, 0, len(g.ops) - 1)
@@ -176,7 +187,8 @@ def test_regions_use_every_input_kind():
         mirrored += any(r.mirror for r in stream.schedule.rings.values())
         pools += sum(op.kind == "pool2d" for op in stream.ops)
         acts += sum(op.kind == "activation" for op in stream.ops)
-    assert outer >= 3 and inner >= 3 and mirrored >= 10 and pools >= 5 and acts >= 3
+        pads += sum(op.kind == "pad" for op in stream.ops)
+    assert outer >= 3 and inner >= 3 and mirrored >= 10 and pools >= 5 and acts >= 3 and pads >= 4
 
 
 def test_choice_of_regions():

@@ -40,6 +40,7 @@ from .context import SPILL_SLOTS, KernelContext
 from .immediates import add_const
 from .loops import counted_loop
 from .registry import kernel
+from .rowloop import SL_ROWKIND, RowPlacement, row_subroutine
 
 OUT = -1                  # Move.src: an earlier part of the output
 CHUNK = 32                # S registers per VLDM/VSTM
@@ -406,6 +407,69 @@ def emit_moves(op: Op, ctx: KernelContext, ins: list[int], out_off: int) -> str:
 
 
 kernel(*MOVES)(emit_moves)
+
+
+# ------------------------------------------------------- padding in a region
+ZEROS = (r4, r5, r6, r7)             # core registers holding 0 while a padded row is made
+ROW_SRC, ROW_DST, ROW_TABLE, ROW_COUNT = r10, r11, r9, r8
+
+
+def _fill(asm, dst, words: int) -> None:
+    groups, tail = divmod(words, len(ZEROS))
+    if groups > UNROLL_BLOCKS:
+        with counted_loop(asm, ROW_COUNT, groups):
+            asm.stm(dst, list(ZEROS), wb=True)
+    else:
+        for _ in range(groups):
+            asm.stm(dst, list(ZEROS), wb=True)
+    if tail:
+        asm.stm(dst, list(ZEROS[:tail]), wb=True)
+
+
+def _copy(asm, src, dst, words: int) -> None:
+    chunks, tail = divmod(words, 8)
+    if chunks > UNROLL_BLOCKS:
+        with counted_loop(asm, ROW_COUNT, chunks):
+            asm.vldm(src, S[0], 8, wb=True)
+            asm.vstm(dst, S[0], 8, wb=True)
+    else:
+        for _ in range(chunks):
+            asm.vldm(src, S[0], 8, wb=True)
+            asm.vstm(dst, S[0], 8, wb=True)
+    if tail:
+        asm.vldm(src, S[0], tail, wb=True)
+        asm.vstm(dst, S[0], tail, wb=True)
+
+
+def emit_pad_rows(op: Pad, ctx: KernelContext, ins: list[int], out_off: int,
+                  placement: RowPlacement) -> str:
+    """Zero padding as a subroutine of a streamed region (see rowloop.py): a
+    row of the input gets its zero columns on either side, a padding row is
+    all zeros (the table's fourth word tells which)."""
+    asm = ctx.asm
+    h, w, c = hwc(op.in_shape)
+    oh, ow, _ = hwc(op.out_shape)
+    t, left, _, right = op.pads
+    rows = [(placement.in_row(y - t) if t <= y < t + h else 0, placement.out_row(y),
+             placement.mirror(y), int(t <= y < t + h)) for y in range(oh)]
+
+    def body():
+        for reg in ZEROS:
+            asm.movs(reg, 0)
+        ctx.reload(r0, SL_ROWKIND)
+        padding, done = asm.label(), asm.label()
+        asm.cmp(r0, 0)
+        asm.b(padding, cond="eq")
+        _fill(asm, ROW_DST, left * c)
+        _copy(asm, ROW_SRC, ROW_DST, w * c)
+        _fill(asm, ROW_DST, right * c)
+        asm.b(done)
+        asm.bind(padding)
+        _fill(asm, ROW_DST, ow * c)
+        asm.bind(done)
+    row_subroutine(ctx, rows, table_reg=ROW_TABLE, src=ROW_SRC, src_off=ins[0], dst=ROW_DST,
+                   dst_off=out_off, row_bytes=4 * ow * c, body=body)
+    return f"rows: {left}+{w}+{right} columns x{c}"
 
 
 @kernel(View)

@@ -29,7 +29,7 @@ from .loops import counted_loop
 # spill slots of the frame (see context.FRAME_SPILL)
 SL_TABLE, SL_ROWS, SL_OUTROW, SL_SLICES, SL_NKY, SL_WSKIP, SL_WSKIP_REST, SL_ROWIN, SL_OUTSLICE = range(9)
 # and in a streamed region
-SL_RETURN, SL_MIRROR, SL_RESIDUAL = 10, 11, 12
+SL_RETURN, SL_MIRROR, SL_RESIDUAL, SL_ROWKIND = 10, 11, 12, 13
 STREAM_SLOTS = 14              # spill slots a streamed region needs (the frame stays 8-byte aligned)
 COPY_CHUNK = 8                 # S registers per VLDM/VSTM of the ring copy
 
@@ -180,17 +180,18 @@ def next_slice(ctx: KernelContext, out_step: int, extra=()) -> None:
         ctx.spill(r0, slot)
 
 
-def row_subroutine(ctx: KernelContext, rows: list[tuple[int, int, int]], *, table_reg,
+def row_subroutine(ctx: KernelContext, rows: list[tuple[int, ...]], *, table_reg,
                    src, src_off: int, dst, dst_off: int, row_bytes: int, body) -> None:
     """A streamed region's subroutine for an op whose rows need no per-row
-    weights (pooling, activations): rows [r0 / table row bytes, + r1) of a
-    table of (input row offset, output row offset, bytes to the repeated slot);
-    per row `src` and `dst` point at the rows, body() makes the row, the row
-    is copied to its repeated slot.  `table_reg` must survive nothing: it is
-    reloaded per row."""
+    weights (pooling, activations, padding): rows [r0 / table row bytes, + r1)
+    of a table of (input row offset, output row offset, bytes to the repeated
+    slot[, a word the body reloads from SL_ROWKIND]); per row `src` and `dst`
+    point at the rows, body() makes the row, the row is copied to its repeated
+    slot.  `table_reg` must survive nothing: it is reloaded per row."""
     asm = ctx.asm
-    pad = [0] * (RowPlacement.WORDS - 3)
-    table_off = ctx.blob.add_words([w for row in rows for w in (*row, *pad)])
+    words = max(map(len, rows))
+    pad = [0] * (RowPlacement.WORDS - words)
+    table_off = ctx.blob.add_words([w for row in rows for w in (*row, *[0] * (words - len(row)), *pad)])
     ctx.spill(lr, SL_RETURN)
     ctx.weights_ptr(r2, table_off)
     asm.add(r2, r2, r0)
@@ -198,7 +199,9 @@ def row_subroutine(ctx: KernelContext, rows: list[tuple[int, int, int]], *, tabl
     ctx.spill(r1, SL_ROWS)
     row_top = asm.here()
     ctx.reload(table_reg, SL_TABLE)
-    asm.ldm(table_reg, [r0, r1, r2], wb=True)
+    asm.ldm(table_reg, [r0, r1, r2, r3][:words], wb=True)
+    if words > 3:
+        ctx.spill(r3, SL_ROWKIND)
     add_const(asm, table_reg, table_reg, 4 * len(pad), scratch=r3)
     ctx.spill(table_reg, SL_TABLE)
     ctx.spill(r2, SL_MIRROR)

@@ -13,11 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..graph.ops import Conv2D, DepthwiseConv2D, Elementwise, Pool2D
+from ..graph.ops.shape import Pad
 from ..graph.ops.stream import OUTPUT, Stream, local_input
 from ..streaming import rows_of
 from ..thumb.regs import r0, r1
 from .context import KernelContext
 from .conv import emit_conv2d_rows
+from .copy import emit_pad_rows
 from .depthwise import emit_depthwise_rows
 from .elementwise import emit_elementwise_rows
 from .pool import emit_pool2d_rows
@@ -25,7 +27,7 @@ from .registry import kernel
 from .rowloop import STREAM_SLOTS, RowPlacement
 
 ROWS_OF = {Conv2D: emit_conv2d_rows, DepthwiseConv2D: emit_depthwise_rows,
-           Pool2D: emit_pool2d_rows, Elementwise: emit_elementwise_rows}
+           Pool2D: emit_pool2d_rows, Elementwise: emit_elementwise_rows, Pad: emit_pad_rows}
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from .base import Op
+from ..shapes import hwc
+from .base import Op, RowAccess
 
 
 @dataclass
@@ -19,6 +20,16 @@ class Pad(Op):
     pads: tuple[int, int, int, int] = (0, 0, 0, 0)
 
     kind: ClassVar[str] = "pad"
+
+    def stream_access(self) -> RowAccess:
+        """Inside a streamed region: row y from input row y - top (none for a
+        padding row).  Outside, the copy kernel zeroes the whole output first:
+        no overlap with its input (no row_access)."""
+        h, w, c = hwc(self.in_shape)
+        oh, ow, _ = hwc(self.out_shape)
+        top = self.pads[0]
+        return RowAccess(4 * w * c, 4 * ow * c,
+                         tuple((y - top, y - top) if 0 <= y - top < h else (0, -1) for y in range(oh)))
 
 
 @dataclass
