@@ -134,6 +134,21 @@ def test_zero_padding_streams_in_regions(tmp_path, gen, suffix):
     Machine(compiled.object, check_reads=True).run(x[0])
 
 
+@pytest.mark.slow
+def test_streamed_padding_in_qemu_matches_unicorn(tmp_path):
+    from keras_models import save
+    from test_qemu import build_and_run
+    K = keras_module("k3")
+    model = padded_stem(K)
+    seeded_weights(model, 5)
+    path = save(model, tmp_path / "padded.h5")
+    x = np.random.default_rng(5).standard_normal((3, 21, 17, 3)).astype(np.float32)
+    qemu_out, obj = build_and_run(tmp_path / "fw", path, "padded", x, extra=["--arena-goal", "small"])
+    machine = Machine(obj)
+    unicorn_out = np.stack([machine.run(v).output for v in x])
+    assert np.array_equal(qemu_out.view(np.uint32), unicorn_out.view(np.uint32))
+
+
 MLPERF = {"resnet8": 98_304, "mobilenet_vww": 131_072, "ds_cnn": 48_000}
 
 
