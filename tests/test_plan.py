@@ -305,7 +305,12 @@ def test_concatenation_operands_are_computed_in_the_output(shape, axis):
     step = 4 * elems(shape)
     assert [plan.offsets[t] for t in parts] == [plan.offsets[cat] + k * step for k in range(3)]
     assert all(plan.buffer_of[t] == cat for t in parts)
-    # the copy is gone: the bound falls by the operands' bytes, and no code moves them
+    _concat_moves_nothing(g, plan, gen, obj, tol=0.0)
+
+
+def _concat_moves_nothing(g, plan, gen, obj, tol) -> None:
+    """The copy is gone: the bound falls by the operands' bytes, no code moves
+    them, and the object (every read checked) computes what the reference does."""
     assert plan.lower_bound < buffers(g, {}).lower_bound
     layer = next(L for L in gen.layers if L.op.kind == "concat")
     assert layer.end == layer.start and "no code" in layer.plan
@@ -313,7 +318,7 @@ def test_concatenation_operands_are_computed_in_the_output(shape, axis):
     rng = np.random.default_rng(0)
     for _ in range(2):
         x = rng.standard_normal(g.input_shape).astype(np.float32)
-        assert error(m.run(x).output, reference.run_graph(g, x)) == 0.0
+        assert error(m.run(x).output, reference.run_graph(g, x)) <= tol
 
 
 def _conv_branches(shape, widths, seed=0):
@@ -341,14 +346,7 @@ def test_channel_concatenation_operands_are_convolved_into_their_slices(shape, w
     starts = np.cumsum((0,) + widths[:-1])
     assert [plan.offsets[t] for t in parts] == [plan.offsets[cat] + 4 * int(c) for c in starts]
     assert all(plan.pixels_apart[t] == (4 * sum(widths), 4 * sum(widths) * shape[1]) for t in parts)
-    assert plan.lower_bound < buffers(g, {}).lower_bound
-    layer = next(L for L in gen.layers if L.op.kind == "concat")
-    assert layer.end == layer.start and "no code" in layer.plan
-    m = Machine(obj, check_reads=True)
-    rng = np.random.default_rng(1)
-    for _ in range(2):
-        x = rng.standard_normal(g.input_shape).astype(np.float32)
-        assert error(m.run(x).output, reference.run_graph(g, x)) <= 1e-6
+    _concat_moves_nothing(g, plan, gen, obj, tol=1e-6)
 
 
 def test_concatenation_along_an_inner_axis_still_copies():
