@@ -38,7 +38,7 @@ from ..graph.shapes import hwc
 from ..thumb.regs import S, lr, r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12
 from .context import SPILL_SLOTS, KernelContext
 from .immediates import add_const
-from .loops import counted_loop
+from .loops import copy_floats, counted_loop
 from .registry import kernel
 from .rowloop import SL_ROWKIND, RowPlacement, row_subroutine
 
@@ -426,21 +426,6 @@ def _fill(asm, dst, words: int) -> None:
         asm.stm(dst, list(ZEROS[:tail]), wb=True)
 
 
-def _copy(asm, src, dst, words: int) -> None:
-    chunks, tail = divmod(words, 8)
-    if chunks > UNROLL_BLOCKS:
-        with counted_loop(asm, ROW_COUNT, chunks):
-            asm.vldm(src, S[0], 8, wb=True)
-            asm.vstm(dst, S[0], 8, wb=True)
-    else:
-        for _ in range(chunks):
-            asm.vldm(src, S[0], 8, wb=True)
-            asm.vstm(dst, S[0], 8, wb=True)
-    if tail:
-        asm.vldm(src, S[0], tail, wb=True)
-        asm.vstm(dst, S[0], tail, wb=True)
-
-
 def emit_pad_rows(op: Pad, ctx: KernelContext, ins: list[int], out_off: int,
                   placement: RowPlacement) -> str:
     """Zero padding as a subroutine of a streamed region (see rowloop.py): a
@@ -461,7 +446,7 @@ def emit_pad_rows(op: Pad, ctx: KernelContext, ins: list[int], out_off: int,
         asm.cmp(r0, 0)
         asm.b(padding, cond="eq")
         _fill(asm, ROW_DST, left * c)
-        _copy(asm, ROW_SRC, ROW_DST, w * c)
+        copy_floats(asm, ROW_SRC, ROW_DST, w * c, ROW_COUNT, 8)
         _fill(asm, ROW_DST, right * c)
         asm.b(done)
         asm.bind(padding)

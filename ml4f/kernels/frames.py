@@ -7,25 +7,13 @@ from __future__ import annotations
 from ..errors import CodegenError
 from ..graph.ops import elems
 from ..graph.ops.frames import Frames
-from ..thumb.regs import S, r0, r1, r2
+from ..thumb.regs import r0, r1, r2
 from .context import SPILL_SLOTS, KernelContext
-from .loops import counted_loop
+from .loops import copy_floats
 from .registry import kernel, kernel_for
 
 SLOT_FRAMES, SLOT_IN, SLOT_OUT = SPILL_SLOTS, SPILL_SLOTS + 1, SPILL_SLOTS + 2
 COPY_CHUNK = 16                  # values per VLDM / VSTM of a copy
-
-
-def copy(asm, src, dst, n: int, counter) -> None:
-    """n floats from [src]! to [dst]!."""
-    groups, tail = divmod(n, COPY_CHUNK)
-    if groups:
-        with counted_loop(asm, counter, groups):
-            asm.vldm(src, S[0], COPY_CHUNK, wb=True)
-            asm.vstm(dst, S[0], COPY_CHUNK, wb=True)
-    if tail:
-        asm.vldm(src, S[0], tail, wb=True)
-        asm.vstm(dst, S[0], tail, wb=True)
 
 
 @kernel(Frames, spill_slots=SPILL_SLOTS + 3)
@@ -46,12 +34,12 @@ def emit_frames(op: Frames, ctx: KernelContext, ins: list[int], out_off: int):
     top = asm.here()
     ctx.reload(r0, SLOT_IN)
     ctx.arena_ptr(r1, s_in)
-    copy(asm, r0, r1, n_in, r2)
+    copy_floats(asm, r0, r1, n_in, r2, COPY_CHUNK)
     ctx.spill(r0, SLOT_IN)
     plan = kernel_for(inner)(inner, ctx, [s_in], s_out)
     ctx.arena_ptr(r0, s_out)
     ctx.reload(r1, SLOT_OUT)
-    copy(asm, r0, r1, n_out, r2)
+    copy_floats(asm, r0, r1, n_out, r2, COPY_CHUNK)
     ctx.spill(r1, SLOT_OUT)
     ctx.reload(r0, SLOT_FRAMES)
     asm.subs(r0, r0, 1)

@@ -1,9 +1,10 @@
-"""Counted loops and chunked runs, the loop shapes every kernel uses."""
+"""Counted loops, chunked runs and block copies, the loop shapes every kernel uses."""
 from __future__ import annotations
 
 from contextlib import contextmanager
 
 from ..thumb import Assembler
+from ..thumb.regs import S
 
 
 @contextmanager
@@ -32,3 +33,15 @@ def chunked(asm: Assembler, counter, length: int, m: int, unroll: int, chunk) ->
         chunk(m)
     if tail:
         chunk(tail)
+
+
+def copy_floats(asm: Assembler, src, dst, n: int, counter, chunk: int) -> None:
+    """n floats from [src]! to [dst]!, `chunk` S registers (from s0) per VLDM/VSTM."""
+    groups, tail = divmod(n, chunk)
+    if groups:
+        with counted_loop(asm, counter, groups):
+            asm.vldm(src, S[0], chunk, wb=True)
+            asm.vstm(dst, S[0], chunk, wb=True)
+    if tail:
+        asm.vldm(src, S[0], tail, wb=True)
+        asm.vstm(dst, S[0], tail, wb=True)

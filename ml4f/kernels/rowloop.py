@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..errors import CodegenError
-from ..thumb.regs import S, lr, r0, r1, r2, r3, r4, r5, r6
+from ..thumb.regs import lr, r0, r1, r2, r3, r4, r5, r6
 from .context import KernelContext
 from .conv_geometry import Geometry
 from .immediates import add_const
-from .loops import counted_loop
+from .loops import copy_floats
 
 # spill slots of the frame (see context.FRAME_SPILL)
 SL_TABLE, SL_ROWS, SL_OUTROW, SL_SLICES, SL_NKY, SL_WSKIP, SL_WSKIP_REST, SL_ROWIN, SL_OUTSLICE = range(9)
@@ -159,15 +159,7 @@ def copy_to_repeated_slot(ctx: KernelContext, row_bytes: int) -> None:
     asm.cbz(r1, done)
     ctx.reload(r0, SL_OUTROW)
     asm.add(r1, r1, r0)
-    floats = row_bytes // 4
-    chunks, tail = divmod(floats, COPY_CHUNK)
-    if chunks:
-        with counted_loop(asm, r2, chunks):
-            asm.vldm(r0, S[0], COPY_CHUNK, wb=True)
-            asm.vstm(r1, S[0], COPY_CHUNK, wb=True)
-    if tail:
-        asm.vldm(r0, S[0], tail, wb=True)
-        asm.vstm(r1, S[0], tail, wb=True)
+    copy_floats(asm, r0, r1, row_bytes // 4, r2, COPY_CHUNK)
     asm.bind(done)
 
 
