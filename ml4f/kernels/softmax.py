@@ -141,20 +141,29 @@ def _emit_strided(op: Softmax, ctx: KernelContext, ins: list[int], out_off: int)
         if tail:
             fn(tail)
 
-    def max_and_shift(k):
+    def reduce_down(k, combine):
+        """The n rows of k columns from R_COL reduced into S[COL..]: combine(m, v)
+        per value of each further row.  Returns (value registers, column registers)."""
         vals, cols = [S[VAL + i] for i in range(k)], [S[COL + i] for i in range(k)]
         asm.mov(R_P, R_COL)
         asm.vldm(R_P, cols[0], k)
 
-        def scan():
+        def step():
             add_const(asm, R_P, R_P, row, scratch=r12)
             asm.vldm(R_P, vals[0], k)
             for m, v in zip(cols, vals):
-                asm.vcmp(m, v)
-                asm.vmrs_apsr()
-                asm.it("mi")
-                asm.vmov(m, v, cond="mi")
-        down(n - 1, scan)
+                combine(m, v)
+        down(n - 1, step)
+        return vals, cols
+
+    def larger(m, v):
+        asm.vcmp(m, v)
+        asm.vmrs_apsr()
+        asm.it("mi")
+        asm.vmov(m, v, cond="mi")
+
+    def max_and_shift(k):
+        vals, cols = reduce_down(k, larger)
         asm.mov(R_P, R_COL)
         asm.mov(R_Q, R_OUT)
 
@@ -170,16 +179,7 @@ def _emit_strided(op: Softmax, ctx: KernelContext, ins: list[int], out_off: int)
         add_const(asm, R_OUT, R_OUT, 4 * k, scratch=r12)
 
     def normalise(k):
-        vals, cols = [S[VAL + i] for i in range(k)], [S[COL + i] for i in range(k)]
-        asm.mov(R_P, R_COL)
-        asm.vldm(R_P, cols[0], k)
-
-        def total():
-            add_const(asm, R_P, R_P, row, scratch=r12)
-            asm.vldm(R_P, vals[0], k)
-            for m, v in zip(cols, vals):
-                asm.vadd(m, m, v)
-        down(n - 1, total)
+        vals, cols = reduce_down(k, lambda m, v: asm.vadd(m, m, v))
         one = S[COL + COLUMNS]
         asm.vmov_imm(one, 1.0)
         for m in cols:
