@@ -118,28 +118,27 @@ def K():
     return keras_module("k3")
 
 
-@pytest.mark.parametrize("seed", range(30))
-def test_conv2d_transpose_against_tensorflow(K, tmp_path, seed):
-    rng = np.random.default_rng(1000 + seed)
-    shape, cfg = transpose_config(rng, 2)
-    model = single_layer_model(K, shape, K.layers.Conv2DTranspose(**cfg))
+def _against_tensorflow(K, tmp_path, seed, rank, suffix):
+    rng = np.random.default_rng((1000 if rank == 2 else 2000) + seed)
+    shape, cfg = transpose_config(rng, rank)
+    layer = (K.layers.Conv2DTranspose if rank == 2 else K.layers.Conv1DTranspose)(**cfg)
+    model = single_layer_model(K, shape, layer)
     seeded_weights(model, seed)
     f16 = seed % 4 == 3
-    err, compiled, _ = compare(model, tmp_path / "m.keras", seed=seed, keras=K, float16=f16,
+    err, compiled, _ = compare(model, tmp_path / f"m{suffix}", seed=seed, keras=K, float16=f16,
                                n_inputs=3)
     assert err <= (F16_RTOL if f16 else RTOL), (shape, cfg, f16, err)
     assert compiled.graph.ops[0].kind == "conv_transpose"
 
 
+@pytest.mark.parametrize("seed", range(30))
+def test_conv2d_transpose_against_tensorflow(K, tmp_path, seed):
+    _against_tensorflow(K, tmp_path, seed, 2, ".keras")
+
+
 @pytest.mark.parametrize("seed", range(16))
 def test_conv1d_transpose_against_tensorflow(K, tmp_path, seed):
-    rng = np.random.default_rng(2000 + seed)
-    shape, cfg = transpose_config(rng, 1)
-    model = single_layer_model(K, shape, K.layers.Conv1DTranspose(**cfg))
-    seeded_weights(model, seed)
-    f16 = seed % 4 == 3
-    err, _, _ = compare(model, tmp_path / "m.h5", seed=seed, keras=K, float16=f16, n_inputs=3)
-    assert err <= (F16_RTOL if f16 else RTOL), (shape, cfg, f16, err)
+    _against_tensorflow(K, tmp_path, seed, 1, ".h5")
 
 
 @pytest.mark.parametrize("gen, suffix", [("k2", ".h5"), ("k3", ".h5")])
