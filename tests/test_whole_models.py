@@ -12,7 +12,7 @@ from keras_models import build_and_save, keras_module
 from ml4f.api import compile_file
 from ml4f.emulator import Machine
 from ml4f.validate import error
-from tf_oracle import keras_predict
+from tf_oracle import keras_predict, outputs_per_format
 
 RTOL = 1e-5
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "models"
@@ -62,14 +62,7 @@ def test_whole_model_all_formats(tmp_path, build):
     for fmt, s in saved.items():
         scaled_weights(s.model, 7)
         s.model.save(str(s.path))
-    rng = np.random.default_rng(11)
-    for fmt, s in saved.items():
-        shape = tuple(int(d) for d in s.model.input_shape[1:])
-        x = rng.standard_normal((32,) + shape).astype(np.float32)
-        expected = keras_predict(s.model, x)
-        compiled = compile_file(s.path)
-        m = Machine(compiled.object)
-        got = np.stack([m.run(xi).output for xi in x])
+    for fmt, expected, got in outputs_per_format(saved, 32, 11):
         err = error(got, expected)
         assert err <= RTOL, (build.__name__, fmt, err)
         assert (got.argmax(-1) == expected.argmax(-1)).all()

@@ -8,11 +8,9 @@ import numpy as np
 import pytest
 
 from keras_models import build_and_save
-from ml4f.api import compile_file
-from ml4f.emulator import Machine
 from ml4f.validate import error
 from test_whole_models import fan_in_scaled
-from tf_oracle import keras_predict
+from tf_oracle import outputs_per_format
 
 RTOL = 1e-5
 FORMATS = ("k3_h5", "k3_keras", "k2_h5")
@@ -84,13 +82,6 @@ def test_mixed_models_all_formats(tmp_path, build):
             realistic_weights(s.model, 3)
             done.add(id(s.model))
         s.model.save(str(s.path))
-    rng = np.random.default_rng(5)
-    for fmt, s in saved.items():
-        shape = tuple(int(d) for d in s.model.input_shape[1:])
-        x = rng.standard_normal((32,) + shape).astype(np.float32)
-        expected = keras_predict(s.model, x)
-        compiled = compile_file(s.path)
-        m = Machine(compiled.object)
-        got = np.stack([m.run(xi).output for xi in x])
+    for fmt, expected, got in outputs_per_format(saved, 32, 5):
         assert error(got, expected) <= RTOL, (build.__name__, fmt, error(got, expected))
         assert (got.argmax(-1) == expected.argmax(-1)).all()

@@ -13,7 +13,7 @@ from ml4f.api import compile_file
 from ml4f.emulator import Machine
 from ml4f.validate import error
 from test_whole_models_ops import realistic_weights
-from tf_oracle import f16_rounded_copy, keras_predict
+from tf_oracle import f16_rounded_copy, keras_predict, outputs_per_format
 
 RTOL = 1e-5
 FORMATS = ("k3_h5", "k3_keras", "k2_h5")
@@ -80,14 +80,7 @@ def test_whole_models_all_formats(tmp_path, build):
             realistic_weights(s.model, 11)
             done.add(id(s.model))
         s.model.save(str(s.path))
-    rng = np.random.default_rng(13)
-    for fmt, s in saved.items():
-        shape = tuple(int(d) for d in s.model.input_shape[1:])
-        x = rng.standard_normal((N_INPUTS,) + shape).astype(np.float32)
-        expected = keras_predict(s.model, x)
-        compiled = compile_file(s.path)
-        m = Machine(compiled.object)
-        got = np.stack([m.run(xi).output for xi in x]).reshape(expected.shape)
+    for fmt, expected, got in outputs_per_format(saved, N_INPUTS, 13):
         assert error(got, expected) <= RTOL, (build.__name__, fmt, error(got, expected))
 
 

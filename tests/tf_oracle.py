@@ -43,3 +43,17 @@ def compare(model, path: Path, *, n_inputs: int = 8, float16: bool = False, kera
     expected = keras_predict(oracle, inputs)
     got = np.stack([machine.run(x).output for x in inputs])
     return error(got.reshape(expected.shape), expected), compiled, got
+
+
+def outputs_per_format(saved: dict, n_inputs: int, seed: int):
+    """For each saved format (keras_models.build_and_save, models already saved):
+    (format, Keras's outputs, the compiled object's outputs shaped like them) on
+    the same n_inputs random inputs (one generator over the formats)."""
+    rng = np.random.default_rng(seed)
+    for fmt, s in saved.items():
+        shape = tuple(int(d) for d in s.model.input_shape[1:])
+        x = rng.standard_normal((n_inputs,) + shape).astype(np.float32)
+        expected = keras_predict(s.model, x)
+        machine = Machine(compile_file(s.path).object)
+        got = np.stack([machine.run(xi).output for xi in x]).reshape(expected.shape)
+        yield fmt, expected, got
