@@ -72,16 +72,22 @@ def realistic_weights(model, seed):
         layer.set_weights([fan_in_scaled(rng, w.shape) for w in ws])
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("build", [ds_cnn, causal_dilated_conv1d, separable], ids=lambda f: f.__name__)
-def test_mixed_models_all_formats(tmp_path, build):
+def saved_with_realistic_weights(build, tmp_path, seed: int) -> dict:
+    """The model saved in every format, one set of realistic weights per Keras generation."""
     saved = build_and_save(build, tmp_path, build.__name__, formats=FORMATS)
     done = set()
     for s in saved.values():
         if id(s.model) not in done:
-            realistic_weights(s.model, 3)
+            realistic_weights(s.model, seed)
             done.add(id(s.model))
         s.model.save(str(s.path))
+    return saved
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("build", [ds_cnn, causal_dilated_conv1d, separable], ids=lambda f: f.__name__)
+def test_mixed_models_all_formats(tmp_path, build):
+    saved = saved_with_realistic_weights(build, tmp_path, 3)
     for fmt, expected, got in outputs_per_format(saved, 32, 5):
         assert error(got, expected) <= RTOL, (build.__name__, fmt, error(got, expected))
         assert (got.argmax(-1) == expected.argmax(-1)).all()

@@ -12,11 +12,10 @@ from keras_models import build_and_save
 from ml4f.api import compile_file
 from ml4f.emulator import Machine
 from ml4f.validate import error
-from test_whole_models_ops import realistic_weights
+from test_whole_models_ops import realistic_weights, saved_with_realistic_weights
 from tf_oracle import f16_rounded_copy, keras_predict, outputs_per_format
 
 RTOL = 1e-5
-FORMATS = ("k3_h5", "k3_keras", "k2_h5")
 N_INPUTS = 16
 
 
@@ -73,13 +72,7 @@ def prelu_cnn(K):
 @pytest.mark.parametrize("build", [conv_autoencoder, conv1d_transpose, residual_mlp, prelu_cnn],
                          ids=lambda f: f.__name__)
 def test_whole_models_all_formats(tmp_path, build):
-    saved = build_and_save(build, tmp_path, build.__name__, formats=FORMATS)
-    done = set()
-    for s in saved.values():
-        if id(s.model) not in done:
-            realistic_weights(s.model, 11)
-            done.add(id(s.model))
-        s.model.save(str(s.path))
+    saved = saved_with_realistic_weights(build, tmp_path, 11)
     for fmt, expected, got in outputs_per_format(saved, N_INPUTS, 13):
         assert error(got, expected) <= RTOL, (build.__name__, fmt, error(got, expected))
 
