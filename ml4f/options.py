@@ -20,6 +20,7 @@ class Options:
     seed: int = 1
     arena_goal: str = "balanced"        # small | balanced | fast (see ml4f/streaming.py)
     max_arena: int | None = None        # arena budget in bytes
+    winograd: bool = True               # False: direct convolution kernels only
 
     def check(self) -> None:
         if self.optimize not in OPTIMIZE:
@@ -41,4 +42,6 @@ class Options:
             sig["arena_goal"] = self.arena_goal
         if self.max_arena is not None:
             sig["max_arena"] = self.max_arena
+        if not self.winograd:
+            sig["winograd"] = False
         return sig
