@@ -259,20 +259,30 @@ def weight_bytes(g: Geometry, plan: WinogradPlan, f16: bool) -> int:
 
 
 @lru_cache(maxsize=256)
-def _choose(g: Geometry, act: str, f16: bool, residual: bool):
+def _ranked(g: Geometry, act: str, f16: bool, residual: bool) -> tuple:
+    """(cycles, plan) of every candidate plan, fastest first."""
     tile = tile_for(g)
-    best = None
-    for plan in candidate_plans(g, tile):
-        c = layer_cycles(g, plan, f16, act, residual)
-        key = (c, plan.a, plan.b)
-        if best is None or key < best[0]:
-            best = (key, plan)
-    return best[1], best[0][0]
+    ranked = [(layer_cycles(g, plan, f16, act, residual), plan.a, plan.b, plan)
+              for plan in candidate_plans(g, tile)]
+    ranked.sort(key=lambda t: t[:3])
+    return tuple((c, plan) for c, _, _, plan in ranked)
+
+
+def ranked_plans(op: Conv2D, f16: bool) -> list[tuple[float, WinogradPlan]]:
+    """The plans of an eligible convolution, fastest first, each the fastest of
+    its scratch size (fewer tiles per group: less scratch)."""
+    out, seen = [], set()
+    for c, plan in _ranked(Geometry.of(op), op.activation.kind, f16, bool(op.residual)):
+        if plan.a not in seen:
+            seen.add(plan.a)
+            out.append((c, plan))
+    return out
 
 
 def choose_plan(op: Conv2D, f16: bool) -> tuple[WinogradPlan, float]:
     """The fastest Winograd plan of an eligible convolution, and its cycle estimate."""
-    return _choose(Geometry.of(op), op.activation.kind, f16, bool(op.residual))
+    c, plan = ranked_plans(op, f16)[0]
+    return plan, c
 
 
 def winograd_op(op: Conv2D, plan: WinogradPlan) -> WinogradConv2D:
@@ -292,12 +302,13 @@ class Candidate:
     index: int                # in graph.ops
     saved: float              # estimated cycles saved against the direct kernel
     extra_bytes: int          # weights and code beyond the direct kernel's
-    op: WinogradConv2D
+    ops: tuple                # WinogradConv2D ops, fastest first (then less scratch)
 
 
-def candidates(graph: Graph, float16: bool, optimize: str) -> list[Candidate]:
+def candidates(graph: Graph, float16: bool, optimize: str, always: bool = False) -> list[Candidate]:
     """Every top-level convolution the Winograd kernel runs faster than the
-    direct one (by the two cost models), with what it saves and costs."""
+    direct one (by the two cost models), with what it saves and costs
+    (`always`: every eligible one)."""
     from .conv_plan import _choose as direct_choose
     from .conv_plan import code_estimate as direct_code
     from .conv_plan import layer_cycles as direct_cycles
@@ -306,15 +317,17 @@ def candidates(graph: Graph, float16: bool, optimize: str) -> list[Candidate]:
         if not eligible(op):
             continue
         g = Geometry.of(op)
-        plan, cycles = choose_plan(op, float16)
         direct = direct_choose(g, op.activation.kind, op.kernel.size, float16, optimize, 12)
         dcycles = direct_cycles(g, direct, float16, op.activation.kind)
-        if cycles >= dcycles:
+        faster = [(c, plan) for c, plan in ranked_plans(op, float16) if always or c < dcycles]
+        if not faster:
             continue
+        cycles, plan = faster[0]
         wbytes = (2 if float16 else 4) * op.kernel.size
         extra = (weight_bytes(g, plan, float16) - wbytes - 4 * g.cout
                  + code_estimate(g, plan, float16) - direct_code(g, direct, float16))
-        out.append(Candidate(i, dcycles - cycles, max(0, extra), winograd_op(op, plan)))
+        out.append(Candidate(i, dcycles - cycles, max(0, extra),
+                             tuple(winograd_op(op, p) for _, p in faster)))
     return out
 
 
@@ -327,35 +340,47 @@ def object_estimate(graph: Graph, float16: bool) -> int:
     return total
 
 
-def choose_winograd(graph: Graph, *, float16: bool, optimize: str, enabled: bool = True,
+#: --winograd: "auto" (the rule below), "off" (direct kernels only), "always" (every
+#: eligible convolution, whatever the cost model, the object or the arena say: for
+#: tests and measurements; `max_arena` still holds)
+WINOGRAD_MODES = ("auto", "off", "always")
+
+
+def choose_winograd(graph: Graph, *, float16: bool, optimize: str, mode: str = "auto",
                     max_arena: int | None = None) -> Graph:
     """The graph with the convolutions that run faster as Winograd replaced by
     WinogradConv2D ops: "speed" takes every faster one, "balanced" the ones
     saving the most cycles per extra byte while the object's weights grow by at
-    most BALANCED_OBJECT_GROWTH, "size" none.  A layer whose scratch would raise
-    the arena's bound above ARENA_SLACK times the direct kernels' (or above
-    `max_arena`) stays direct."""
-    from ..plan import buffers
-    if not enabled or optimize == "size":
+    most BALANCED_OBJECT_GROWTH, "size" none.  Each takes the fastest of its
+    plans whose scratch keeps the arena within ARENA_SLACK of the direct
+    kernels' arena (and `max_arena`), or stays direct.  Only the convolutions
+    of the graph itself are considered: those inside streamed regions (and
+    frame-by-frame ops) stay direct."""
+    from ..plan import plan_arena
+    always = mode == "always"
+    if mode == "off" or (optimize == "size" and not always):
         return graph
-    found = candidates(graph, float16, optimize)
+    found = candidates(graph, float16, optimize, always)
     if not found:
         return graph
-    if optimize == "balanced":
+    if optimize == "balanced" and not always:
         found.sort(key=lambda c: (-c.saved / max(1, c.extra_bytes), c.index))
         budget = (BALANCED_OBJECT_GROWTH - 1) * object_estimate(graph, float16)
     else:
         found.sort(key=lambda c: (-c.saved, c.index))
         budget = None
-    bound = buffers(graph).lower_bound
-    limit = ARENA_SLACK * bound if max_arena is None else min(ARENA_SLACK * bound, max_arena)
+    arena = plan_arena(graph).arena_bytes
+    limit = max(arena, ARENA_SLACK * arena) if not always else float("inf")
+    if max_arena is not None:
+        limit = min(limit, max_arena)
     ops = list(graph.ops)
     spent = 0
     for c in found:
         if budget is not None and spent + c.extra_bytes > budget:
             continue
-        trial = ops[:c.index] + [c.op] + ops[c.index + 1:]
-        if buffers(dataclasses.replace(graph, ops=trial)).lower_bound > max(limit, bound):
-            continue
-        ops, spent = trial, spent + c.extra_bytes
+        for op in c.ops:
+            trial = ops[:c.index] + [op] + ops[c.index + 1:]
+            if plan_arena(dataclasses.replace(graph, ops=trial)).arena_bytes <= limit:
+                ops, spent = trial, spent + c.extra_bytes
+                break
     return dataclasses.replace(graph, ops=ops)
