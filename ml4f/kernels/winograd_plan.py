@@ -96,9 +96,9 @@ def axes(g: Geometry, tile) -> tuple[Axis, Axis]:
 
 def tile_for(g: Geometry) -> tuple[int, int] | None:
     """The tile of an eligible convolution: F(2x2, 3x3) or, 1-D, F(2, 3) along x."""
-    if (g.sh, g.sw, g.dh, g.dw) != (1, 1, 1, 1) or g.KW != 3 or g.OW < 2:
+    if (g.sh, g.sw, g.dh, g.dw) != (1, 1, 1, 1) or g.KW != 3:
         return None
-    if g.KH == 3 and g.OH >= 2:
+    if g.KH == 3:
         return (2, 2)
     if g.KH == 1 and g.H == 1:
         return (1, 2)
