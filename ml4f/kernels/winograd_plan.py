@@ -186,12 +186,10 @@ def issue_vadd() -> int:
 
 
 def unroll_blocks(cin: int, cblock: int) -> int:
-    """Channel blocks per iteration of the reduction loop."""
+    """Channel blocks per iteration of the reduction loop (the blocks left over
+    are emitted after the loop)."""
     nb = cin // cblock
-    u = max(1, BLOCK_UNROLL_CHANNELS // cblock)
-    while u > 1 and (nb - 1) % u:
-        u -= 1
-    return max(1, u)
+    return max(1, min(nb - 1, BLOCK_UNROLL_CHANNELS // cblock))
 
 
 def output_transform_cycles(plan: WinogradPlan, counts, bb: int, act: str, residual: bool) -> float:
