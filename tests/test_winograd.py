@@ -265,3 +265,27 @@ def test_benchmark_models_choose_winograd_outside_streamed_regions():
     for op in chosen.ops:
         for inner in getattr(op, "ops", []):
             assert inner.kind == "conv2d" or inner.kind != "winograd"
+
+
+@pytest.mark.unit
+def test_report_shows_the_algorithm_and_extra_flash():
+    from pathlib import Path
+
+    from ml4f.errors import UsageError
+    from ml4f.options import Options
+    from ml4f.report import summary
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "models" / "cifar_cnn.h5"
+    speed = compile_file(path, optimize="speed", validate=False)
+    layers = {L["name"]: L for L in speed.report["layers"]}
+    conv3 = layers["conv3"]
+    assert conv3["op"] == "winograd" and conv3["algorithm"] == "winograd"
+    # 16/9 of the 3x3x32x64 kernel: 7/9 more, plus the float16 padding (none here)
+    assert conv3["extra_flash_bytes"] == 4 * 3 * 3 * 32 * 64 * 7 // 9
+    assert layers["out"].get("algorithm") is None
+    assert "Winograd convolutions: conv3" in summary(speed.report, "cifar")
+    direct = compile_file(path, optimize="speed", validate=False, winograd="off")
+    assert all(L.get("algorithm") != "winograd" for L in direct.report["layers"])
+    assert direct.report["options"]["winograd"] == "off"
+    assert "winograd" not in speed.report["options"]
+    with pytest.raises(UsageError):
+        Options(winograd="yes").check()
