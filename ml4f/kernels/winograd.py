@@ -1,11 +1,12 @@
-"""Winograd convolution F(2x2, 3x3) (and F(2, 3) for 1-D): the conv family's
+"""Winograd convolution F(2x2, 3x3) (and F(2, 3) or F(4, 3) for 1-D): the conv family's
 variant for stride-1 3x3 (or 3-tap 1-D) kernels, chosen per layer by the
 cost model (winograd_plan.py).
 
 Per tile of m_y x m_x outputs reading alpha_y x alpha_x inputs, with P =
 alpha_y * alpha_x positions:
 
-  input transform   V = B^T d B  per input channel (adds/subs only), written
+  input transform   V = B^T d B  per input channel (adds/subs; F(4, 3) also
+                    VMLA/VMLS by its coefficients 2, 4, 5), written
                     once per tile to the op's scratch and shared by every
                     output channel; taps outside the input are zero (known at
                     compile time: border tiles have their own transform code,
@@ -14,7 +15,7 @@ alpha_y * alpha_x positions:
                     tile of `a` tiles x `b` output channels summed over the
                     input channels (VMUL + VADD through two temporaries, the
                     weights U streamed by VLDM in read order);
-  output transform  Y = A^T M A  (adds/subs) starting from the bias, then the
+  output transform  Y = A^T M A  (adds/subs; F(4, 3): 2, 4, 8) from the bias, then the
                     fused merge operand, the activation and the one store.
 
 The kernel runs tile rows top to bottom, groups of `a` tiles along the row:
@@ -75,33 +76,50 @@ class _Regs:
             self.free.sort(key=lambda r: r.num)
 
 
-def _combine(asm, regs: _Regs, terms) -> _Value:
-    """sum of coef * value over terms (coefficients +-1): an alias, a VADD/VSUB
-    into a new register, or zero."""
-    live = [(c * v.sign, v.reg) for c, v in terms if c and not v.zero]
+def _combine(asm, regs: _Regs, terms, consts=None) -> _Value:
+    """sum of coef * value over terms: an alias, a new register (VADD/VSUB for
+    coefficients +-1, VMUL/VMLA/VMLS by a constant register of `consts` for the
+    others), or zero."""
+    live = [(float(c * v.sign), v.reg) for c, v in terms if c and not v.zero]
     if not live:
         return _Value()
-    assert all(abs(c) == 1 for c, _ in live), "only +-1 transform coefficients are emitted"
-    if len(live) == 1:
+    live.sort(key=lambda t: abs(t[0]) != 1)             # the +-1 terms first
+    if len(live) == 1 and abs(live[0][0]) == 1:
         return _Value(live[0][1], int(live[0][0]))
-    (c0, a), (c1, b) = live[0], live[1]
     dst = regs.take()
-    sign = 1
-    if c0 > 0 and c1 > 0:
-        asm.vadd(dst, a, b)
-    elif c0 > 0:
-        asm.vsub(dst, a, b)
-    elif c1 > 0:
-        asm.vsub(dst, b, a)
-    else:
-        asm.vadd(dst, a, b)
-        sign = -1
-    for c, r in live[2:]:
-        if c * sign > 0:
-            asm.vadd(dst, dst, r)
+    (c0, a) = live[0]
+    rest = live[1:]
+    if rest and abs(c0) == 1 and abs(rest[0][0]) == 1:
+        c1, b = rest[0]
+        rest = rest[1:]
+        sign = 1
+        if c0 > 0 and c1 > 0:
+            asm.vadd(dst, a, b)
+        elif c0 > 0:
+            asm.vsub(dst, a, b)
+        elif c1 > 0:
+            asm.vsub(dst, b, a)
         else:
-            asm.vsub(dst, dst, r)
+            asm.vadd(dst, a, b)
+            sign = -1
+    elif abs(c0) == 1:
+        asm.vmov(dst, a)
+        sign = int(c0)
+    else:
+        asm.vmul(dst, a, consts[abs(c0)])
+        sign = 1 if c0 > 0 else -1
+    for c, r in rest:
+        c = c * sign
+        if abs(c) == 1:
+            (asm.vadd if c > 0 else asm.vsub)(dst, dst, r)
+        else:
+            (asm.vmla if c > 0 else asm.vmls)(dst, r, consts[abs(c)])
     return _Value(dst, sign)
+
+
+def constants_of(*matrices) -> list[float]:
+    """The coefficient magnitudes other than 0 and 1 (held in S registers)."""
+    return sorted({abs(float(c)) for m in matrices for c in np.ravel(m)} - {0.0, 1.0})
 
 
 class _Emitter:
@@ -161,11 +179,13 @@ class _Emitter:
             add_const(asm, row_ptrs[k], r0, 4 * r * g.W * g.cin, scratch=r12)
         cin4 = 4 * g.cin
         pos_bytes = 4 * plan.cblock * plan.a
-        zero_core = None
+        values = constants_of(self.bty, self.btx)
+        consts = {v: S[31 - k] for k, v in enumerate(values)}
+        for v, reg in consts.items():
+            asm.vmov_imm(reg, v)
 
         def body():
-            nonlocal zero_core
-            regs = _Regs([S[i] for i in range(32)])
+            regs = _Regs([S[i] for i in range(32 - len(consts))])
             d = {}
             for r in rows:
                 for x in range(nx):
@@ -185,7 +205,8 @@ class _Emitter:
             t = {}
             for i in range(ny):
                 for x in range(nx):
-                    t[i, x] = _combine(asm, regs, [(self.bty[i][r], val(r, x)) for r in range(ny)])
+                    t[i, x] = _combine(asm, regs, [(self.bty[i][r], val(r, x)) for r in range(ny)],
+                                       consts)
             used = {v.reg for v in t.values() if not v.zero}
             for v in d.values():
                 if v.reg not in used:
@@ -193,7 +214,7 @@ class _Emitter:
             v_out = []
             for i in range(ny):
                 for j in range(nx):
-                    v = _combine(asm, regs, [(self.btx[j][x], t[i, x]) for x in range(nx)])
+                    v = _combine(asm, regs, [(self.btx[j][x], t[i, x]) for x in range(nx)], consts)
                     v_out.append(v)
             zero_reg = None
             for k, v in enumerate(v_out):
@@ -290,7 +311,11 @@ class _Emitter:
         pixels = [(oy, ox) for oy in range(cy) for ox in range(cx)]
         y = {p: [S[2 * bb + k * bb + j] for j in range(bb)] for k, p in enumerate(pixels)}
         used = 2 * bb + len(pixels) * bb
-        assert used <= 32
+        values = constants_of(self.aty, self.atx)
+        consts = {v: S[31 - k] for k, v in enumerate(values)}
+        assert used + len(consts) <= 32
+        for v, reg in consts.items():
+            asm.vmov_imm(reg, v)
         asm.vldm(r2, sb[0], bb)
         init = set()
         for xi in range(P):
@@ -299,20 +324,25 @@ class _Emitter:
             if a > 1 and xi + 1 < P:
                 asm.add(r0, r0, 4 * (a - 1) * bb)
             for p in pixels:
-                c = self.aty[p[0]][i] * self.atx[p[1]][j]
+                c = float(self.aty[p[0]][i] * self.atx[p[1]][j])
                 if not c:
                     continue
-                assert abs(c) == 1
                 for k in range(bb):
-                    src = sb[k] if p not in init else y[p][k]
-                    (asm.vadd if c > 0 else asm.vsub)(y[p][k], src, sm[k])
+                    if abs(c) == 1:
+                        src = sb[k] if p not in init else y[p][k]
+                        (asm.vadd if c > 0 else asm.vsub)(y[p][k], src, sm[k])
+                    else:
+                        if p not in init:
+                            asm.vmov(y[p][k], sb[k])
+                        (asm.vmla if c > 0 else asm.vmls)(y[p][k], sm[k], consts[abs(c)])
                 init.add(p)
         row_bytes, pix_bytes = 4 * g.OW * g.cout, 4 * g.cout
         temps = (r3, r4, r5, r6, r7, r8)
         for k, p in enumerate(pixels):
             regs = y[p]
             later = {r.num for q in pixels[k + 1:] for r in y[q]}
-            sfree = [S[n] for n in range(32) if n not in later and n not in {r.num for r in regs}]
+            sfree = [S[n] for n in range(32) if n not in later and n not in {r.num for r in regs}
+                     and n not in {r.num for r in consts.values()} | {s.num for s in sb}]
             add_const(asm, r9, r1, p[0] * row_bytes + p[1] * pix_bytes, scratch=r12)
             if self.op.residual:
                 combine_residual(asm, regs, r9, self.residual_delta, self.op.residual, sfree, r10)

@@ -5,7 +5,7 @@ layer against the direct kernel (conv_plan.py) under the goal of `--optimize`.
 
 F(m, 3) per axis: a tile of m outputs reads alpha = m + 2 inputs; F(2x2, 3x3)
 for 2-D convolutions (16 positions per tile, 2.25x fewer multiplies), F(2, 3)
-along x for 1-D ones (4 positions, 1.5x).  Instruction costs are the named
+(4 positions, 1.5x) or F(4, 3) (6 positions, 2x) along x for 1-D ones.  Instruction costs are the named
 facts of kernels/cost.py; the estimates of this kernel's own are named here.
 """
 from __future__ import annotations
@@ -25,6 +25,7 @@ MAX_BLOCK = 5                # output channels per block (the output transform h
 MAX_TILES = 6                # tiles per group
 MAX_CIN = 300                # input channels (loads reach 3 * Cin floats from a row pointer)
 VSTR_REACH = 1020            # VSTR/VLDR immediate offsets
+VMLA_CYCLES = 3              # VMLA/VMLS by a transform coefficient
 BLOCK_UNROLL_CHANNELS = 8    # input channels per iteration of the reduction loop, at most
 
 # ------------------------------------------------------------------ estimates
@@ -94,15 +95,21 @@ def axes(g: Geometry, tile) -> tuple[Axis, Axis]:
     return Axis(g.H, g.OH, g.pt, tile[0]), Axis(g.W, g.OW, g.pl, tile[1])
 
 
-def tile_for(g: Geometry) -> tuple[int, int] | None:
-    """The tile of an eligible convolution: F(2x2, 3x3) or, 1-D, F(2, 3) along x."""
+def tiles_for(g: Geometry) -> list[tuple[int, int]]:
+    """The tiles of an eligible convolution: F(2x2, 3x3) or, 1-D, F(2, 3) and
+    F(4, 3) along x (the cost model picks)."""
     if (g.sh, g.sw, g.dh, g.dw) != (1, 1, 1, 1) or g.KW != 3:
-        return None
+        return []
     if g.KH == 3:
-        return (2, 2)
+        return [(2, 2)]
     if g.KH == 1 and g.H == 1:
-        return (1, 2)
-    return None
+        return [(1, 2), (1, 4)]
+    return []
+
+
+def tile_for(g: Geometry) -> tuple[int, int] | None:
+    tiles = tiles_for(g)
+    return tiles[0] if tiles else None
 
 
 def eligible(op) -> bool:
@@ -134,26 +141,56 @@ def make_plan(g: Geometry, tile, a: int, b: int) -> WinogradPlan:
     return WinogradPlan(tile, a, b, cblock_for(g.cin, a, p))
 
 
+def _consts(tile) -> int:
+    """S registers holding transform coefficients other than 0 and +-1."""
+    vals = set()
+    for m in tile:
+        for mat in (WINOGRAD[m][0], WINOGRAD[m][2]):
+            vals |= {abs(float(c)) for c in mat.ravel()}
+    return len(vals - {0.0, 1.0})
+
+
 def candidate_plans(g: Geometry, tile):
     ax = axes(g, tile)[1]
+    pixels = tile[0] * tile[1]
     for a in range(1, min(MAX_TILES, ax.tiles) + 1):
         for b in range(1, min(MAX_BLOCK, g.cout) + 1):
-            if a * b <= MAX_GEMM_SUMS and a * b + a + b + 2 <= 32:
+            if (a * b <= MAX_GEMM_SUMS and a * b + a + b + 2 <= 32
+                    and (2 + pixels) * b + _consts(tile) <= 32):
                 yield make_plan(g, tile, a, b)
 
 
 # ------------------------------------------------------------------ cost model
+def _combo_cycles(coefs) -> int:
+    """Cycles of one linear combination as _combine emits it (winograd.py):
+    nothing for an alias, VADD/VSUB for +-1 terms, VMUL or VMOV then VMLA/VMLS
+    for the others."""
+    unit = sum(1 for c in coefs if abs(c) == 1)
+    other = len(coefs) - unit
+    if not coefs or (len(coefs) == 1 and unit == 1):
+        return 0
+    if unit >= 2:
+        return 1 + (unit - 2) + VMLA_CYCLES * other
+    if unit == 1:
+        return 1 + VMLA_CYCLES * other
+    return 1 + VMLA_CYCLES * (other - 1)
+
+
 def _transform_ops(bt, mask_rows, mask_cols) -> int:
-    """Adds/subs of the separable input transform of one channel with these taps valid."""
-    def stage(mat, valid):
-        return sum(max(0, sum(1 for r, c in enumerate(row) if c and valid[r]) - 1) for row in mat)
-    ny, nx = len(mask_rows), len(mask_cols)
+    """Cycles of the separable input transform of one channel with these taps valid."""
     bty, btx = bt
-    rows_valid = sum(mask_rows)
-    cols_t = [any(btx[j][x] and mask_cols[x] for x in range(nx)) for j in range(nx)]
-    first = rows_valid * stage(btx, mask_cols)               # along x, per valid row
-    second = sum(cols_t) * stage(bty, mask_rows)              # along y, per non-zero column
-    return first + second if ny > 1 else stage(btx, mask_cols)
+    ny, nx = len(mask_rows), len(mask_cols)
+    total = 0
+    t_nonzero = {}
+    for i in range(ny):
+        for x in range(nx):
+            coefs = [bty[i][r] for r in range(ny) if bty[i][r] and mask_rows[r] and mask_cols[x]]
+            total += _combo_cycles(coefs)
+            t_nonzero[i, x] = bool(coefs)
+    for i in range(ny):
+        for j in range(nx):
+            total += _combo_cycles([btx[j][x] for x in range(nx) if btx[j][x] and t_nonzero[i, x]])
+    return total
 
 
 def input_transform_cycles(g: Geometry, plan: WinogradPlan, mask_rows, mask_cols) -> float:
@@ -196,9 +233,13 @@ def output_transform_cycles(plan: WinogradPlan, counts, bb: int, act: str, resid
     """One tile's output transform for one block: the sums, bias, activation, stores."""
     aty, atx = WINOGRAD[plan.tile[0]][2], WINOGRAD[plan.tile[1]][2]
     cy, cx = counts
-    terms = sum(1 for oy in range(cy) for ox in range(cx)
-                for i in range(len(aty[0])) for j in range(len(atx[0]))
-                if aty[oy][i] and atx[ox][j])
+    terms = 0
+    for oy in range(cy):
+        for ox in range(cx):
+            cs = [aty[oy][i] * atx[ox][j] for i in range(len(aty[0])) for j in range(len(atx[0]))
+                  if aty[oy][i] and atx[ox][j]]
+            terms += sum(1 if abs(c) == 1 else VMLA_CYCLES for c in cs)
+            terms += 0 if abs(cs[0]) == 1 else 1                  # VMOV of the bias
     pixels = cy * cx
     st = store(bb) if act == "linear" else store(0) + ACTIVATED_STORE_PER_VALUE * bb
     res = pixels * (ALU + vldm(bb) + bb) if residual else 0
@@ -259,9 +300,8 @@ def weight_bytes(g: Geometry, plan: WinogradPlan, f16: bool) -> int:
 @lru_cache(maxsize=256)
 def _ranked(g: Geometry, act: str, f16: bool, residual: bool) -> tuple:
     """(cycles, plan) of every candidate plan, fastest first."""
-    tile = tile_for(g)
     ranked = [(layer_cycles(g, plan, f16, act, residual), plan.a, plan.b, plan)
-              for plan in candidate_plans(g, tile)]
+              for tile in tiles_for(g) for plan in candidate_plans(g, tile)]
     ranked.sort(key=lambda t: t[:3])
     return tuple((c, plan) for c, _, _, plan in ranked)
 
@@ -271,8 +311,8 @@ def ranked_plans(op: Conv2D, f16: bool) -> list[tuple[float, WinogradPlan]]:
     its scratch size (fewer tiles per group: less scratch)."""
     out, seen = [], set()
     for c, plan in _ranked(Geometry.of(op), op.activation.kind, f16, bool(op.residual)):
-        if plan.a not in seen:
-            seen.add(plan.a)
+        if (plan.tile, plan.a) not in seen:
+            seen.add((plan.tile, plan.a))
             out.append((c, plan))
     return out
 
