@@ -336,17 +336,26 @@ def plan_of(op: WinogradConv2D) -> WinogradPlan:
 
 # ------------------------------------------------------------------ the choice
 @dataclass(frozen=True)
-class Candidate:
-    index: int                # in graph.ops
+class Choice:
+    op: WinogradConv2D
     saved: float              # estimated cycles saved against the direct kernel
     extra_bytes: int          # weights and code beyond the direct kernel's
-    ops: tuple                # WinogradConv2D ops, fastest first (then less scratch)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    index: int                # in graph.ops
+    plans: tuple              # Choice per plan, fastest first (then less scratch)
+
+    @property
+    def best(self) -> Choice:
+        return self.plans[0]
 
 
 def candidates(graph: Graph, float16: bool, optimize: str, always: bool = False) -> list[Candidate]:
     """Every top-level convolution the Winograd kernel runs faster than the
-    direct one (by the two cost models), with what it saves and costs
-    (`always`: every eligible one)."""
+    direct one (by the two cost models), with what each of its plans saves and
+    costs (`always`: every eligible one)."""
     from .conv_plan import _choose as direct_choose
     from .conv_plan import code_estimate as direct_code
     from .conv_plan import layer_cycles as direct_cycles
@@ -357,15 +366,16 @@ def candidates(graph: Graph, float16: bool, optimize: str, always: bool = False)
         g = Geometry.of(op)
         direct = direct_choose(g, op.activation.kind, op.kernel.size, float16, optimize, 12)
         dcycles = direct_cycles(g, direct, float16, op.activation.kind)
-        faster = [(c, plan) for c, plan in ranked_plans(op, float16) if always or c < dcycles]
-        if not faster:
-            continue
-        cycles, plan = faster[0]
-        wbytes = (2 if float16 else 4) * op.kernel.size
-        extra = (weight_bytes(g, plan, float16) - wbytes - 4 * g.cout
-                 + code_estimate(g, plan, float16) - direct_code(g, direct, float16))
-        out.append(Candidate(i, dcycles - cycles, max(0, extra),
-                             tuple(winograd_op(op, p) for _, p in faster)))
+        wbytes = (2 if float16 else 4) * op.kernel.size + 4 * g.cout
+        plans = []
+        for cycles, plan in ranked_plans(op, float16):
+            if not always and cycles >= dcycles:
+                continue
+            extra = (weight_bytes(g, plan, float16) - wbytes
+                     + code_estimate(g, plan, float16) - direct_code(g, direct, float16))
+            plans.append(Choice(winograd_op(op, plan), dcycles - cycles, max(0, extra)))
+        if plans:
+            out.append(Candidate(i, tuple(plans)))
     return out
 
 
@@ -390,8 +400,9 @@ def choose_winograd(graph: Graph, *, float16: bool, optimize: str, mode: str = "
     WinogradConv2D ops: "speed" takes every faster one, "balanced" the ones
     saving the most cycles per extra byte while the object's weights grow by at
     most BALANCED_OBJECT_GROWTH, "size" none.  Each takes the fastest of its
-    plans whose scratch keeps the arena within ARENA_SLACK of the direct
-    kernels' arena (and `max_arena`), or stays direct.  Only the convolutions
+    plans that fits what is left of that budget and whose scratch keeps the
+    arena within ARENA_SLACK of the direct kernels' arena (and `max_arena`),
+    or stays direct.  Only the convolutions
     of the graph itself are considered: those inside streamed regions (and
     frame-by-frame ops) stay direct."""
     from ..plan import plan_arena
@@ -402,10 +413,10 @@ def choose_winograd(graph: Graph, *, float16: bool, optimize: str, mode: str = "
     if not found:
         return graph
     if optimize == "balanced" and not always:
-        found.sort(key=lambda c: (-c.saved / max(1, c.extra_bytes), c.index))
+        found.sort(key=lambda c: (-c.best.saved / max(1, c.best.extra_bytes), c.index))
         budget = (BALANCED_OBJECT_GROWTH - 1) * object_estimate(graph, float16)
     else:
-        found.sort(key=lambda c: (-c.saved, c.index))
+        found.sort(key=lambda c: (-c.best.saved, c.index))
         budget = None
     arena = plan_arena(graph).arena_bytes
     limit = max(arena, ARENA_SLACK * arena) if not always else float("inf")
@@ -414,11 +425,11 @@ def choose_winograd(graph: Graph, *, float16: bool, optimize: str, mode: str = "
     ops = list(graph.ops)
     spent = 0
     for c in found:
-        if budget is not None and spent + c.extra_bytes > budget:
-            continue
-        for op in c.ops:
-            trial = ops[:c.index] + [op] + ops[c.index + 1:]
+        for choice in c.plans:
+            if budget is not None and spent + choice.extra_bytes > budget:
+                continue
+            trial = ops[:c.index] + [choice.op] + ops[c.index + 1:]
             if plan_arena(dataclasses.replace(graph, ops=trial)).arena_bytes <= limit:
-                ops, spent = trial, spent + c.extra_bytes
+                ops, spent = trial, spent + choice.extra_bytes
                 break
     return dataclasses.replace(graph, ops=ops)
