@@ -292,3 +292,24 @@ def test_report_shows_the_algorithm_and_extra_flash():
     assert "winograd" not in speed.report["options"]
     with pytest.raises(UsageError):
         Options(winograd="yes").check()
+
+
+@pytest.mark.unit
+def test_balanced_takes_the_plan_that_fits_the_budget():
+    """gesture_conv1d's conv3: F(4, 3) in speed (2x the kernel's bytes), F(2, 3)
+    in balanced (4/3: within the 25% of the object), nothing with float16 (half
+    the object, the same code) or in size."""
+    from pathlib import Path
+    from ml4f.graph.build import build_graph
+    from ml4f.graph.registry import LAYER_KINDS
+    from ml4f.model import load_model
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "models" / "gesture_conv1d.h5"
+    graph, _ = plan_memory(build_graph(load_model(str(path), LAYER_KINDS)))
+
+    def tiles(**kw):
+        return {op.name: op.tile for op in choose_kernels(graph, **kw).ops
+                if isinstance(op, WinogradConv2D)}
+    assert tiles(optimize="speed") == {"conv3": (1, 4)}
+    assert tiles(optimize="balanced") == {"conv3": (1, 2)}
+    assert tiles(optimize="balanced", float16=True) == {}
+    assert tiles(optimize="size") == {}

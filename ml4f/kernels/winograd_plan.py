@@ -17,7 +17,8 @@ from functools import lru_cache
 from ..graph.ops import Conv2D, Graph
 from ..graph.ops.conv import WINOGRAD, WinogradConv2D, winograd_transform
 from .conv_geometry import Geometry
-from .cost import ACTIVATED_STORE_PER_VALUE, ALU, BYTES_PER_INSN, LDR, LOOP, MAC, VCVT, store, vldm, vstm
+from .cost import (ACTIVATED_STORE_PER_VALUE, ALU, BYTES_PER_INSN, LDR, LOOP, MAC, VCVT, VMLA,
+                   store, vldm, vstm)
 
 # ------------------------------------------------------------------ plan limits
 MAX_GEMM_SUMS = 24           # S registers of the element-wise stage's sums (tiles x channels)
@@ -25,7 +26,6 @@ MAX_BLOCK = 5                # output channels per block (the output transform h
 MAX_TILES = 6                # tiles per group
 MAX_CIN = 300                # input channels (loads reach 3 * Cin floats from a row pointer)
 VSTR_REACH = 1020            # VSTR/VLDR immediate offsets
-VMLA_CYCLES = 3              # VMLA/VMLS by a transform coefficient
 BLOCK_UNROLL_CHANNELS = 8    # input channels per iteration of the reduction loop, at most
 
 # ------------------------------------------------------------------ estimates
@@ -170,10 +170,10 @@ def _combo_cycles(coefs) -> int:
     if not coefs or (len(coefs) == 1 and unit == 1):
         return 0
     if unit >= 2:
-        return 1 + (unit - 2) + VMLA_CYCLES * other
+        return 1 + (unit - 2) + VMLA * other
     if unit == 1:
-        return 1 + VMLA_CYCLES * other
-    return 1 + VMLA_CYCLES * (other - 1)
+        return 1 + VMLA * other
+    return 1 + VMLA * (other - 1)
 
 
 def _transform_ops(bt, mask_rows, mask_cols) -> int:
@@ -238,7 +238,7 @@ def output_transform_cycles(plan: WinogradPlan, counts, bb: int, act: str, resid
         for ox in range(cx):
             cs = [aty[oy][i] * atx[ox][j] for i in range(len(aty[0])) for j in range(len(atx[0]))
                   if aty[oy][i] and atx[ox][j]]
-            terms += sum(1 if abs(c) == 1 else VMLA_CYCLES for c in cs)
+            terms += sum(1 if abs(c) == 1 else VMLA for c in cs)
             terms += 0 if abs(cs[0]) == 1 else 1                  # VMOV of the bias
     pixels = cy * cx
     st = store(bb) if act == "linear" else store(0) + ACTIVATED_STORE_PER_VALUE * bb
