@@ -57,6 +57,32 @@ def _layers(compiled, float16: bool) -> list[dict]:
     return rows
 
 
+def _winograd(path, speed) -> dict:
+    """--optimize speed with Winograd convolutions where the cost model takes them,
+    against the same object with direct kernels only (--winograd off): per
+    convolution the kernel, cycles per (direct) MAC against the direct floor, the
+    flash beyond the original weights; the whole model's cycles and bytes."""
+    direct, _ = _compile(path, validate=False, optimize="speed", winograd="off")
+    d_layers = {L["name"]: L for L in direct.report["layers"]}
+    rows = []
+    for L in speed.report["layers"]:
+        if L.get("algorithm") is None:
+            continue
+        d = d_layers.get(L["name"], {})
+        rows.append({"name": L["name"], "algorithm": L["algorithm"], "kernel": L["kernel"],
+                     "macs": L["macs"], "cycles": L["cycles"],
+                     "cycles_per_mac": L["cycles_per_mac"],
+                     "direct_cycles_per_mac": d.get("cycles_per_mac"),
+                     "floor_cycles_per_mac": L["floor_cycles_per_mac"],
+                     "extra_flash_bytes": L["extra_flash_bytes"]})
+    t, dt = speed.report["totals"], direct.report["totals"]
+    return {"layers": rows, "cycles": t["cycles"], "direct_cycles": dt["cycles"],
+            "ratio": round(t["cycles"] / dt["cycles"], 3),
+            "object_bytes": t["object_bytes"], "direct_object_bytes": dt["object_bytes"],
+            "arena_bytes": speed.report["arena"]["arena_bytes"],
+            "direct_arena_bytes": direct.report["arena"]["arena_bytes"]}
+
+
 def _summary(compiled, seconds: float, float16: bool, with_layers: bool = True) -> dict:
     r = compiled.report
     t, a = r["totals"], r["arena"]
@@ -152,6 +178,8 @@ def measure(model: BenchModel, quick: bool = False, log=print) -> dict:
         else:
             compiled, secs = _compile(model.path, optimize=mode)
             summary = _summary(compiled, secs, False, with_layers=False)
+            if mode == "speed":
+                entry["winograd"] = _winograd(model.path, compiled)
         entry["optimize"][mode] = summary
 
     t = time.perf_counter()

@@ -117,6 +117,25 @@ def markdown(results: dict) -> str:
                      "speed: code / cycles"], rows)
     lines += [""]
 
+    lines += ["## Winograd convolutions (float32, --optimize speed)", ""]
+    rows = []
+    for m in results["models"]:
+        w = m.get("winograd") if m["status"] == "ok" else None
+        if not w:
+            continue
+        chosen = [L for L in w["layers"] if L["algorithm"] == "winograd"]
+        layers = "; ".join(f"{L['name']}: {_f(L['cycles_per_mac'])} c/MAC (direct "
+                           f"{_f(L['direct_cycles_per_mac'])}, floor {_f(L['floor_cycles_per_mac'])}"
+                           f"), +{L['extra_flash_bytes']:,} B" for L in chosen) or "none chosen"
+        rows.append([m["name"], _n(w["direct_cycles"]), _n(w["cycles"]), _f(w["ratio"], 3),
+                     f"{w['direct_object_bytes']:,} → {w['object_bytes']:,}",
+                     f"{w['direct_arena_bytes']:,} → {w['arena_bytes']:,}", layers])
+    lines += _table(["model", "direct only cycles", "with Winograd cycles", "ratio",
+                     "object B", "arena B", "Winograd layers (c/MAC per direct MAC)"], rows,
+                    "lrrrrrl")
+    lines += ["", ("Both objects compiled in the same run: `--winograd off` against the default "
+                   "choice; convolutions inside streamed regions stay direct."), ""]
+
     lines += ["## Per layer", ""]
     for m in results["models"]:
         lines += [f"### {m['name']}: {m['description']}", ""]

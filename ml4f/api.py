@@ -2,7 +2,8 @@
 what happens, in which order.
 
     read the model file (once) -> graph (converters, then every pass)
-    -> arena plan, machine code, object (once) -> validation in the emulator
+    -> streamed regions -> Winograd convolutions -> arena plan, machine code, object (once)
+    -> validation in the emulator
     -> test vector (optional) -> cycle profile -> report
 """
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import __version__
-from .backend import compile_graph, plan_memory
+from .backend import choose_kernels, compile_graph, plan_memory
 from .codegen import Generated
 from .container import Header, attach_test_data, parse_header
 from .emulator import Machine
@@ -94,6 +95,8 @@ def compile_model(model: Model, options: Options = Options(), progress=None,
     start = time.perf_counter()
     timings = {}
     graph, memory = plan_memory(build_graph(model), options.arena_goal, options.max_arena)
+    graph = choose_kernels(graph, float16=options.float16, optimize=options.optimize,
+                           winograd=options.winograd, max_arena=options.max_arena)
     arena, gen, obj = compile_graph(graph, float16=options.float16, optimize=options.optimize)
     if options.max_arena is not None and arena.arena_bytes > options.max_arena:
         raise BudgetError(f"the arena plan needs {arena.arena_bytes:,} B (lower bound "

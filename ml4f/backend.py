@@ -7,6 +7,7 @@ from .codegen import Generated, generate
 from .container import build_object
 from .graph.ops import Graph
 from .plan import ArenaPlan, plan_arena
+from .kernels.winograd_plan import choose_winograd
 from .streaming import choose_regions
 
 
@@ -31,3 +32,11 @@ def plan_memory(graph: Graph, goal: str = "balanced", max_arena: int | None = No
     """The graph with the regions to stream chosen (ml4f/streaming.py), and the choice."""
     memory = choose_regions(graph, goal, max_arena)
     return memory.graph, memory
+
+
+def choose_kernels(graph: Graph, *, float16: bool = False, optimize: str = "balanced",
+                   winograd: str = "auto", max_arena: int | None = None) -> Graph:
+    """The graph with the convolutions that run as Winograd convolutions chosen
+    (ml4f/kernels/winograd_plan.py): after the streamed regions, before the arena plan."""
+    return choose_winograd(graph, float16=float16, optimize=optimize, mode=winograd,
+                           max_arena=max_arena)

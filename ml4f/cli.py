@@ -3,7 +3,7 @@
     ml4f compile MODEL [-o DIR] [-b NAME] [--float16] [--no-validate] [--test-data]
                        [--listing] [--optimize size|balanced|speed] [--mhz MHZ]
                        [--max-arena BYTES] [--arena-goal small|balanced|fast]
-                       [--c-array | --arduino-library DIR]
+                       [--winograd auto|off|always] [--c-array | --arduino-library DIR]
     ml4f run OBJECT [INPUT.json|INPUT.npy] [--json]
     ml4f eval MODEL --data FILE [FILE] [--float16] [--optimize ...] [--object NAME.bin] [--json]
     ml4f serve [--port N]
@@ -76,6 +76,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--arena-goal", choices=("small", "balanced", "fast"), default="balanced",
                    help="small: the least arena; fast: no row streaming; balanced (default): the "
                         "least streaming within 10%% of the least arena")
+    c.add_argument("--winograd", choices=("auto", "off", "always"), default="auto",
+                   help="Winograd convolutions for 3x3 (and 3-tap 1-D) stride-1 layers: auto "
+                        "(default: where faster, by --optimize), off, always (every eligible layer)")
     c.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     form = c.add_mutually_exclusive_group()
     form.add_argument("--c-array", action="store_true",
@@ -149,7 +152,7 @@ def cmd_compile(args) -> int:
             compiled = compile_file(args.model, float16=args.float16, validate=args.validate,
                                     test_data=args.test_data, optimize=args.optimize,
                                     mhz=args.mhz, progress=bar, max_arena=args.max_arena,
-                                    arena_goal=args.arena_goal)
+                                    arena_goal=args.arena_goal, winograd=args.winograd)
         html = _html(args, compiled, name) if args.html else None
     except ML4FError:
         if args.arduino_library:
@@ -206,7 +209,7 @@ def _html(args, compiled, name: str) -> bytes:
         other = _stable(compile_file(args.model, float16=not args.float16, validate=False,
                                      test_data=args.test_data, optimize=args.optimize,
                                      mhz=args.mhz, max_arena=args.max_arena,
-                                     arena_goal=args.arena_goal).report)
+                                     arena_goal=args.arena_goal, winograd=args.winograd).report)
     except ML4FError:             # the page then shows the weight type asked for alone
         other = None
     return render(_stable(compiled.report), name, other=other).encode()

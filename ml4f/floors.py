@@ -41,14 +41,14 @@ def _valid_taps(n_in: int, n_out: int, k: int, stride: int, dil: int, pad: int) 
 
 def effective_macs(op) -> int:
     """MACs on real (not padded) input elements."""
-    if op.kind not in ("conv2d", "depthwise"):
+    if op.kind not in ("conv2d", "winograd", "depthwise"):
         return op.macs()
     ih, iw, _ = hwc(op.in_shape)
     oh, ow, oc = hwc(op.out_shape)
     kh, kw, cin = op.kernel.shape[:3]
     taps = (_valid_taps(ih, oh, kh, op.strides[0], op.dilation[0], op.pads[0])
             * _valid_taps(iw, ow, kw, op.strides[1], op.dilation[1], op.pads[1]))
-    return taps * oc * (cin if op.kind == "conv2d" else 1)
+    return taps * oc * (cin if op.kind in ("conv2d", "winograd") else 1)
 
 
 def conv_tile(positions: int, filters: int, float16: bool):
@@ -108,7 +108,8 @@ def floor(op, float16: bool = False) -> Floor | None:
     if op.macs() == 0:
         return None
     outputs = elems(op.out_shape)
-    if op.kind in ("conv2d", "conv_transpose"):      # a transposed one: its useful MACs
+    # a transposed one: its useful MACs; a Winograd one: the direct kernel's floor
+    if op.kind in ("conv2d", "winograd", "conv_transpose"):
         oh, ow, oc = hwc(op.out_shape)
         per_mac, tile = conv_tile(oh * ow, oc, float16)
     elif op.kind == "depthwise":

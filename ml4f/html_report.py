@@ -127,7 +127,9 @@ def layer_cells(i: int, L: dict, total_cycles: int) -> list[str]:
     return [str(i), L["name"], f"{op} ({L['class']})", L["kernel"] or "–",
             _shape(L["input_shape"]), _shape(L["output_shape"]), _n(L["macs"]), _n(L["cycles"]),
             f"{share:.1f}", _f(L["cycles_per_mac"]), _f(L.get("floor_cycles_per_mac")),
-            _n(L["code_bytes"]), _n(L["weight_bytes"])]
+            _n(L["code_bytes"]), _n(L["weight_bytes"]) + (
+                f" (+{_n(L['extra_flash_bytes'])} Winograd)" if L.get("algorithm") == "winograd"
+                else "")]
 
 
 def _layers(report: dict) -> str:

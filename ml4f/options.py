@@ -20,6 +20,7 @@ class Options:
     seed: int = 1
     arena_goal: str = "balanced"        # small | balanced | fast (see ml4f/streaming.py)
     max_arena: int | None = None        # arena budget in bytes
+    winograd: str = "auto"              # auto | off | always (see kernels/winograd_plan.py)
 
     def check(self) -> None:
         if self.optimize not in OPTIMIZE:
@@ -29,6 +30,8 @@ class Options:
         if self.arena_goal not in ARENA_GOALS:
             raise UsageError(f"--arena-goal must be one of {', '.join(ARENA_GOALS)}, "
                              f"not {self.arena_goal!r}")
+        if self.winograd not in ("auto", "off", "always"):
+            raise UsageError(f"--winograd must be one of auto, off, always, not {self.winograd!r}")
         if self.max_arena is not None and (isinstance(self.max_arena, bool)
                                            or not isinstance(self.max_arena, int)
                                            or self.max_arena <= 0):
@@ -41,4 +44,6 @@ class Options:
             sig["arena_goal"] = self.arena_goal
         if self.max_arena is not None:
             sig["max_arena"] = self.max_arena
+        if self.winograd != "auto":
+            sig["winograd"] = self.winograd
         return sig

@@ -36,6 +36,7 @@ def build_report(model, graph, gen, arena, header, cycles, options, errors, stac
             "cycles_per_mac": round(cyc / macs, 3) if macs else None,
             "floor_cycles_per_mac": round(fl.cycles / macs, 3) if fl else None,
             "kernel": _plan_text(L.plan),
+            **_algorithm(op, L, options.float16),
             "max_error": errors.get(op.name),
         })
     total_macs = sum(L["macs"] for L in layers)
@@ -75,6 +76,18 @@ def build_report(model, graph, gen, arena, header, cycles, options, errors, stac
                        "layers": len([k for k in errors if k not in ("model", MODEL_BOUND)])},
         "cycle_model": "static Cortex-M4F estimate over the emulated run (zero wait states)",
     }
+
+
+def _algorithm(op, layer, float16: bool) -> dict:
+    """For a convolution: direct or Winograd, and the flash its weights take
+    beyond the original kernel (the transformed weights are 16/9 of it in 2-D)."""
+    if op.kind == "winograd":
+        kernel = (2 if float16 else 4) * op.kernel.size
+        bias = 4 * op.kernel.shape[-1]
+        return {"algorithm": "winograd", "extra_flash_bytes": layer.weight_bytes - kernel - bias}
+    if op.kind == "conv2d":
+        return {"algorithm": "direct", "extra_flash_bytes": 0}
+    return {}
 
 
 def _arena(arena, memory, gen, cycles, options) -> dict:
@@ -129,6 +142,10 @@ def summary(report: dict, name: str) -> str:
         f"  estimated {t['cycles']:,} cycles ({t['ms_at_mhz']:.3f} ms at {t['mhz']:g} MHz)"
         + (f", {t['cycles_per_mac']} cycles/MAC" if t["cycles_per_mac"] else ""),
     ]
+    wino = [L for L in report["layers"] if L.get("algorithm") == "winograd"]
+    if wino:
+        lines.append(f"  Winograd convolutions: {', '.join(L['name'] for L in wino)} "
+                     f"(+{sum(L['extra_flash_bytes'] for L in wino):,} B of weights)")
     v = report["validation"]
     if v["enabled"]:
         lines.append(f"  validated in the emulator: max error {v['max_error']:.2g} ({bound_text(v)})")

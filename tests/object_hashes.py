@@ -32,7 +32,7 @@ def object_bytes(path: Path, float16: bool, optimize: str, test_data: bool) -> b
     cycle profile (the slow parts, which do not change the object)."""
     import numpy as np
 
-    from ml4f.backend import compile_graph, plan_memory
+    from ml4f.backend import choose_kernels, compile_graph, plan_memory
     from ml4f.container import attach_test_data
     from ml4f.emulator import Machine
     from ml4f.graph.build import build_graph
@@ -44,6 +44,8 @@ def object_bytes(path: Path, float16: bool, optimize: str, test_data: bool) -> b
     options = Options()
     graph, _ = plan_memory(build_graph(load_model(path, LAYER_KINDS)), options.arena_goal,
                            options.max_arena)
+    graph = choose_kernels(graph, float16=float16, optimize=optimize, winograd=options.winograd,
+                           max_arena=options.max_arena)
     obj = compile_graph(graph, float16=float16, optimize=optimize).object
     if test_data:
         x, y = find_test_vector(Machine(obj), graph, np.random.default_rng(options.seed))

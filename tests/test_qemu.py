@@ -114,3 +114,20 @@ def test_streamed_resnet8_in_qemu_matches_unicorn(tmp_path):
     machine = Machine(obj)
     unicorn_out = np.stack([machine.run(v).output for v in x])
     assert np.array_equal(qemu_out.view(np.uint32), unicorn_out.view(np.uint32))
+
+
+def test_winograd_object_in_qemu_matches_unicorn(tmp_path):
+    """The CIFAR-sized CNN in --optimize speed: its third convolution runs as a
+    Winograd convolution (scratch in the arena, subroutines, the transforms),
+    bit for bit on both CPU models, in float32 and float16."""
+    model = HERE.parent / "benchmarks" / "models" / "cifar_cnn.h5"
+    x = np.random.default_rng(9).uniform(-1, 1, (2, 32, 32, 3)).astype(np.float32)
+    for extra in (("--optimize", "speed"), ("--optimize", "speed", "--float16")):
+        where = tmp_path / extra[-1].strip("-")
+        where.mkdir()
+        qemu_out, obj = build_and_run(where, model, "cifar", x, extra)
+        report = (where / "built" / "cifar.json").read_text()
+        assert '"algorithm": "winograd"' in report
+        machine = Machine(obj)
+        unicorn_out = np.stack([machine.run(v).output for v in x])
+        assert np.array_equal(qemu_out.view(np.uint32), unicorn_out.view(np.uint32))

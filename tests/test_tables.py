@@ -61,8 +61,10 @@ def test_every_op_kind_has_a_kernel_a_reference_and_a_maker(kind):
     assert cls in KERNELS, f"op {cls.__name__} ({kind!r}) has no kernel (ml4f/kernels)"
     assert cls in REFERENCE, f"op {cls.__name__} ({kind!r}) has no reference (ml4f/reference)"
     # converters and passes make ops; validation makes the views of a lone op's
-    # operands; the memory planner makes streamed regions
-    made = _called(GRAPH, REPO / "ml4f" / "validate.py", REPO / "ml4f" / "streaming.py")
+    # operands; the memory planner makes streamed regions; the conv family's choice
+    # makes Winograd convolutions
+    made = _called(GRAPH, REPO / "ml4f" / "validate.py", REPO / "ml4f" / "streaming.py",
+                   REPO / "ml4f" / "kernels" / "winograd_plan.py")
     assert cls.__name__ in made, f"no converter or graph pass makes a {cls.__name__}"
 
 

@@ -50,6 +50,12 @@ CASES = [
      lambda a: a.vdiv(S[0], S[1], S[2]), 14),
     ("VMOV of two S registers to two core registers: 2",
      lambda a: a.vmov_to_core2(r0, r1, S[4]), 2),
+    ("Winograd F(4, 3): VMOV of the bias, then VMLA by a coefficient in an S register: 1 + 3",
+     lambda a: (a.vmov(S[8], S[0]), a.vmla(S[8], S[4], S[31])), 1 + 3),
+    ("Winograd input transform: two VLDRs (not pipelined), a VSUB using the second (load-use "
+     "stall), a VSTR of the result (FP result stall)",
+     lambda a: (a.vldr(S[0], r2, 0), a.vldr(S[1], r4, 0), a.vsub(S[2], S[0], S[1]),
+                a.vstr(S[2], r1, 64)), 2 + 2 + (1 + 1) + (2 + 1)),
     ("a 2x2 register tile: 4 products, VMUL/VADD interleaved with two temporaries",
      lambda a: (a.vmul(S[8], S[4], S[6]), a.vmul(S[9], S[4], S[7]), a.vadd(S[0], S[0], S[8]),
       a.vmul(S[8], S[5], S[6]), a.vadd(S[1], S[1], S[9]), a.vmul(S[9], S[5], S[7]),

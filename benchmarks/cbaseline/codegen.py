@@ -49,7 +49,7 @@ def _call(i: int, op, src: list[str], dst: str, weights: list[str]) -> str:
 
 
 def _single(i: int, op, src: str, dst: str, weights: list[str], relu: int) -> str:
-    kind = op.kind
+    kind = "conv2d" if op.kind == "winograd" else op.kind     # the original kernel is kept
     if kind in ("conv2d", "depthwise"):
         ih, iw, ic = hwc(op.in_shape)
         oh, ow, oc = hwc(op.out_shape)

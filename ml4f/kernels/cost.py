@@ -21,6 +21,7 @@ VLDR = issue_cycles("vldr")                   # one S register at an offset
 VMOV = issue_cycles("vmov")                   # S register copy
 VCVT = issue_cycles("vcvt")                   # float16 -> float32 widening, per value
 MAC = issue_cycles("vmul") + issue_cycles("vadd")   # VMUL + VADD, two roundings like the reference
+VMLA = issue_cycles("vmac")                   # VMLA/VMLS: a product by a constant added (Winograd)
 LOOP = ALU + issue_cycles("branch") + BRANCH_REFILL  # SUBS + taken BNE, per iteration
 
 

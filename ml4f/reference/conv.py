@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..graph.ops import Conv2D, DepthwiseConv2D
-from ..graph.ops.conv import Conv2DTranspose
+from ..graph.ops.conv import WINOGRAD, Conv2DTranspose, WinogradConv2D
 from ..graph.shapes import hwc
 from . import activate, reference
 from .merge import with_residual
@@ -74,3 +74,30 @@ def _conv_transpose(op: Conv2DTranspose, xs, dt):
     if op.bias is not None:
         out = out + op.bias.astype(dt)
     return activate(out, op.activation).reshape(op.out_shape)
+
+
+@reference(WinogradConv2D)
+def _winograd(op: WinogradConv2D, xs, dt):
+    """The Winograd algorithm itself on the op's transformed weights (exactly the
+    values the code reads): per tile V = B^T d B (taps outside the input are
+    zero), M = V . U summed over input channels, Y = A^T M A; partial tiles
+    cropped."""
+    h, w, cin = hwc(op.in_shape)
+    x = xs[0].astype(dt).reshape(h, w, cin)
+    (bty, _, aty), (btx, _, atx) = WINOGRAD[op.tile[0]], WINOGRAD[op.tile[1]]
+    (my, mx), (ay, ax) = op.tile, op.alpha
+    oh, ow, cout = hwc(op.out_shape)
+    ty, tx = -(-oh // my), -(-ow // mx)
+    pt, pl = op.pads[0], op.pads[1]
+    xp = np.zeros(((ty - 1) * my + ay, (tx - 1) * mx + ax, cin), dt)
+    rows, cols = min(h, xp.shape[0] - pt), min(w, xp.shape[1] - pl)
+    xp[pt:pt + rows, pl:pl + cols] = x[:rows, :cols]
+    d = np.empty((ty, tx, ay, ax, cin), dt)
+    for a in range(ay):
+        for b in range(ax):
+            d[:, :, a, b] = xp[a:a + (ty - 1) * my + 1:my, b:b + (tx - 1) * mx + 1:mx]
+    v = np.einsum("pa,ijabc,qb->ijpqc", bty.astype(dt), d, btx.astype(dt))
+    m = np.einsum("ijpqc,pqck->ijpqk", v, op.transformed.astype(dt))
+    y = np.einsum("rp,ijpqk,sq->irjsk", aty.astype(dt), m, atx.astype(dt))
+    out = y.reshape(ty * my, tx * mx, cout)[:oh, :ow]
+    return _finish(op, np.ascontiguousarray(out), dt, xs)

@@ -41,6 +41,84 @@ class Conv2D(FusedResidual, Op):
         return not self.residual         # a fused merge reads its operand with the same strides
 
 
+
+#: Winograd's minimal filtering F(m, 3) per axis: m -> (B^T, G, A^T) (Lavin & Gray,
+#: "Fast Algorithms for Convolutional Neural Networks", 2016); m = 1 is the trivial
+#: axis of a 1-D convolution (alpha = 1).  Output tile y = A^T [(G g) * (B^T d)].
+WINOGRAD = {
+    1: (np.array([[1.0]]), np.array([[1.0]]), np.array([[1.0]])),
+    2: (np.array([[1.0, 0.0, -1.0, 0.0], [0.0, 1.0, 1.0, 0.0],
+                  [0.0, -1.0, 1.0, 0.0], [0.0, 1.0, 0.0, -1.0]]),
+        np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]]),
+        np.array([[1.0, 1.0, 1.0, 0.0], [0.0, 1.0, -1.0, -1.0]])),
+    4: (np.array([[4.0, 0.0, -5.0, 0.0, 1.0, 0.0], [0.0, -4.0, -4.0, 1.0, 1.0, 0.0],
+                  [0.0, 4.0, -4.0, -1.0, 1.0, 0.0], [0.0, -2.0, -1.0, 2.0, 1.0, 0.0],
+                  [0.0, 2.0, -1.0, -2.0, 1.0, 0.0], [0.0, 4.0, 0.0, -5.0, 0.0, 1.0]]),
+        np.array([[1 / 4, 0.0, 0.0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
+                  [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0.0, 0.0, 1.0]]),
+        np.array([[1.0, 1.0, 1.0, 1.0, 1.0, 0.0], [0.0, 1.0, -1.0, 2.0, -2.0, 0.0],
+                  [0.0, 1.0, 1.0, 4.0, 4.0, 0.0], [0.0, 1.0, -1.0, 8.0, -8.0, 1.0]])),
+}
+
+
+def winograd_transform(kernel: np.ndarray, tile: tuple[int, int]) -> np.ndarray:
+    """U = G_y g G_x^T per (input, output) channel, in float64: (alpha_y, alpha_x, Cin, Cout)."""
+    gy, gx = WINOGRAD[tile[0]][1], WINOGRAD[tile[1]][1]
+    return np.einsum("ak,kjcd,bj->abcd", gy, np.asarray(kernel, np.float64), gx)
+
+
+@dataclass
+class WinogradConv2D(Conv2D):
+    """A stride-1, dilation-1 convolution with a kernel of 3 along each axis it
+    slides on, computed by Winograd's minimal filtering F(m, 3) per axis (1-D
+    as H = 1: the y axis is trivial).  `transformed` holds U = G g G^T per
+    (input, output) channel: (alpha_y, alpha_x, Cin, Cout); it is what the
+    code reads (and what float16 rounds); `kernel` keeps the original only
+    for the geometry and the MAC count.  `tiles` x `block`: the element-wise
+    stage's register tile (tiles of m_y x m_x outputs x output channels),
+    which sizes the op's scratch."""
+
+    transformed: np.ndarray = None
+    tile: tuple[int, int] = (2, 2)        # outputs per tile (m_y, m_x)
+    tiles: int = 4                        # tiles per group (the GEMM tile's rows)
+    block: int = 4                        # output channels per block
+    cblock: int = 1                       # input channels per block of the scratch layout
+
+    kind = "winograd"
+    WEIGHTS = ("transformed",)
+    FLOAT32 = ("bias",)
+
+    @property
+    def alpha(self) -> tuple[int, int]:
+        return tuple(int(d) for d in self.transformed.shape[:2])
+
+    def scratch_bytes(self) -> int:
+        """The input transforms of one group of tiles (every input channel) and
+        the element-wise products of one block (every position)."""
+        positions = self.alpha[0] * self.alpha[1]
+        cin = self.kernel.shape[2]
+        return 4 * positions * self.tiles * (cin + self.block)
+
+    def row_access(self) -> RowAccess:
+        """Output rows are made a tile row at a time (top to bottom only): each
+        row of a tile row reads the whole tile row's input window."""
+        h, w, c = hwc(self.in_shape)
+        oh, ow, oc = hwc(self.out_shape)
+        my = self.tile[0]
+        rows = []
+        for y in range(oh):
+            y0 = (y // my) * my - self.pads[0]
+            lo, hi = max(0, y0), min(h - 1, y0 + self.alpha[0] - 1)
+            rows.append((lo, hi) if hi >= lo else (0, -1))
+        return RowAccess(4 * w * c, 4 * ow * oc, tuple(rows), reversible=False)
+
+    def weight_arrays(self):
+        return [self.transformed] + ([self.bias] if self.bias is not None else [])
+
+    def writes_pixels_apart(self) -> bool:
+        return False                     # the output transform stores dense tiles
+
+
 @dataclass
 class DepthwiseConv2D(FusedResidual, Op):
     """Depthwise convolution: every input channel c convolved with its own

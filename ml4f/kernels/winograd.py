@@ -1,0 +1,441 @@
+"""Winograd convolution F(2x2, 3x3) (and F(2, 3) or F(4, 3) for 1-D): the conv family's
+variant for stride-1 3x3 (or 3-tap 1-D) kernels, chosen per layer by the
+cost model (winograd_plan.py).
+
+Per tile of m_y x m_x outputs reading alpha_y x alpha_x inputs, with P =
+alpha_y * alpha_x positions:
+
+  input transform   V = B^T d B  per input channel (adds/subs; F(4, 3) also
+                    VMLA/VMLS by its coefficients 2, 4, 5), written
+                    once per tile to the op's scratch and shared by every
+                    output channel; taps outside the input are zero (known at
+                    compile time: border tiles have their own transform code,
+                    the padding is never copied);
+  element-wise      M[p] = sum_c V[p][c] U[p][c]  per position p: a register
+                    tile of `a` tiles x `b` output channels summed over the
+                    input channels (VMUL + VADD through two temporaries, the
+                    weights U streamed by VLDM in read order);
+  output transform  Y = A^T M A  (adds/subs; F(4, 3): 2, 4, 8) from the bias, then the
+                    fused merge operand, the activation and the one store.
+
+The kernel runs tile rows top to bottom, groups of `a` tiles along the row:
+the group's input transforms (every channel), then per block of `b` output
+channels the element-wise stage and the tiles' output transforms.  The three
+stages are subroutines (one per tap pattern, group size, block size, output
+pattern) called by a driver whose state is in the frame's spill slots.
+
+Scratch: V as [channel block][position][channel in block][tile] (P x Cin x a
+floats; the channel block keeps a channel's P values within a VSTR's reach)
+then M as [position][tile][channel] (P x a x b floats).  Weights, per block of
+b output channels: [bias b x f32] then [position][input channel][b]
+(float16: every channel's b values start on a word).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..graph.ops.conv import WINOGRAD, WinogradConv2D
+from ..thumb.regs import S, lr, r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r12
+from .context import KernelContext
+from .conv_geometry import Geometry
+from .immediates import add_const
+from .loops import counted_loop
+from .mac import emit_macs, load_weights
+from .registry import kernel
+from .store import combine_residual, store_activated
+from .winograd_plan import VSTR_REACH, WinogradPlan, axes, plan_of, unroll_blocks
+
+# driver spill slots (context.FRAME_SPILL)
+SL_STRIP_IN, SL_STRIP_OUT, SL_STRIPS, SL_GROUP_IN, SL_GROUP_OUT, SL_GROUPS, SL_BLOCK_OUT, \
+    SL_BLOCKS, SL_WBLK, SL_BIAS = range(10)
+
+
+class _Value:
+    """A transform intermediate: a register (possibly negated) or zero."""
+
+    __slots__ = ("reg", "sign")
+
+    def __init__(self, reg=None, sign=1):
+        self.reg, self.sign = reg, sign
+
+    @property
+    def zero(self) -> bool:
+        return self.reg is None
+
+
+class _Regs:
+    def __init__(self, regs):
+        self.free = list(regs)
+
+    def take(self):
+        return self.free.pop(0)
+
+    def give(self, reg):
+        if reg is not None and reg not in self.free:
+            self.free.append(reg)
+            self.free.sort(key=lambda r: r.num)
+
+
+def _combine(asm, regs: _Regs, terms, consts=None) -> _Value:
+    """sum of coef * value over terms: an alias, a new register (VADD/VSUB for
+    coefficients +-1, VMUL/VMLA/VMLS by a constant register of `consts` for the
+    others), or zero."""
+    live = [(float(c * v.sign), v.reg) for c, v in terms if c and not v.zero]
+    if not live:
+        return _Value()
+    live.sort(key=lambda t: abs(t[0]) != 1)             # the +-1 terms first
+    if len(live) == 1 and abs(live[0][0]) == 1:
+        return _Value(live[0][1], int(live[0][0]))
+    dst = regs.take()
+    (c0, a) = live[0]
+    rest = live[1:]
+    if rest and abs(c0) == 1 and abs(rest[0][0]) == 1:
+        c1, b = rest[0]
+        rest = rest[1:]
+        sign = 1
+        if c0 > 0 and c1 > 0:
+            asm.vadd(dst, a, b)
+        elif c0 > 0:
+            asm.vsub(dst, a, b)
+        elif c1 > 0:
+            asm.vsub(dst, b, a)
+        else:
+            asm.vadd(dst, a, b)
+            sign = -1
+    elif abs(c0) == 1:
+        asm.vmov(dst, a)
+        sign = int(c0)
+    else:
+        asm.vmul(dst, a, consts[abs(c0)])
+        sign = 1 if c0 > 0 else -1
+    for c, r in rest:
+        c = c * sign
+        if abs(c) == 1:
+            (asm.vadd if c > 0 else asm.vsub)(dst, dst, r)
+        else:
+            (asm.vmla if c > 0 else asm.vmls)(dst, r, consts[abs(c)])
+    return _Value(dst, sign)
+
+
+def constants_of(*matrices) -> list[float]:
+    """The coefficient magnitudes other than 0 and 1 (held in S registers)."""
+    return sorted({abs(float(c)) for m in matrices for c in np.ravel(m)} - {0.0, 1.0})
+
+
+class _Emitter:
+    def __init__(self, op: WinogradConv2D, ctx: KernelContext, ins: list[int], out_off: int):
+        self.op, self.ctx, self.asm = op, ctx, ctx.asm
+        self.g = Geometry.of(op)
+        self.plan: WinogradPlan = plan_of(op)
+        self.f16 = ctx.float16
+        self.in_off, self.out_off = ins[0], out_off
+        self.residual_delta = ins[1] - out_off if op.residual else 0
+        self.ay, self.ax = axes(self.g, self.plan.tile)
+        self.P = self.plan.positions
+        scratch = ctx.scratch[op.output]
+        self.v_off = scratch
+        self.m_off = scratch + 4 * self.P * self.plan.a * self.g.cin
+        self.bty, _, self.aty = WINOGRAD[self.plan.tile[0]]
+        self.btx, _, self.atx = WINOGRAD[self.plan.tile[1]]
+        self.subs: dict = {}
+        self.pending: list = []
+
+    # ------------------------------------------------------------ weights
+    def layout(self) -> None:
+        g, plan, op = self.g, self.plan, self.op
+        u = op.transformed.reshape(self.P, g.cin, g.cout)
+        bias = op.bias if op.bias is not None else np.zeros(g.cout, np.float32)
+        self.w_off = None
+        for j0 in range(0, g.cout, plan.b):
+            bb = min(plan.b, g.cout - j0)
+            off = self.ctx.blob.add_f32(bias[j0:j0 + bb])
+            part = u[:, :, j0:j0 + bb]
+            if self.f16 and bb % 2:
+                part = np.concatenate([part, np.zeros(part.shape[:2] + (1,), np.float32)], axis=2)
+            self.ctx.blob.add_weights(part, layer=op.name, layer_class=op.layer_class)
+            self.w_off = off if self.w_off is None else self.w_off
+
+    def unit_bytes(self, bb: int) -> int:
+        return 4 * -(-bb // 2) if self.f16 else 4 * bb
+
+    # ------------------------------------------------------------ subroutines
+    def sub(self, key, emit):
+        """The label of a subroutine, emitted later (after the driver)."""
+        if key not in self.subs:
+            self.subs[key] = self.asm.label()
+            self.pending.append((self.subs[key], emit))
+        return self.subs[key]
+
+    def input_transform(self, mask_rows, mask_cols):
+        """r0: the tile's window (row 0, column 0, channel 0; may lie outside
+        the input), r1: its V column in the scratch."""
+        g, asm, plan, P = self.g, self.asm, self.plan, self.P
+        ny, nx = len(mask_rows), len(mask_cols)
+        row_ptrs = [r2, r3, r4, r5]
+        rows = [r for r in range(ny) if mask_rows[r]]
+        ptr_of = {}
+        for k, r in enumerate(rows):
+            ptr_of[r] = row_ptrs[k]
+            add_const(asm, row_ptrs[k], r0, 4 * r * g.W * g.cin, scratch=r12)
+        cin4 = 4 * g.cin
+        pos_bytes = 4 * plan.cblock * plan.a
+        values = constants_of(self.bty, self.btx)
+        consts = {v: S[31 - k] for k, v in enumerate(values)}
+        for v, reg in consts.items():
+            asm.vmov_imm(reg, v)
+
+        def body():
+            regs = _Regs([S[i] for i in range(32 - len(consts))])
+            d = {}
+            for r in rows:
+                for x in range(nx):
+                    if not mask_cols[x]:
+                        continue
+                    reg = regs.take()
+                    off = x * cin4
+                    if off <= VSTR_REACH:
+                        asm.vldr(reg, ptr_of[r], off)
+                    else:
+                        asm.ldr(r9, ptr_of[r], off)
+                        asm.vmov_from_core(reg, r9)
+                    d[r, x] = _Value(reg)
+            zero = _Value()
+            val = lambda r, x: d.get((r, x), zero)         # noqa: E731
+            # along y (columns of the window), then along x
+            t = {}
+            for i in range(ny):
+                for x in range(nx):
+                    t[i, x] = _combine(asm, regs, [(self.bty[i][r], val(r, x)) for r in range(ny)],
+                                       consts)
+            used = {v.reg for v in t.values() if not v.zero}
+            for v in d.values():
+                if v.reg not in used:
+                    regs.give(v.reg)
+            v_out = []
+            for i in range(ny):
+                for j in range(nx):
+                    v = _combine(asm, regs, [(self.btx[j][x], t[i, x]) for x in range(nx)], consts)
+                    v_out.append(v)
+            zero_reg = None
+            for k, v in enumerate(v_out):
+                if v.zero:
+                    if zero_reg is None:
+                        zero_reg = regs.take()
+                        asm.movs(r9, 0)
+                        asm.vmov_from_core(zero_reg, r9)
+                    asm.vstr(zero_reg, r1, k * pos_bytes)
+                    continue
+                if v.sign < 0:
+                    shared = sum(1 for u in v_out if u.reg is v.reg) > 1
+                    dst = regs.take() if shared else v.reg
+                    asm.vneg(dst, v.reg)
+                    v_out[k] = _Value(dst)
+            for k, v in enumerate(v_out):
+                if not v.zero:
+                    asm.vstr(v.reg, r1, k * pos_bytes)
+            for r in rows:
+                asm.add(ptr_of[r], ptr_of[r], 4)
+            asm.add(r1, r1, 4 * plan.a)
+
+        nb = g.cin // plan.cblock
+        with counted_loop(asm, r7, nb):
+            with counted_loop(asm, r8, plan.cblock):
+                body()
+            add_const(asm, r1, r1, (P - 1) * pos_bytes, scratch=r12)
+        asm.bx(lr)
+
+    def gemm(self, a: int, bb: int):
+        """M[p] (a tiles x bb channels) for every position p; r2: the block's
+        weights (advanced past them)."""
+        g, asm, plan, P = self.g, self.asm, self.plan, self.P
+        RV, RW, RM = r1, r2, r3
+        self.ctx.arena_ptr(RV, self.v_off)
+        self.ctx.arena_ptr(RM, self.m_off)
+        acc = [[S[t * bb + j] for j in range(bb)] for t in range(a)]
+        base = a * bb
+        xs = [S[base + t] for t in range(a)]
+        ws = [S[base + a + j] for j in range(bb)]
+        temps = (S[base + a + bb], S[base + a + bb + 1])
+        assert base + a + bb + 2 <= 32
+        cb, nb = plan.cblock, g.cin // plan.cblock
+        skip = 4 * (P - 1) * cb * plan.a
+
+
+        def channel(first: bool):
+            asm.vldm(RV, xs[0], a, wb=True)
+            if a < plan.a:
+                asm.add(RV, RV, 4 * (plan.a - a))
+            self.load_w(RW, ws, bb)
+            if first:
+                for t in range(a):
+                    for j in range(bb):
+                        asm.vmul(acc[t][j], xs[t], ws[j])
+            else:
+                emit_macs(asm, acc, [[x] for x in xs], [ws], temps)
+
+        def block(first: bool):
+            for c in range(cb):
+                channel(first and c == 0)
+            add_const(asm, RV, RV, skip, scratch=r12)
+
+        u = unroll_blocks(g.cin, cb)
+        with counted_loop(asm, r4, P):
+            block(True)
+            loops, rest = divmod(nb - 1, u)
+            if loops:
+                with counted_loop(asm, r5, loops):
+                    for _ in range(u):
+                        block(False)
+            for _ in range(rest):
+                block(False)
+            add_const(asm, RV, RV, -(P * g.cin * plan.a * 4 - cb * plan.a * 4), scratch=r12)
+            asm.vstm(RM, acc[0][0], a * bb, wb=True)
+        asm.bx(lr)
+
+    def load_w(self, ptr, ws, bb):
+        if self.f16 and bb % 2:
+            # the unit is padded to a word: load bb + 1 halves, use bb
+            extra = S[ws[-1].num + 1]
+            load_weights(self.asm, ptr, list(ws) + [extra], bb + 1, True)
+        else:
+            load_weights(self.asm, ptr, ws, bb, self.f16)
+
+    def output_transform(self, counts, bb: int, a: int):
+        """r0: the tile's M (position 0), r1: its first output (block's channel 0),
+        r2: the block's bias."""
+        g, asm, P = self.g, self.asm, self.P
+        cy, cx = counts
+        nx = len(self.atx[0])
+        sb = [S[j] for j in range(bb)]
+        sm = [S[bb + j] for j in range(bb)]
+        pixels = [(oy, ox) for oy in range(cy) for ox in range(cx)]
+        y = {p: [S[2 * bb + k * bb + j] for j in range(bb)] for k, p in enumerate(pixels)}
+        used = 2 * bb + len(pixels) * bb
+        values = constants_of(self.aty, self.atx)
+        consts = {v: S[31 - k] for k, v in enumerate(values)}
+        assert used + len(consts) <= 32
+        for v, reg in consts.items():
+            asm.vmov_imm(reg, v)
+        asm.vldm(r2, sb[0], bb)
+        init = set()
+        for xi in range(P):
+            i, j = divmod(xi, nx)
+            asm.vldm(r0, sm[0], bb, wb=True)
+            if a > 1 and xi + 1 < P:
+                asm.add(r0, r0, 4 * (a - 1) * bb)
+            for p in pixels:
+                c = float(self.aty[p[0]][i] * self.atx[p[1]][j])
+                if not c:
+                    continue
+                for k in range(bb):
+                    if abs(c) == 1:
+                        src = sb[k] if p not in init else y[p][k]
+                        (asm.vadd if c > 0 else asm.vsub)(y[p][k], src, sm[k])
+                    else:
+                        if p not in init:
+                            asm.vmov(y[p][k], sb[k])
+                        (asm.vmla if c > 0 else asm.vmls)(y[p][k], sm[k], consts[abs(c)])
+                init.add(p)
+        row_bytes, pix_bytes = 4 * g.OW * g.cout, 4 * g.cout
+        temps = (r3, r4, r5, r6, r7, r8)
+        for k, p in enumerate(pixels):
+            regs = y[p]
+            later = {r.num for q in pixels[k + 1:] for r in y[q]}
+            sfree = [S[n] for n in range(32) if n not in later and n not in {r.num for r in regs}
+                     and n not in {r.num for r in consts.values()} | {s.num for s in sb}]
+            add_const(asm, r9, r1, p[0] * row_bytes + p[1] * pix_bytes, scratch=r12)
+            if self.op.residual:
+                combine_residual(asm, regs, r9, self.residual_delta, self.op.residual, sfree, r10)
+            store_activated(asm, regs, r9, self.op.activation, temps=temps, sfree=sfree)
+        asm.bx(lr)
+
+    # ------------------------------------------------------------ driver
+    def spilled_loop(self, slot, count, body):
+        asm, ctx = self.asm, self.ctx
+        if count == 1:
+            body()
+            return
+        asm.mov_const(r0, count)
+        ctx.spill(r0, slot)
+        top = asm.here()
+        body()
+        ctx.reload(r0, slot)
+        asm.subs(r0, r0, 1)
+        ctx.spill(r0, slot)
+        asm.b(top, cond="ne")
+
+    def step_slot(self, slot, step):
+        if step:
+            self.ctx.reload(r0, slot)
+            add_const(self.asm, r0, r0, step, scratch=r1)
+            self.ctx.spill(r0, slot)
+
+    def emit(self) -> None:
+        g, asm, ctx, plan = self.g, self.asm, self.ctx, self.plan
+        my, mx = plan.tile
+        self.layout()
+        cin4, cout4 = 4 * g.cin, 4 * g.cout
+        ctx.arena_ptr(r0, self.in_off + 4 * (-g.pt * g.W - g.pl) * g.cin)
+        ctx.spill(r0, SL_STRIP_IN)
+        ctx.arena_ptr(r0, self.out_off)
+        ctx.spill(r0, SL_STRIP_OUT)
+        blocks = [(plan.b, g.cout // plan.b)] + ([(g.cout % plan.b, 1)] if g.cout % plan.b else [])
+        blocks = [(bb, n) for bb, n in blocks if n]
+
+        def group(spat, gpat):
+            cy, mask_rows = spat
+            a = len(gpat)
+            for t, (cx, mask_cols) in enumerate(gpat):
+                ctx.reload(r0, SL_GROUP_IN)
+                add_const(asm, r0, r0, t * mx * cin4, scratch=r1)
+                ctx.arena_ptr(r1, self.v_off + 4 * t)
+                asm.bl(self.sub(("in", mask_rows, mask_cols),
+                                lambda mr=mask_rows, mc=mask_cols: self.input_transform(mr, mc)))
+            ctx.reload(r0, SL_GROUP_OUT)
+            ctx.spill(r0, SL_BLOCK_OUT)
+            ctx.weights_ptr(r0, self.w_off)
+            ctx.spill(r0, SL_WBLK)
+            for bb, n in blocks:
+                def one_block(bb=bb):
+                    ctx.reload(r2, SL_WBLK)
+                    ctx.spill(r2, SL_BIAS)
+                    asm.add(r2, r2, 4 * bb)
+                    asm.bl(self.sub(("gemm", a, bb), lambda a=a, bb=bb: self.gemm(a, bb)))
+                    ctx.spill(r2, SL_WBLK)
+                    for t, (cx, _) in enumerate(gpat):
+                        ctx.arena_ptr(r0, self.m_off + 4 * t * bb)
+                        ctx.reload(r1, SL_BLOCK_OUT)
+                        if t:
+                            add_const(asm, r1, r1, t * mx * cout4, scratch=r2)
+                        ctx.reload(r2, SL_BIAS)
+                        asm.bl(self.sub(("out", (cy, cx), bb, a),
+                                        lambda c=(cy, cx), bb=bb, a=a: self.output_transform(c, bb, a)))
+                    self.step_slot(SL_BLOCK_OUT, 4 * bb)
+                self.spilled_loop(SL_BLOCKS, n, one_block)
+            self.step_slot(SL_GROUP_IN, plan.a * mx * cin4)
+            self.step_slot(SL_GROUP_OUT, plan.a * mx * cout4)
+
+        for _, strips, (spat,) in self.ay.runs():
+            def strip(spat=spat):
+                ctx.reload(r0, SL_STRIP_IN)
+                ctx.spill(r0, SL_GROUP_IN)
+                ctx.reload(r0, SL_STRIP_OUT)
+                ctx.spill(r0, SL_GROUP_OUT)
+                for _, groups, gpat in self.ax.runs(plan.a):
+                    self.spilled_loop(SL_GROUPS, groups, lambda gpat=gpat: group(spat, gpat))
+                self.step_slot(SL_STRIP_IN, my * g.W * cin4)
+                self.step_slot(SL_STRIP_OUT, my * g.OW * cout4)
+            self.spilled_loop(SL_STRIPS, strips, strip)
+        end = asm.label()
+        asm.b(end)
+        while self.pending:
+            label, emit = self.pending.pop(0)
+            asm.bind(label)
+            emit()
+        asm.bind(end)
+
+
+@kernel(WinogradConv2D)
+def emit_winograd(op: WinogradConv2D, ctx: KernelContext, ins: list[int], out_off: int) -> WinogradPlan:
+    _Emitter(op, ctx, ins, out_off).emit()
+    return plan_of(op)

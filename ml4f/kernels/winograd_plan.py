@@ -1,0 +1,435 @@
+"""Winograd convolution, the conv family's variant for 3-wide kernels at stride
+1: its tiles along each axis, the plan (register tile of the element-wise
+stage, scratch layout), the cycle and code-size model, and the choice per
+layer against the direct kernel (conv_plan.py) under the goal of `--optimize`.
+
+F(m, 3) per axis: a tile of m outputs reads alpha = m + 2 inputs; F(2x2, 3x3)
+for 2-D convolutions (16 positions per tile, 2.25x fewer multiplies), F(2, 3)
+(4 positions, 1.5x) or F(4, 3) (6 positions, 2x) along x for 1-D ones.  Instruction costs are the named
+facts of kernels/cost.py; the estimates of this kernel's own are named here.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from functools import lru_cache
+
+from ..graph.ops import Conv2D, Graph
+from ..graph.ops.conv import WINOGRAD, WinogradConv2D, winograd_transform
+from .conv_geometry import Geometry
+from .cost import (ACTIVATED_STORE_PER_VALUE, ALU, BYTES_PER_INSN, LDR, LOOP, MAC, VCVT, VMLA,
+                   store, vldm, vstm)
+
+# ------------------------------------------------------------------ plan limits
+MAX_GEMM_SUMS = 24           # S registers of the element-wise stage's sums (tiles x channels)
+MAX_BLOCK = 5                # output channels per block (the output transform holds 6 x block)
+MAX_TILES = 6                # tiles per group
+MAX_CIN = 300                # input channels (loads reach 3 * Cin floats from a row pointer)
+VSTR_REACH = 1020            # VSTR/VLDR immediate offsets
+BLOCK_UNROLL_CHANNELS = 8    # input channels per iteration of the reduction loop, at most
+
+# ------------------------------------------------------------------ estimates
+CALL = 6                     # BL + BX LR, refills included
+DRIVER_PER_CALL = 8          # spill-slot reloads and pointer arithmetic around a call
+SUB_SETUP = 10               # a subroutine's pointer set-up
+#: the whole object may grow by this factor at most with Winograd layers ("balanced")
+BALANCED_OBJECT_GROWTH = 1.25
+#: the arena with Winograd layers may exceed the direct kernels' arena by this factor at most
+ARENA_SLACK = 1.03
+
+
+@dataclass(frozen=True)
+class Axis:
+    """Tiles along one axis: input size, output size, leading padding, F(m, 3)."""
+
+    size: int
+    out: int
+    pad: int
+    m: int
+
+    @property
+    def alpha(self) -> int:
+        return self.m + 2 if self.m > 1 else 1
+
+    @property
+    def tiles(self) -> int:
+        return -(-self.out // self.m)
+
+    def tile(self, k: int) -> tuple[int, tuple[bool, ...]]:
+        """(outputs, input taps inside the input) of tile k."""
+        o0 = k * self.m
+        i0 = o0 - self.pad
+        return (min(self.m, self.out - o0),
+                tuple(0 <= i0 + x < self.size for x in range(self.alpha)))
+
+    def runs(self, group: int = 1) -> list[tuple[int, int, tuple]]:
+        """Consecutive groups of `group` tiles with identical patterns:
+        (first tile, groups, (pattern per tile of the group))."""
+        out: list[list] = []
+        for k0 in range(0, self.tiles, group):
+            pat = tuple(self.tile(k) for k in range(k0, min(k0 + group, self.tiles)))
+            if out and out[-1][2] == pat:
+                out[-1][1] += 1
+            else:
+                out.append([k0, 1, pat])
+        return [tuple(r) for r in out]
+
+
+@dataclass(frozen=True)
+class WinogradPlan:
+    tile: tuple[int, int]     # outputs per tile (m_y, m_x)
+    a: int                    # tiles per group (rows of the element-wise register tile)
+    b: int                    # output channels per block
+    cblock: int               # input channels per block of the scratch layout
+
+    @property
+    def positions(self) -> int:
+        return _alpha(self.tile[0]) * _alpha(self.tile[1])
+
+
+def _alpha(m: int) -> int:
+    return m + 2 if m > 1 else 1
+
+
+def axes(g: Geometry, tile) -> tuple[Axis, Axis]:
+    return Axis(g.H, g.OH, g.pt, tile[0]), Axis(g.W, g.OW, g.pl, tile[1])
+
+
+def tiles_for(g: Geometry) -> list[tuple[int, int]]:
+    """The tiles of an eligible convolution: F(2x2, 3x3) or, 1-D, F(2, 3) and
+    F(4, 3) along x (the cost model picks)."""
+    if (g.sh, g.sw, g.dh, g.dw) != (1, 1, 1, 1) or g.KW != 3:
+        return []
+    if g.KH == 3:
+        return [(2, 2)]
+    if g.KH == 1 and g.H == 1:
+        return [(1, 2), (1, 4)]
+    return []
+
+
+def tile_for(g: Geometry) -> tuple[int, int] | None:
+    tiles = tiles_for(g)
+    return tiles[0] if tiles else None
+
+
+def eligible(op) -> bool:
+    """Stride 1, dilation 1, a kernel 3 wide (and 3 high, or a 1-D
+    convolution), at most MAX_CIN input channels, every output seeing an input."""
+    if type(op) is not Conv2D or op.kernel.shape[2] > MAX_CIN:
+        return False
+    g = Geometry.of(op)
+    if tile_for(g) is None:
+        return False
+    if any(k1 <= k0 for k0, k1 in g.row_ranges()) or any(
+            k1 <= k0 for k0, k1 in (g.kx_range(ox) for ox in range(g.OW))):
+        return False
+    return op.activation.fusable
+
+
+def cblock_for(cin: int, a: int, positions: int) -> int:
+    """Input channels per block of the scratch layout [block][position][channel][tile]:
+    the largest divisor of Cin keeping every position of a channel within a VSTR's reach."""
+    best = 1
+    for cb in range(1, cin + 1):
+        if cin % cb == 0 and (positions - 1) * cb * a * 4 <= VSTR_REACH:
+            best = cb
+    return best
+
+
+def make_plan(g: Geometry, tile, a: int, b: int) -> WinogradPlan:
+    p = _alpha(tile[0]) * _alpha(tile[1])
+    return WinogradPlan(tile, a, b, cblock_for(g.cin, a, p))
+
+
+def _consts(tile) -> int:
+    """S registers holding transform coefficients other than 0 and +-1."""
+    vals = set()
+    for m in tile:
+        for mat in (WINOGRAD[m][0], WINOGRAD[m][2]):
+            vals |= {abs(float(c)) for c in mat.ravel()}
+    return len(vals - {0.0, 1.0})
+
+
+def candidate_plans(g: Geometry, tile):
+    ax = axes(g, tile)[1]
+    pixels = tile[0] * tile[1]
+    for a in range(1, min(MAX_TILES, ax.tiles) + 1):
+        for b in range(1, min(MAX_BLOCK, g.cout) + 1):
+            if (a * b <= MAX_GEMM_SUMS and a * b + a + b + 2 <= 32
+                    and (2 + pixels) * b + _consts(tile) <= 32):
+                yield make_plan(g, tile, a, b)
+
+
+# ------------------------------------------------------------------ cost model
+def _combo_cycles(coefs) -> int:
+    """Cycles of one linear combination as _combine emits it (winograd.py):
+    nothing for an alias, VADD/VSUB for +-1 terms, VMUL or VMOV then VMLA/VMLS
+    for the others."""
+    unit = sum(1 for c in coefs if abs(c) == 1)
+    other = len(coefs) - unit
+    if not coefs or (len(coefs) == 1 and unit == 1):
+        return 0
+    if unit >= 2:
+        return 1 + (unit - 2) + VMLA * other
+    if unit == 1:
+        return 1 + VMLA * other
+    return 1 + VMLA * (other - 1)
+
+
+def _transform_ops(bt, mask_rows, mask_cols) -> int:
+    """Cycles of the separable input transform of one channel with these taps valid."""
+    bty, btx = bt
+    ny, nx = len(mask_rows), len(mask_cols)
+    total = 0
+    t_nonzero = {}
+    for i in range(ny):
+        for x in range(nx):
+            coefs = [bty[i][r] for r in range(ny) if bty[i][r] and mask_rows[r] and mask_cols[x]]
+            total += _combo_cycles(coefs)
+            t_nonzero[i, x] = bool(coefs)
+    for i in range(ny):
+        for j in range(nx):
+            total += _combo_cycles([btx[j][x] for x in range(nx) if btx[j][x] and t_nonzero[i, x]])
+    return total
+
+
+def input_transform_cycles(g: Geometry, plan: WinogradPlan, mask_rows, mask_cols) -> float:
+    """One tile's input transform over every input channel."""
+    bty, btx = WINOGRAD[plan.tile[0]][0], WINOGRAD[plan.tile[1]][0]
+    loads = sum(mask_rows) * sum(mask_cols)
+    far = sum(1 for x in range(len(mask_cols)) if mask_cols[x] and x * g.cin * 4 > VSTR_REACH)
+    per = (2 * loads + 2 * far * sum(mask_rows) + _transform_ops((bty, btx), mask_rows, mask_cols)
+           + 2 * plan.positions + sum(mask_rows) + 1)          # VLDR, ops, VSTR, pointer steps
+    nb = g.cin // plan.cblock
+    return (CALL + SUB_SETUP + g.cin * (per + (LOOP if plan.cblock > 1 else 0))
+            + nb * (ALU + LOOP) + DRIVER_PER_CALL)
+
+
+def gemm_cycles(g: Geometry, plan: WinogradPlan, a: int, bb: int, f16: bool) -> float:
+    """The element-wise stage of one group and block: every position over every channel."""
+    w = vldm((bb + 1) // 2) + bb * VCVT if f16 else vldm(bb)
+    per_channel = vldm(a) + w + MAC * a * bb + (ALU if a < plan.a else 0)
+    first = per_channel - a * bb * issue_vadd()
+    nb = g.cin // plan.cblock
+    u = unroll_blocks(g.cin, plan.cblock)
+    loops = (nb - 1) // u
+    per_position = (first + (g.cin - 1) * per_channel + nb * ALU + loops * LOOP
+                    + ALU + vstm(a * bb) + LOOP)
+    return CALL + SUB_SETUP + plan.positions * per_position + DRIVER_PER_CALL
+
+
+def issue_vadd() -> int:
+    return MAC // 2
+
+
+def unroll_blocks(cin: int, cblock: int) -> int:
+    """Channel blocks per iteration of the reduction loop (the blocks left over
+    are emitted after the loop)."""
+    nb = cin // cblock
+    return max(1, min(nb - 1, BLOCK_UNROLL_CHANNELS // cblock))
+
+
+def output_transform_cycles(plan: WinogradPlan, counts, bb: int, act: str, residual: bool) -> float:
+    """One tile's output transform for one block: the sums, bias, activation, stores."""
+    aty, atx = WINOGRAD[plan.tile[0]][2], WINOGRAD[plan.tile[1]][2]
+    cy, cx = counts
+    terms = 0
+    for oy in range(cy):
+        for ox in range(cx):
+            cs = [aty[oy][i] * atx[ox][j] for i in range(len(aty[0])) for j in range(len(atx[0]))
+                  if aty[oy][i] and atx[ox][j]]
+            terms += sum(1 if abs(c) == 1 else VMLA for c in cs)
+            terms += 0 if abs(cs[0]) == 1 else 1                  # VMOV of the bias
+    pixels = cy * cx
+    st = store(bb) if act == "linear" else store(0) + ACTIVATED_STORE_PER_VALUE * bb
+    res = pixels * (ALU + vldm(bb) + bb) if residual else 0
+    return (CALL + DRIVER_PER_CALL + vldm(bb) + plan.positions * (vldm(bb) + ALU)
+            + terms * bb + pixels * (ALU + st) + res)
+
+
+def layer_cycles(g: Geometry, plan: WinogradPlan, f16: bool, act: str, residual: bool) -> float:
+    ay, ax = axes(g, plan.tile)
+    blocks = [(plan.b, g.cout // plan.b)] + ([(g.cout % plan.b, 1)] if g.cout % plan.b else [])
+    total = 0.0
+    for _, strips, (spat,) in ay.runs():
+        cy, mask_rows = spat
+        for _, groups, gpat in ax.runs(plan.a):
+            a = len(gpat)
+            per = sum(input_transform_cycles(g, plan, mask_rows, mask_cols) for _, mask_cols in gpat)
+            for bb, nb in blocks:
+                per += nb * (gemm_cycles(g, plan, a, bb, f16) + LOOP + 2 * LDR
+                             + sum(output_transform_cycles(plan, (cy, cx), bb, act, residual)
+                                   for cx, _ in gpat))
+            total += strips * groups * (per + LOOP + 4 * LDR)
+        total += strips * (LOOP + 4 * LDR)
+    return total
+
+
+def code_estimate(g: Geometry, plan: WinogradPlan, f16: bool) -> int:
+    """Approximate code bytes: the driver, one input transform per tap pattern, one
+    element-wise stage per (group size, block size), one output transform per
+    (output pattern, block size)."""
+    ay, ax = axes(g, plan.tile)
+    in_pats, out_pats, gemms, driver = set(), set(), set(), 0
+    sizes = {plan.b, g.cout % plan.b} - {0}
+    for _, _, (spat,) in ay.runs():
+        for _, _, gpat in ax.runs(plan.a):
+            gemms |= {(len(gpat), bb) for bb in sizes}
+            for cx, mask in gpat:
+                in_pats.add((spat[1], mask))
+                out_pats |= {((spat[0], cx), bb) for bb in sizes}
+            driver += 20 + len(gpat) * 5 + len(sizes) * (12 + 6 * len(gpat))
+    insns = driver + 40 * len(in_pats) + sum(plan.positions * 4 + 16 for _ in in_pats)
+    for a, bb in gemms:
+        w = 1 + (bb if f16 else 0)
+        insns += plan.positions * (a * bb * (1 + 2 * 0) + 12
+                                   + unroll_blocks(g.cin, plan.cblock) * plan.cblock
+                                   * (1 + w + 2 * a * bb)) + 10
+    for (counts, bb) in out_pats:
+        insns += plan.positions * (2 + 2 * counts[0] * counts[1]) + 6 * counts[0] * counts[1] + 8
+    return BYTES_PER_INSN * insns
+
+
+def weight_bytes(g: Geometry, plan: WinogradPlan, f16: bool) -> int:
+    """The transformed weights and the biases, as laid out (float16 units padded per channel)."""
+    blocks = [(plan.b, g.cout // plan.b)] + ([(g.cout % plan.b, 1)] if g.cout % plan.b else [])
+    unit = (lambda bb: 4 * -(-bb // 2)) if f16 else (lambda bb: 4 * bb)
+    return sum(n * (4 * bb + plan.positions * g.cin * unit(bb)) for bb, n in blocks)
+
+
+@lru_cache(maxsize=256)
+def _ranked(g: Geometry, act: str, f16: bool, residual: bool) -> tuple:
+    """(cycles, plan) of every candidate plan, fastest first."""
+    ranked = [(layer_cycles(g, plan, f16, act, residual), plan.a, plan.b, plan)
+              for tile in tiles_for(g) for plan in candidate_plans(g, tile)]
+    ranked.sort(key=lambda t: t[:3])
+    return tuple((c, plan) for c, _, _, plan in ranked)
+
+
+def ranked_plans(op: Conv2D, f16: bool) -> list[tuple[float, WinogradPlan]]:
+    """The plans of an eligible convolution, fastest first, each the fastest of
+    its scratch size (fewer tiles per group: less scratch)."""
+    out, seen = [], set()
+    for c, plan in _ranked(Geometry.of(op), op.activation.kind, f16, bool(op.residual)):
+        if (plan.tile, plan.a) not in seen:
+            seen.add((plan.tile, plan.a))
+            out.append((c, plan))
+    return out
+
+
+def choose_plan(op: Conv2D, f16: bool) -> tuple[WinogradPlan, float]:
+    """The fastest Winograd plan of an eligible convolution, and its cycle estimate."""
+    c, plan = ranked_plans(op, f16)[0]
+    return plan, c
+
+
+def winograd_op(op: Conv2D, plan: WinogradPlan) -> WinogradConv2D:
+    fields = {f.name: getattr(op, f.name) for f in dataclasses.fields(op)}
+    u = winograd_transform(op.kernel, plan.tile).astype("float32")
+    return WinogradConv2D(**fields, transformed=u, tile=plan.tile, tiles=plan.a, block=plan.b,
+                          cblock=plan.cblock)
+
+
+def plan_of(op: WinogradConv2D) -> WinogradPlan:
+    return WinogradPlan(op.tile, op.tiles, op.block, op.cblock)
+
+
+# ------------------------------------------------------------------ the choice
+@dataclass(frozen=True)
+class Choice:
+    op: WinogradConv2D
+    saved: float              # estimated cycles saved against the direct kernel
+    extra_bytes: int          # weights and code beyond the direct kernel's
+
+
+@dataclass(frozen=True)
+class Candidate:
+    index: int                # in graph.ops
+    plans: tuple              # Choice per plan, fastest first (then less scratch)
+
+    @property
+    def best(self) -> Choice:
+        return self.plans[0]
+
+
+def candidates(graph: Graph, float16: bool, optimize: str, always: bool = False) -> list[Candidate]:
+    """Every top-level convolution the Winograd kernel runs faster than the
+    direct one (by the two cost models), with what each of its plans saves and
+    costs (`always`: every eligible one)."""
+    from .conv_plan import _choose as direct_choose
+    from .conv_plan import code_estimate as direct_code
+    from .conv_plan import layer_cycles as direct_cycles
+    out = []
+    for i, op in enumerate(graph.ops):
+        if not eligible(op):
+            continue
+        g = Geometry.of(op)
+        direct = direct_choose(g, op.activation.kind, op.kernel.size, float16, optimize, 12)
+        dcycles = direct_cycles(g, direct, float16, op.activation.kind)
+        wbytes = (2 if float16 else 4) * op.kernel.size + 4 * g.cout
+        plans = []
+        for cycles, plan in ranked_plans(op, float16):
+            if not always and cycles >= dcycles:
+                continue
+            extra = (weight_bytes(g, plan, float16) - wbytes
+                     + code_estimate(g, plan, float16) - direct_code(g, direct, float16))
+            plans.append(Choice(winograd_op(op, plan), dcycles - cycles, max(0, extra)))
+        if plans:
+            out.append(Candidate(i, tuple(plans)))
+    return out
+
+
+def object_estimate(graph: Graph, float16: bool) -> int:
+    """The object's bytes as far as the graph tells: its weights (the code comes on top)."""
+    total = 0
+    for op in graph.ops:
+        for arr in op.weight_arrays():
+            total += arr.size * (2 if float16 else 4)
+    return total
+
+
+#: --winograd: "auto" (the rule below), "off" (direct kernels only), "always" (every
+#: eligible convolution, whatever the cost model, the object or the arena say: for
+#: tests and measurements; `max_arena` still holds)
+WINOGRAD_MODES = ("auto", "off", "always")
+
+
+def choose_winograd(graph: Graph, *, float16: bool, optimize: str, mode: str = "auto",
+                    max_arena: int | None = None) -> Graph:
+    """The graph with the convolutions that run faster as Winograd replaced by
+    WinogradConv2D ops: "speed" takes every faster one, "balanced" the ones
+    saving the most cycles per extra byte while the object's weights grow by at
+    most BALANCED_OBJECT_GROWTH, "size" none.  Each takes the fastest of its
+    plans that fits what is left of that budget and whose scratch keeps the
+    arena within ARENA_SLACK of the direct kernels' arena (and `max_arena`),
+    or stays direct.  Only the convolutions
+    of the graph itself are considered: those inside streamed regions (and
+    frame-by-frame ops) stay direct."""
+    from ..plan import plan_arena
+    always = mode == "always"
+    if mode == "off" or (optimize == "size" and not always):
+        return graph
+    found = candidates(graph, float16, optimize, always)
+    if not found:
+        return graph
+    if optimize == "balanced" and not always:
+        found.sort(key=lambda c: (-c.best.saved / max(1, c.best.extra_bytes), c.index))
+        budget = (BALANCED_OBJECT_GROWTH - 1) * object_estimate(graph, float16)
+    else:
+        found.sort(key=lambda c: (-c.best.saved, c.index))
+        budget = None
+    arena = plan_arena(graph).arena_bytes
+    limit = max(arena, ARENA_SLACK * arena) if not always else float("inf")
+    if max_arena is not None:
+        limit = min(limit, max_arena)
+    ops = list(graph.ops)
+    spent = 0
+    for c in found:
+        for choice in c.plans:
+            if budget is not None and spent + choice.extra_bytes > budget:
+                continue
+            trial = ops[:c.index] + [choice.op] + ops[c.index + 1:]
+            if plan_arena(dataclasses.replace(graph, ops=trial)).arena_bytes <= limit:
+                ops, spent = trial, spent + choice.extra_bytes
+                break
+    return dataclasses.replace(graph, ops=ops)
