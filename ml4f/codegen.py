@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from . import context
 from .container import header_size_for
 from .graph.ops import Graph, Op
 from .graph.ranges import nonnegative_tensors
@@ -66,8 +67,9 @@ def generate(graph: Graph, arena: ArenaPlan, *, float16: bool, optimize: str = "
     for op in graph.ops:
         start = asm.here()
         w0 = len(blob.data)
-        kernel_plan = kernel_for(op)(op, ctx, [arena.offsets[t] for t in op.inputs],
-                                       arena.offsets[op.output])
+        with context.op_step("generating code", op):
+            kernel_plan = kernel_for(op)(op, ctx, [arena.offsets[t] for t in op.inputs],
+                                         arena.offsets[op.output])
         end = asm.here()
         layers.append(LayerCode(op, weight_offset=w0, weight_bytes=len(blob.data) - w0,
                                 plan=kernel_plan))
@@ -77,7 +79,8 @@ def generate(graph: Graph, arena: ArenaPlan, *, float16: bool, optimize: str = "
     asm.vpop(S[16], 16)
     asm.pop(SAVED_CORE + [pc])
     asm.align(4)
-    program = asm.assemble(origin=header_size)
+    with context.step("assembling"):
+        program = asm.assemble(origin=header_size)
     for layer, (start, end) in zip(layers, marks):
         layer.start, layer.end = program.address(start), program.address(end)
     code = program.code + b"\0" * (-len(program.code) % 4)
