@@ -125,6 +125,7 @@ def load_model(path, kinds: LayerKinds | None = None, *, limits: Limits | None =
     limits = limits or Limits()
     if not isolate:
         return _load(path, kinds, limits)
+    from . import keras_zip  # noqa: F401  (h5py imported once here, not in every child)
     return run_in_child(_load, path, kinds, limits, timeout=limits.timeout, path=path)
 
 
