@@ -93,7 +93,14 @@ def compile_file(path, *, float16: bool = False, validate: bool = True, test_dat
 
 def compile_model(model: Model, options: Options = Options(), progress=None,
                   check_budget=None) -> Compiled:
-    """Compile model records (see ml4f.model) to an ML4F object."""
+    """Compile model records (see ml4f.model) to an ML4F object.  NumPy's overflow
+    warnings are silenced: what overflows is refused by the finiteness checks (graph
+    arrays, validation), in one line."""
+    with np.errstate(all="ignore"):
+        return _compile_model(model, options, progress, check_budget)
+
+
+def _compile_model(model: Model, options: Options, progress, check_budget) -> Compiled:
     start = time.perf_counter()
     timings = {}
     graph, memory = plan_memory(build_graph(model, options.max_bytes), options.arena_goal,

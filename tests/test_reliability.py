@@ -4,7 +4,6 @@ validation that passed non-finite errors, sizes without limits, names that are n
 identifiers.  (tests/test_fuzz.py runs the whole corpus, these cases included.)"""
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -305,6 +304,45 @@ def test_a_300_layer_mlp_compiles_under_a_1_gib_address_space(tmp_path):
                     tmp_path / "run", tmp_path / "out", cap=1 << 30)
     assert r.code == 0, r.stderr
     assert r.max_rss < 512 << 20
+
+
+def test_overflowing_weights_are_refused_in_one_line(tmp_path, capsys):
+    path = corpus._dense_keras([16, 16, 4], scale=1e38)(tmp_path)
+    code, lines = main(capsys, "compile", path, "-o", tmp_path / "out")
+    assert code == 1 and len(lines) == 1, lines            # no NumPy warnings before it
+    assert lines[0].startswith(f"ml4f: error: {path}: ") and "not finite" in lines[0]
+
+
+def test_code_generation_of_a_long_1d_input_is_fast():
+    """Column ranges are computed for the border columns only (it took minutes)."""
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        path = corpus._conv1d(1_000_000)(Path(d))
+        t0 = time.perf_counter()
+        compile_file(path, validate=False)
+    assert time.perf_counter() - t0 < 8
+
+
+def test_row_tiles_and_column_runs_match_the_column_by_column_rule():
+    import random
+
+    from ml4f.kernels.conv_geometry import Geometry, row_tiles
+    rng = random.Random(0)
+    for _ in range(3000):
+        W, KW, sw, dw = rng.randint(1, 30), rng.randint(1, 6), rng.randint(1, 3), rng.randint(1, 3)
+        pl, pr = rng.randint(0, 6), rng.randint(0, 6)
+        OW = (W + pl + pr - (KW - 1) * dw - 1) // sw + 1
+        if OW < 1:
+            continue
+        g = Geometry(1, W, 1, 1, OW, 1, 1, KW, 1, sw, 1, dw, 0, pl)
+        ranges = [g.kx_range(ox) for ox in range(OW)]
+        for p in range(1, 6):
+            tiles = [(ox0, q, r) for ox0, n, q, r in row_tiles(g, p)
+                     for ox0 in range(ox0, ox0 + n * q, q)]
+            assert [t[0] for t in tiles] == list(range(0, OW, p))
+            assert all(r == tuple(ranges[ox0:ox0 + q]) for ox0, q, r in tiles)
+        runs = [kr for ox0, n, *kr in g.column_runs() for _ in range(n)]
+        assert runs == [list(r) for r in ranges]
 
 
 # ----------------------------------------------------------------------- 6. names

@@ -24,7 +24,6 @@ import bz2
 import copy
 import io
 import json
-import lzma
 import random
 import zipfile
 import zlib
@@ -263,7 +262,7 @@ def archive_cases() -> list[Case]:
 
 # ------------------------------------------------------------------------------ sizes
 def _dense_keras(widths: list[int], *, write: bool = True, input_shape=None,
-                 name: str = "dense.keras") -> Callable[[Path], Path]:
+                 name: str = "dense.keras", scale: float = 1.0) -> Callable[[Path], Path]:
     """A consistent Keras 3 MLP; write=False leaves the weights unwritten (the file stays
     small whatever they declare: HDF5 returns the fill value)."""
     def build(d: Path) -> Path:
@@ -283,7 +282,7 @@ def _dense_keras(widths: list[int], *, write: bool = True, input_shape=None,
                 v = group.create_group("dense" if i == 0 else f"dense_{i}").create_group("vars")
                 v.attrs["name"] = f"fc{i}"
                 if write:
-                    v["0"] = (rng.uniform(-1, 1, (a, b)) / np.sqrt(a)).astype(np.float32)
+                    v["0"] = (rng.uniform(-1, 1, (a, b)) * scale / np.sqrt(a)).astype(np.float32)
                     v["1"] = rng.uniform(-1, 1, b).astype(np.float32)
                 else:
                     v.create_dataset("0", (a, b), np.float32, chunks=True, fillvalue=0.5)
@@ -363,6 +362,10 @@ def size_cases() -> list[Case]:
         Case("sizes/whitespace_config_64MB", "sizes", _whitespace_config(64 << 20),
              expect="refused"),
         Case("sizes/mlp300", "sizes", _dense_keras([8] * 301), expect="compiled"),
+        Case("sizes/weights_near_float32_max", "sizes", _dense_keras([16, 16, 4], scale=1e38),
+             expect="refused", message="not finite"),
+        Case("sizes/conv1d_1e6", "sizes", _conv1d(10 ** 6), args=("--no-validate",),
+             expect="compiled"),
         Case("sizes/weights_over_override", "sizes", _dense_keras([64, 64]),
              args=("--max-bytes", "4K"), expect="refused", message="--max-bytes"),
     ]
