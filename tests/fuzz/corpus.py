@@ -443,6 +443,29 @@ REPORTED_CONFIG = [
 ]
 
 
+#: found by the full corpus, kept in every run: (seed, format, layer, key, value)
+FOUND_CONFIG = [
+    ("conv_kinds", "k2_h5", "dw", "dilation_rate", 2 ** 31),
+    ("conv_kinds", "k3_h5", "sep", "dilation_rate", 10 ** 9),
+    ("seq_kinds", "k2_h5", "ln", "epsilon", 0),
+    ("seq_kinds", "k3_keras", "prelu", "shared_axes", 1.5),
+    ("seq_kinds", "k3_h5", "prelu", "shared_axes", float("inf")),
+]
+#: byte mutants found by the full corpus (weights near the float32 maximum)
+FOUND_BYTES = ["bytes/conv_kinds_k2_h5/random272@15303", "bytes/conv_kinds_k3_h5/random453@19775",
+               "bytes/merge_kinds_k3_h5/random511@14495"]
+FULL_BYTES = 150                  # byte mutants per seed and format in the full corpus
+
+
+def found_cases() -> list[Case]:
+    out = [Case(f"config/found/{seed}_{fmt}/{layer}.{key}={_shown(value)}", "config",
+                _set_key(seed, fmt, layer, key, value)) for seed, fmt, layer, key, value in
+           FOUND_CONFIG]
+    seeds = sorted({cid.split("/")[1].rsplit("_k", 1)[0] for cid in FOUND_BYTES})
+    by_id = {c.id: c for c in byte_cases(FULL_BYTES, seeds)}
+    return out + [by_id[cid] for cid in FOUND_BYTES]
+
+
 def reported_cases() -> list[Case]:
     out = [Case("reported/hang_zeroed_block", "reported", _zeroed("cnn", "k2_h5", 3584, 433),
                 expect="refused", message="timed out")]
@@ -463,12 +486,12 @@ def reported_cases() -> list[Case]:
 # ------------------------------------------------------------------------------ modes
 def cases(mode: str = "ci") -> list[Case]:
     if mode == "full":
-        found = (byte_cases(150) + config_cases(300) + archive_cases() + size_cases()
-                 + name_cases() + reported_cases())
+        found = (byte_cases(FULL_BYTES) + config_cases(300) + archive_cases() + size_cases()
+                 + name_cases() + reported_cases() + found_cases())
     else:
         found = (byte_cases(6) + config_cases(12, fmts=("k3_keras",))
                  + config_cases(4, fmts=("k2_h5", "k3_h5")) + archive_cases() + size_cases()
-                 + name_cases() + reported_cases())
+                 + name_cases() + reported_cases() + found_cases())
     ids = [c.id for c in found]
     unique, seen = [], set()
     for case, cid in zip(found, ids):
