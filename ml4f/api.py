@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import __version__
+from . import __version__, context
 from .backend import choose_kernels, compile_graph, plan_memory
 from .codegen import Generated
 from .container import Header, attach_test_data, parse_header
@@ -63,24 +63,27 @@ def content_hash(model_sha256: str, options: Options) -> str:
 
 def compile_file(path, *, float16: bool = False, validate: bool = True, test_data: bool = False,
                  optimize: str = "balanced", mhz: float = 64.0, progress=None, check_budget=None,
-                 **kw) -> Compiled:
+                 isolate: bool = True, **kw) -> Compiled:
     """Compile a Keras model file (.h5 or .keras) to an ML4F object.
 
     `progress`, if given, is called as progress(done, total, what) while the
     code is validated (see ml4f.progress).  `check_budget(arena_bytes,
     object_bytes)`, if given, runs as soon as the sizes are known, before
-    validation; what it raises ends the compile.  Raises an ML4FError subclass
-    (one-line message naming the file and layer) for anything wrong with the
-    input; nothing is written to disk."""
+    validation; what it raises ends the compile.  `max_bytes` and `timeout` are
+    the limits of ml4f.limits; `isolate=False` reads the file in this process (tests).
+    Raises an ML4FError subclass (one-line message naming the file and layer) for
+    anything wrong with the input; nothing is written to disk."""
     options = Options(float16=float16, validate=validate, test_data=test_data, optimize=optimize,
                       mhz=mhz, **kw)
     options.check()
     path = str(path)
     try:
-        t0 = time.perf_counter()
-        model = load_model(path, LAYER_KINDS)
-        load_seconds = time.perf_counter() - t0
-        compiled = compile_model(model, options, progress=progress, check_budget=check_budget)
+        with context.compiling(path):
+            t0 = time.perf_counter()
+            model = load_model(path, LAYER_KINDS, limits=options.limits, isolate=isolate)
+            load_seconds = time.perf_counter() - t0
+            compiled = compile_model(model, options, progress=progress,
+                                     check_budget=check_budget)
     except ML4FError as e:
         raise e.with_path(path)
     compiled.timings["load"] = load_seconds
@@ -91,10 +94,18 @@ def compile_file(path, *, float16: bool = False, validate: bool = True, test_dat
 
 def compile_model(model: Model, options: Options = Options(), progress=None,
                   check_budget=None) -> Compiled:
-    """Compile model records (see ml4f.model) to an ML4F object."""
+    """Compile model records (see ml4f.model) to an ML4F object.  NumPy's overflow
+    warnings are silenced: what overflows is refused by the finiteness checks (graph
+    arrays, validation), in one line."""
+    with np.errstate(all="ignore"):
+        return _compile_model(model, options, progress, check_budget)
+
+
+def _compile_model(model: Model, options: Options, progress, check_budget) -> Compiled:
     start = time.perf_counter()
     timings = {}
-    graph, memory = plan_memory(build_graph(model), options.arena_goal, options.max_arena)
+    graph, memory = plan_memory(build_graph(model, options.max_bytes), options.arena_goal,
+                                options.max_arena)
     graph = choose_kernels(graph, float16=options.float16, optimize=options.optimize,
                            winograd=options.winograd, max_arena=options.max_arena)
     arena, gen, obj = compile_graph(graph, float16=options.float16, optimize=options.optimize)
@@ -106,26 +117,29 @@ def compile_model(model: Model, options: Options = Options(), progress=None,
     timings["codegen"] = time.perf_counter() - start
     if check_budget is not None:
         check_budget(arena.arena_bytes, len(obj))     # (test vectors, if any, are added below)
-    machine = Machine(obj)
-    # the cycle profile's input; with validation, its run is validation's first
-    x = np.random.default_rng(0).standard_normal(graph.input_shape).astype(np.float32)
-    hs = gen.header_size
-    ranges = {str(i): (hs + L.start, hs + L.end) for i, L in enumerate(gen.layers)}
-    profiled: list = []
-    t = time.perf_counter()
-    if options.validate:
-        errors = validate(graph, machine, options, progress,
-                          profiled=(Machine(obj, profile=True), x, profiled))
-    else:
-        errors = {}
-    timings["validate"] = time.perf_counter() - t
-    t = time.perf_counter()
-    run = profile_of(obj, profiled[0], ranges) if profiled else profile(obj, x, ranges)
-    timings["profile"] = time.perf_counter() - t
-    if options.test_data:
-        # the test data goes after the code: the profiled ranges are unchanged
-        x, y = find_test_vector(machine, graph, np.random.default_rng(options.seed))
-        obj = attach_test_data(obj, x.astype("<f4").tobytes(), y.astype("<f4").tobytes())
+    with Machine(obj) as machine:
+        # the cycle profile's input; with validation, its run is validation's first
+        x = np.random.default_rng(0).standard_normal(graph.input_shape).astype(np.float32)
+        hs = gen.header_size
+        ranges = {str(i): (hs + L.start, hs + L.end) for i, L in enumerate(gen.layers)}
+        profiled: list = []
+        t = time.perf_counter()
+        if options.validate:
+            with Machine(obj, profile=True) as profiler:
+                errors = validate(graph, machine, options, progress,
+                                  profiled=(profiler, x, profiled))
+        else:
+            errors = {}
+        timings["validate"] = time.perf_counter() - t
+        t = time.perf_counter()
+        with context.step("profiling the cycles"):
+            run = profile_of(obj, profiled[0], ranges) if profiled else profile(obj, x, ranges)
+        timings["profile"] = time.perf_counter() - t
+        if options.test_data:
+            # the test data goes after the code: the profiled ranges are unchanged
+            with context.step("finding a test vector"):
+                x, y = find_test_vector(machine, graph, np.random.default_rng(options.seed))
+            obj = attach_test_data(obj, x.astype("<f4").tobytes(), y.astype("<f4").tobytes())
     header = parse_header(obj)
     digest = content_hash(model.sha256, options) if model.sha256 else ""
     report = build_report(model, graph, gen, arena, header, run.cycles, options, errors,

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from . import context
 from .codegen import Generated, generate
 from .container import build_object
 from .graph.ops import Graph
@@ -19,7 +20,8 @@ class Lowered(NamedTuple):
 
 def compile_graph(graph: Graph, *, float16: bool = False, optimize: str = "balanced") -> Lowered:
     """The graph as it is (streamed regions already chosen, see plan_memory)."""
-    arena = plan_arena(graph)
+    with context.step("planning the arena"):
+        arena = plan_arena(graph)
     gen = generate(graph, arena, float16=float16, optimize=optimize)
     obj = build_object(input_shape=graph.input_shape, output_shape=graph.output_shape,
                        code=gen.code, weights=gen.weights, arena_bytes=arena.arena_bytes,
@@ -30,7 +32,8 @@ def compile_graph(graph: Graph, *, float16: bool = False, optimize: str = "balan
 
 def plan_memory(graph: Graph, goal: str = "balanced", max_arena: int | None = None):
     """The graph with the regions to stream chosen (ml4f/streaming.py), and the choice."""
-    memory = choose_regions(graph, goal, max_arena)
+    with context.step("choosing the regions to stream"):
+        memory = choose_regions(graph, goal, max_arena)
     return memory.graph, memory
 
 

@@ -3,20 +3,23 @@
     ml4f compile MODEL [-o DIR] [-b NAME] [--float16] [--no-validate] [--test-data]
                        [--listing] [--optimize size|balanced|speed] [--mhz MHZ]
                        [--max-arena BYTES] [--arena-goal small|balanced|fast]
-                       [--winograd auto|off|always] [--c-array | --arduino-library DIR]
+                       [--winograd auto|off|always] [--max-bytes BYTES] [--timeout SECONDS]
+                       [--c-array | --arduino-library DIR]
     ml4f run OBJECT [INPUT.json|INPUT.npy] [--json]
     ml4f eval MODEL --data FILE [FILE] [--float16] [--optimize ...] [--object NAME.bin] [--json]
     ml4f serve [--port N]
     ml4f selftest
 
 Exit status: 0 ok, 1 compile (or run) error, 2 usage error.  Errors are one
-line on stderr; a failed compile leaves no output files behind.
+line on stderr; a failed compile (also an internal error, a timeout, Ctrl-C) leaves no
+output files of its name behind (see docs/reliability.md).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -24,6 +27,7 @@ import numpy as np
 
 from . import __version__
 from .errors import ML4FError, UsageError
+from .limits import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT
 from .progress import Progress
 
 OUTPUT_SUFFIXES = (".bin", ".h", ".S", ".c", ".json", ".lst", ".html")
@@ -48,6 +52,27 @@ def _bytes(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
     return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value < 1e6:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
+def _limit_options(p) -> None:
+    """--max-bytes and --timeout (ml4f/limits.py, docs/reliability.md)."""
+    p.add_argument("--max-bytes", type=_bytes, default=DEFAULT_MAX_BYTES, metavar="BYTES",
+                   help="the largest tensor, and the most weights in all, a model may have "
+                        "(default: 16M; more than any Cortex-M4F holds); larger models are "
+                        "refused before anything is allocated")
+    p.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                   help="time limit for reading the model file (default: 5); a damaged file "
+                        "that makes the HDF5 library hang is stopped after it")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -79,6 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--winograd", choices=("auto", "off", "always"), default="auto",
                    help="Winograd convolutions for 3x3 (and 3-tap 1-D) stride-1 layers: auto "
                         "(default: where faster, by --optimize), off, always (every eligible layer)")
+    _limit_options(c)
     c.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     form = c.add_mutually_exclusive_group()
     form.add_argument("--c-array", action="store_true",
@@ -108,6 +134,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("-n", "--no-validate", dest="validate", action="store_false",
                    help="skip the compiler's own validation of each layer")
     e.add_argument("--json", action="store_true", help="print the result as JSON")
+    _limit_options(e)
 
     s = sub.add_parser("serve", help="the compiler in a local web page (127.0.0.1 only)")
     s.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default: 8000; 0: any free)")
@@ -116,64 +143,83 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _write_atomically(files: dict[Path, bytes]) -> None:
-    tmps = []
-    try:
-        for path, data in files.items():
-            tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-            tmp.write_bytes(data)
-            tmps.append((tmp, path))
-        for tmp, path in tmps:
-            os.replace(tmp, path)
-    finally:
-        for tmp, _ in tmps:
-            if tmp.exists():
-                tmp.unlink()
+#: the longest -b NAME (file names have room for the suffixes, symbols stay readable)
+MAX_NAME = 100
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
-def _remove_outputs(out_dir: Path, name: str) -> None:
-    for suffix in OUTPUT_SUFFIXES:
-        p = out_dir / f"{name}{suffix}"
-        if p.exists():
-            p.unlink()
+def _output_name(args) -> str:
+    """-b NAME, which must be a C identifier; else the model file's name, mapped to one
+    (said on stderr when that changes it: `a-b` and `a.b` would both be `a_b`)."""
+    from .firmware import c_identifier
+
+    if args.basename is not None:
+        if not IDENTIFIER.match(args.basename) or len(args.basename) > MAX_NAME:
+            raise UsageError(f"-b/--basename {_shown(args.basename)} must be a C identifier "
+                             f"(letters, digits and _, not starting with a digit; at most "
+                             f"{MAX_NAME} characters)")
+        return args.basename
+    stem = Path(args.model).stem
+    name = c_identifier(stem)
+    if len(name) > MAX_NAME:
+        raise UsageError(f"the model file's name is longer than {MAX_NAME} characters; give "
+                         "the outputs a name with -b NAME")
+    if name != stem and not args.quiet:
+        print(f"ml4f: note: {_shown(stem)} is not a C identifier: the outputs and symbols are "
+              f"named '{name}' (choose with -b NAME)", file=sys.stderr)
+    return name
+
+
+def _shown(text: str) -> str:
+    shown = repr(text)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
+
+
+def _owned(args, out_dir: Path, name: str) -> list[Path]:
+    """Every file a compile of NAME owns (written or, if stale, removed)."""
+    if args.arduino_library:
+        from .arduino_library import library_paths
+        return library_paths(args.arduino_library, name)
+    return [out_dir / f"{name}{suffix}" for suffix in OUTPUT_SUFFIXES]
 
 
 def cmd_compile(args) -> int:
     from .api import compile_file
-    from .firmware import asm_file, c_array_file, c_identifier, header_file
+    from .outputs import Outputs
     from .report import summary
 
-    name = args.basename or c_identifier(Path(args.model).stem)
-    if not name or any(ch in name for ch in "/\\") or name.startswith("."):
-        raise UsageError(f"invalid --basename {name!r}")
+    name = _output_name(args)
     out_dir = Path(args.output)
+    outputs = Outputs(_owned(args, out_dir, name))
+    outputs.check()
     try:
         with Progress(f"{name}: validating", enabled=False if args.quiet else None) as bar:
             compiled = compile_file(args.model, float16=args.float16, validate=args.validate,
                                     test_data=args.test_data, optimize=args.optimize,
                                     mhz=args.mhz, progress=bar, max_arena=args.max_arena,
-                                    arena_goal=args.arena_goal, winograd=args.winograd)
+                                    arena_goal=args.arena_goal, winograd=args.winograd,
+                                    max_bytes=args.max_bytes, timeout=args.timeout)
         html = _html(args, compiled, name) if args.html else None
-    except ML4FError:
         if args.arduino_library:
-            from .arduino_library import library_paths
-            for path in library_paths(args.arduino_library, name):
-                if path.exists():
-                    path.unlink()                # a stale library would build the old model
-        elif out_dir.is_dir():
-            _remove_outputs(out_dir, name)      # never leave a stale object to be linked
+            from .arduino_library import library_outputs
+            outputs.commit(library_outputs(args.arduino_library, name, compiled))
+        else:
+            outputs.commit(_files(args, compiled, out_dir, name, html))
+    except BaseException:
+        outputs.discard()               # never leave a stale object to be linked
         raise
-    if args.arduino_library:
-        from .arduino_library import library_outputs
-        files = library_outputs(args.arduino_library, name, compiled)
-        for path in files:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomically(files)
-        if not args.quiet:
-            print(summary(compiled.report, name))
+    if not args.quiet:
+        print(summary(compiled.report, name))
+        if args.arduino_library:
             print(f"  Arduino library: {args.arduino_library}")
-        return 0
-    out_dir.mkdir(parents=True, exist_ok=True)
+    return 0
+
+
+def _files(args, compiled, out_dir: Path, name: str, html: bytes | None) -> dict:
+    """{path: bytes} of the outputs in -o (the owned ones not in it are removed: the other
+    form, .S or .c, would be a second object of the same name)."""
+    from .firmware import asm_file, c_array_file, header_file
+
     linkable = (f"{name}.c", c_array_file(name, compiled.object, compiled.content_hash)) \
         if args.c_array else (f"{name}.S", asm_file(name, f"{name}.bin", compiled.content_hash))
     files = {
@@ -183,20 +229,11 @@ def cmd_compile(args) -> int:
         out_dir / linkable[0]: linkable[1].encode(),
         out_dir / f"{name}.json": (json.dumps(_stable(compiled.report), indent=2) + "\n").encode(),
     }
-    optional = {".lst": compiled.listing().encode() if args.listing else None, ".html": html}
-    for suffix, data in optional.items():
-        if data is not None:
-            files[out_dir / f"{name}{suffix}"] = data
-        elif (out_dir / f"{name}{suffix}").exists():
-            (out_dir / f"{name}{suffix}").unlink()     # stale from an earlier compile
-    # the other form (.S or .c) would be stale: both linked = two objects of the same name
-    for stale in (f"{name}.S", f"{name}.c"):
-        if out_dir / stale not in files and (out_dir / stale).exists():
-            (out_dir / stale).unlink()
-    _write_atomically(files)
-    if not args.quiet:
-        print(summary(compiled.report, name))
-    return 0
+    if args.listing:
+        files[out_dir / f"{name}.lst"] = compiled.listing().encode()
+    if html is not None:
+        files[out_dir / f"{name}.html"] = html
+    return files
 
 
 def _html(args, compiled, name: str) -> bytes:
@@ -209,7 +246,8 @@ def _html(args, compiled, name: str) -> bytes:
         other = _stable(compile_file(args.model, float16=not args.float16, validate=False,
                                      test_data=args.test_data, optimize=args.optimize,
                                      mhz=args.mhz, max_arena=args.max_arena,
-                                     arena_goal=args.arena_goal, winograd=args.winograd).report)
+                                     arena_goal=args.arena_goal, winograd=args.winograd,
+                                     max_bytes=args.max_bytes, timeout=args.timeout).report)
     except ML4FError:             # the page then shows the weight type asked for alone
         other = None
     return render(_stable(compiled.report), name, other=other).encode()
@@ -282,7 +320,8 @@ def cmd_eval(args) -> int:
         label = f"compiling ({'float16' if float16 else 'float32'} weights): validating"
         with Progress(label) as bar:
             c = compile_file(args.model, float16=float16, validate=validate,
-                             optimize=args.optimize, progress=bar)
+                             optimize=args.optimize, progress=bar, max_bytes=args.max_bytes,
+                             timeout=args.timeout)
         return ev.Target(c.object, c.graph, float16)
 
     if len(args.data) > 2:
@@ -337,8 +376,8 @@ def main(argv=None) -> int:
     except Exception as e:       # a bug in the compiler: still one line, never a traceback
         if os.environ.get("ML4F_DEBUG"):
             raise
-        print(f"ml4f: internal error: {type(e).__name__}: {e} "
-              "(please report this with the model file)", file=sys.stderr)
+        from .context import internal_error_line
+        print(f"ml4f: {internal_error_line(e, getattr(args, 'model', None))}", file=sys.stderr)
         return 1
 
 

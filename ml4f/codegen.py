@@ -6,9 +6,12 @@ base in a small stack frame, runs every op's kernel in order and returns.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from . import context
 from .container import header_size_for
+from .errors import ML4FError
 from .graph.ops import Graph, Op
 from .graph.ranges import nonnegative_tensors
 from .kernels import SPILL_SLOTS_OF, kernel_for
@@ -42,6 +45,17 @@ class Generated:
     stack_bytes: int = SAVED_BYTES + frame_bytes(SPILL_SLOTS)
 
 
+@contextmanager
+def _naming(op: Op):
+    """A kernel's typed error names the op's layer when the kernel did not."""
+    try:
+        yield
+    except ML4FError as error:
+        if error.layer is None:
+            error.layer, error.layer_class = op.name, op.layer_class
+        raise
+
+
 def generate(graph: Graph, arena: ArenaPlan, *, float16: bool, optimize: str = "balanced") -> Generated:
     asm = Assembler()
     blob = WeightBlob(float16)
@@ -67,8 +81,9 @@ def generate(graph: Graph, arena: ArenaPlan, *, float16: bool, optimize: str = "
     for op in graph.ops:
         start = asm.here()
         w0 = len(blob.data)
-        kernel_plan = kernel_for(op)(op, ctx, [arena.offsets[t] for t in op.inputs],
-                                       arena.offsets[op.output])
+        with context.op_step("generating code", op), _naming(op):
+            kernel_plan = kernel_for(op)(op, ctx, [arena.offsets[t] for t in op.inputs],
+                                         arena.offsets[op.output])
         end = asm.here()
         layers.append(LayerCode(op, weight_offset=w0, weight_bytes=len(blob.data) - w0,
                                 plan=kernel_plan))
@@ -78,7 +93,8 @@ def generate(graph: Graph, arena: ArenaPlan, *, float16: bool, optimize: str = "
     asm.vpop(S[16], 16)
     asm.pop(SAVED_CORE + [pc])
     asm.align(4)
-    program = asm.assemble(origin=header_size)
+    with context.step("assembling"):
+        program = asm.assemble(origin=header_size)
     for layer, (start, end) in zip(layers, marks):
         layer.start, layer.end = program.address(start), program.address(end)
     code = program.code + b"\0" * (-len(program.code) % 4)

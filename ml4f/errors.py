@@ -75,3 +75,8 @@ class ValidationError(ML4FError):
 
 class BudgetError(ML4FError):
     """The model cannot be compiled within the memory budget asked for (--max-arena)."""
+
+
+class OutputError(ML4FError):
+    """The output files cannot be written (a file where a directory should be, no
+    permission, disk full)."""

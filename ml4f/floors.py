@@ -33,9 +33,10 @@ class Floor:
 def _valid_taps(n_in: int, n_out: int, k: int, stride: int, dil: int, pad: int) -> int:
     """Sum over output positions of the taps that land inside the input (one axis)."""
     total = 0
-    for o in range(n_out):
-        start = o * stride - pad
-        total += sum(1 for t in range(k) if 0 <= start + t * dil < n_in)
+    for t in range(k):              # per tap, the outputs o with 0 <= o*stride - pad + t*dil < n_in
+        first = max(0, -(-(pad - t * dil) // stride))
+        last = min(n_out - 1, (n_in - 1 + pad - t * dil) // stride)
+        total += max(0, last - first + 1)
     return total
 
 

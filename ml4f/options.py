@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .errors import UsageError
+from .limits import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT, Limits
 
 OPTIMIZE = ("size", "balanced", "speed")
 ARENA_GOALS = ("small", "balanced", "fast")
@@ -21,6 +22,12 @@ class Options:
     arena_goal: str = "balanced"        # small | balanced | fast (see ml4f/streaming.py)
     max_arena: int | None = None        # arena budget in bytes
     winograd: str = "auto"              # auto | off | always (see kernels/winograd_plan.py)
+    max_bytes: int = DEFAULT_MAX_BYTES  # any tensor, all weights (ml4f/limits.py)
+    timeout: float = DEFAULT_TIMEOUT    # seconds for reading the model file
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(max_bytes=self.max_bytes, timeout=self.timeout)
 
     def check(self) -> None:
         if self.optimize not in OPTIMIZE:
@@ -36,6 +43,7 @@ class Options:
                                            or not isinstance(self.max_arena, int)
                                            or self.max_arena <= 0):
             raise UsageError(f"--max-arena must be a positive number of bytes, not {self.max_arena!r}")
+        self.limits.check()
 
     def signature(self) -> dict:
         """The options that change the object's bytes."""

@@ -16,7 +16,7 @@ import dataclasses
 
 import numpy as np
 
-from . import reference
+from . import context, reference
 from .backend import compile_graph
 from .emulator import Machine
 from .errors import ValidationError
@@ -98,13 +98,21 @@ def single_op_graph(op: Op) -> Graph:
                  ops=views + [op], shapes=shapes)
 
 
+def _noise(expected32, expected) -> np.ndarray:
+    """How far float32 rounding alone moves the reference, per element; where the float32
+    evaluation overflowed it says nothing (0: no widening, never an infinite allowance)."""
+    noise = errors(expected32, expected)
+    noise[~np.isfinite(noise)] = 0.0
+    return noise
+
+
 def applied_bound(actual, expected, *, rtol: float = RTOL, expected32=None) -> float:
     """The allowance `check` applies at the element closest to failing: `rtol`, or more where
     the float32 evaluation of the reference alone moves further (summaries print this)."""
     e = errors(actual, expected)
     allowed = np.full(e.shape, rtol)
     if expected32 is not None:
-        allowed = np.maximum(allowed, NOISE_FACTOR * errors(expected32, expected))
+        allowed = np.maximum(allowed, NOISE_FACTOR * _noise(expected32, expected))
     if not e.size or not np.isfinite(e).all():
         return rtol
     return float(allowed[np.argmax(e / allowed)])
@@ -115,17 +123,23 @@ def check(actual, expected, *, what: str, op: Op | None = None, rtol: float = RT
     """Raise ValidationError unless `actual` matches the float64 reference
     `expected`; `expected32` (the float32 evaluation) widens the allowance
     where float32 rounding alone exceeds the tolerance."""
+    kw = dict(layer=op.name if op else None, layer_class=op.layer_class if op else None)
+    finite = np.isfinite(np.asarray(actual, np.float64)), np.isfinite(np.asarray(expected,
+                                                                                np.float64))
+    if not (finite[0].all() and finite[1].all()):
+        # equal infinities are no match either: the numbers overflowed float32
+        raise ValidationError(f"{what}: the output is not finite (NaN or infinity) on random "
+                              "inputs: the layer's weights or parameters overflow float32", **kw)
     e = errors(actual, expected)
     allowed = np.full(e.shape, rtol)
     if expected32 is not None:
-        noise = errors(expected32, expected)
-        allowed = np.maximum(allowed, NOISE_FACTOR * noise)
-    bad = ~(e <= allowed)
+        allowed = np.maximum(allowed, NOISE_FACTOR * _noise(expected32, expected))
+    bad = ~(e <= allowed) | ~np.isfinite(e)
     err = float(e.max()) if e.size else 0.0
     if bad.any():
         raise ValidationError(
             f"{what}: emulated machine code differs from the reference (error {err:.3g} > {rtol:g})",
-            layer=op.name if op else None, layer_class=op.layer_class if op else None)
+            **kw)
     return err
 
 
@@ -146,16 +160,19 @@ def validate(graph: Graph, machine: Machine, options: Options, progress=None,
     for i, op in enumerate(graph.ops):
         if progress:
             progress(i, steps, op.name)
-        alone = single_op_graph(random_op(op, rng))
-        m1 = Machine(compile_graph(alone, float16=options.float16,
-                                   optimize=options.optimize).object)
-        errors[op.name] = _compare(m1, as_seen_by_code(alone, options.float16), rng, 2,
-                                   "layer alone with random weights", op)
+        with context.op_step("validating the layer alone", op):
+            alone = single_op_graph(random_op(op, rng))
+            with Machine(compile_graph(alone, float16=options.float16,
+                                       optimize=options.optimize).object) as m1:
+                errors[op.name] = _compare(m1, as_seen_by_code(alone, options.float16), rng, 2,
+                                           "layer alone with random weights", op)
     if progress:
         progress(steps - 1, steps, "whole model")
     bounds = []
-    errors["model"] = _compare(machine, as_seen_by_code(graph, options.float16), rng,
-                               options.validation_inputs, "whole model", None, bounds, profiled)
+    with context.step("validating the whole model"):
+        errors["model"] = _compare(machine, as_seen_by_code(graph, options.float16), rng,
+                                   options.validation_inputs, "whole model", None, bounds,
+                                   profiled)
     errors[MODEL_BOUND] = max(bounds)[1]    # the allowance at the worst element, for the summary
     if progress:
         progress(steps, steps, "")

@@ -5,7 +5,7 @@ import struct
 
 import numpy as np
 
-from .errors import InvalidModelError
+from .errors import CodegenError, InvalidModelError
 
 F16_MAX = 65504.0
 
@@ -43,7 +43,12 @@ class WeightBlob:
 
     def add_words(self, words) -> int:
         off = self._start()
-        self.data += struct.pack("<%di" % len(words), *[int(w) for w in words])
+        words = [int(w) for w in words]
+        wide = next((w for w in words if not -(1 << 31) <= w < 1 << 31), None)
+        if wide is not None:
+            raise CodegenError(f"a table entry ({wide:,}: an address offset or count) does not "
+                               "fit 32 bits (absurd strides, dilation or padding?)")
+        self.data += struct.pack("<%di" % len(words), *words)
         return off
 
     def bytes(self) -> bytes:

@@ -107,22 +107,32 @@ def display_path(node) -> str:
 def build(target, source, env):
     bin_node, header_node, asm_node = target[:3]
     model = display_path(source[0])
+    outputs = None
     try:
         from ml4f.firmware import asm_file, c_identifier, header_file
+        from ml4f.html_report import render
+        from ml4f.outputs import Outputs
         name = c_identifier(os.path.splitext(bin_node.name)[0])
+        html = os.path.splitext(bin_node.get_abspath())[0] + ".html"
+        outputs = Outputs([node.get_abspath() for node in target] + [html])
+        outputs.check()
         with _COMPILE_LOCK:
             compiled = _compile(model, env)
         _check_fits(env, model, compiled.header.arena_bytes, len(compiled.object))
-        _write({
-            bin_node: compiled.object,
-            header_node: header_file(name, compiled.header, compiled.report,
-                                     compiled.content_hash).encode(),
-            asm_node: asm_file(name, bin_node.name, compiled.content_hash).encode(),
+        stable = {k: v for k, v in compiled.report.items() if k != "compile_seconds"}
+        outputs.commit({
+            bin_node.get_abspath(): compiled.object,
+            header_node.get_abspath(): header_file(name, compiled.header, compiled.report,
+                                                   compiled.content_hash).encode(),
+            asm_node.get_abspath(): asm_file(name, bin_node.name, compiled.content_hash).encode(),
+            html: render(stable, name).encode(),       # `scons -c` removes it with NAME.bin
         })
-        html = _write_html(bin_node, name, compiled.report)
-    except Exception as e:      # every failure ends as one line naming the model; no traceback
-        _remove(target)
-        if os.environ.get("ML4F_DEBUG"):
+    except BaseException as e:  # every failure ends as one line naming the model; no traceback
+        if outputs is not None:
+            outputs.discard()               # nothing stale can be linked
+        else:
+            _remove(target)
+        if os.environ.get("ML4F_DEBUG") or not isinstance(e, Exception):
             raise
         raise SCons.Errors.BuildError(node=bin_node, errstr=_message(e, model, env), status=1,
                                       exitstatus=2) from None
@@ -130,18 +140,6 @@ def build(target, source, env):
         print(summary_line(name, model, compiled.report), flush=True)
         print(f"ML4F {name} report: {os.path.relpath(html)}", flush=True)
     return 0
-
-
-def _write_html(bin_node, name: str, report: dict) -> str:
-    """NAME.html (the report page) beside NAME.bin; `scons -c` removes it with NAME.bin."""
-    from ml4f.html_report import render
-    path = os.path.splitext(bin_node.get_abspath())[0] + ".html"
-    stable = {k: v for k, v in report.items() if k != "compile_seconds"}
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as fh:
-        fh.write(render(stable, name).encode())
-    os.replace(tmp, path)
-    return path
 
 
 def _compile(model: str, env):
@@ -164,8 +162,13 @@ def _message(error: Exception, model: str, env) -> str:
                 f"install it with: {hint}")
     if isinstance(error, OSError):
         return f"{model}: {error.strerror or error}: {error.filename or ''}".rstrip(": ")
-    return (f"{model}: internal error in ml4f: {type(error).__name__}: {error} "
-            "(please report this with the model file)")
+    try:
+        from ml4f.context import internal_error_line
+    except ImportError:
+        return (f"{model}: internal error in ml4f: {type(error).__name__}: {error} "
+                "(please report this with the model file)")
+    line = internal_error_line(error)
+    return line if line.startswith(model) else f"{model}: {line}"
 
 
 def _is_compiler_error(error: Exception) -> bool:
@@ -194,16 +197,6 @@ def summary_line(name: str, model: str, report: dict) -> str:
     return (f"ML4F {name} ({model}): flash {t['file_bytes']:,} B, "
             f"arena {report['arena']['arena_bytes']:,} B, {t['cycles']:,} cycles "
             f"= {t['ms_at_mhz']:.3f} ms at {t['mhz']:g} MHz ({weights} weights)")
-
-
-def _write(files: dict) -> None:
-    for node, data in files.items():
-        path = node.get_abspath()
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = f"{path}.tmp{os.getpid()}"
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
 
 
 def _remove(targets) -> None:

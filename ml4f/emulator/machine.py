@@ -71,6 +71,10 @@ STACK_TOP = 0x10800000
 MAX_STACK = STACK_TOP - MAGIC - 2 * PAGE
 ARENA_REGION = 0x20100000
 NEAR = 0x100000          # unmapped addresses this close to a region are named after it
+#: Unicorn's translated-code cache per engine (its default, 1 GiB of address space per
+#: engine, made a compile of many layers reserve tens of GiB); the generated code of one
+#: model is far smaller, and a full cache is flushed and refilled, never wrong
+TCG_BUFFER_BYTES = 32 << 20
 
 POISON = 0x7FA5A5A5                # float32 signalling NaN: never-written arena data
 STACK_CANARY = 0x7FB5CA5E          # also a NaN, distinct from the poison
@@ -227,8 +231,10 @@ class Machine:
     # ---------------------------------------------------------------- set-up
 
     def _build(self, guarded: bool) -> None:
+        self._release()
         uc = Uc(UC_ARCH_ARM, UC_MODE_THUMB)
-        uc.ctl_set_cpu_model(A.UC_CPU_ARM_CORTEX_M4)      # before any map or register access
+        uc.ctl_set_tcg_buffer_size(TCG_BUFFER_BYTES)      # both before any map or register
+        uc.ctl_set_cpu_model(A.UC_CPU_ARM_CORTEX_M4)      # access
         uc.mem_map(FLASH, self.flash_size, UC_PROT_READ | UC_PROT_EXEC)
         uc.mem_write(FLASH, self.obj)
         uc.mem_map(ARENA_REGION, self.region_size, UC_PROT_READ | UC_PROT_WRITE)
@@ -254,6 +260,26 @@ class Machine:
         self._guarded = guarded
         self._dirty = False
         self._fault = None
+
+    def _release(self) -> None:
+        """Free the engine now (its hooks refer to this Machine: left to the garbage
+        collector, engines and their caches pile up)."""
+        uc, self.uc = getattr(self, "uc", None), None
+        if uc is not None:
+            finalizer = getattr(uc, "_Uc__finalizer", None)    # the binding's uc_close
+            if finalizer is not None:
+                finalizer()
+
+    def close(self) -> None:
+        """Free the Unicorn engine; the Machine is not used again."""
+        self._release()
+        self._block_cb = None
+
+    def __enter__(self) -> "Machine":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def _add_block_hook(self, uc: Uc) -> None:
         """Count (previous block, block, size) triples: the hot path of profile=True."""
@@ -523,5 +549,6 @@ def run_object(obj: bytes, x: np.ndarray | None = None, *, profile: bool = False
                check_alignment: bool = False, max_instructions: int = 200_000_000,
                stack_limit: int = 4096) -> RunResult:
     """Run the object once on input `x` (None: its embedded test input)."""
-    return Machine(obj, profile=profile, check_alignment=check_alignment,
-                   max_instructions=max_instructions, stack_limit=stack_limit).run(x)
+    with Machine(obj, profile=profile, check_alignment=check_alignment,
+                 max_instructions=max_instructions, stack_limit=stack_limit) as machine:
+        return machine.run(x)

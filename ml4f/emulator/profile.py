@@ -18,7 +18,8 @@ class Profile:
 
 def profile(obj: bytes, x: np.ndarray, ranges: dict[str, tuple[int, int]]) -> Profile:
     """Run `obj` once on `x`; `ranges` names code ranges as object offsets [start, end)."""
-    return profile_of(obj, Machine(obj, profile=True).run(x), ranges)
+    with Machine(obj, profile=True) as machine:
+        return profile_of(obj, machine.run(x), ranges)
 
 
 def profile_of(obj: bytes, run: RunResult, ranges: dict[str, tuple[int, int]]) -> Profile:

@@ -14,13 +14,35 @@ def get(layer: Layer, key: str, default=None):
     return layer.config.get(key, default)
 
 
+#: the largest finite float32
+FLOAT32_MAX = 3.4028234663852886e38
+
+
+def is_int(x) -> bool:
+    """An integer as Keras writes one (bool is not)."""
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _shown(v) -> str:
+    text = repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def int_tuple(layer: Layer, key: str, n: int, default=None) -> tuple[int, ...]:
-    v = layer.config.get(key, default)
+    """An int or a list of `n` ints, each positive (Keras's own check): missing or null
+    takes `default`; strings, floats and bools are refused."""
+    v = layer.config.get(key)
     if v is None:
         v = default
-    if isinstance(v, int):
+    if v is None:
+        raise unsupported(layer, f"{key} is missing (an integer or a list of {n} is needed)",
+                          key, v)
+    if is_int(v):
         v = (v,) * n
-    v = tuple(int(x) for x in v)
+    if not isinstance(v, (list, tuple)) or not all(is_int(x) for x in v):
+        raise unsupported(layer, f"{key}={_shown(v)} must be an integer or a list of {n} "
+                          "integers", key, v)
+    v = tuple(v)
     if len(v) != n:
         raise unsupported(layer, f"{key}={list(v)} must have {n} entries", key, v)
     if any(x < 1 for x in v):
@@ -28,13 +50,36 @@ def int_tuple(layer: Layer, key: str, n: int, default=None) -> tuple[int, ...]:
     return v
 
 
+def integer(layer: Layer, key: str, default=None, *, minimum: int = 1) -> int:
+    """An integer option (missing or null: `default`), refused below `minimum`."""
+    v = layer.config.get(key)
+    if v is None:
+        v = default
+    if not is_int(v):
+        what = "is missing" if v is None else f"={_shown(v)} is not an integer"
+        raise unsupported(layer, f"{key} {what}".replace(" =", "="), key, v)
+    if v < minimum:
+        raise unsupported(layer, f"{key}={v} must be >= {minimum}", key, v)
+    return v
+
+
+def boolean(layer: Layer, key: str, default: bool) -> bool:
+    """A true/false option (missing or null: `default`)."""
+    v = layer.config.get(key)
+    if v is None:
+        return default
+    if not isinstance(v, bool):
+        raise unsupported(layer, f"{key}={_shown(v)} must be true or false", key, v)
+    return v
+
+
 def require(layer: Layer, key: str, allowed, default=None):
     v = layer.config.get(key, default)
     if v is None:
         v = default
-    if v not in allowed:
+    if not isinstance(v, (str, int, float, type(None))) or v not in allowed:
         choices = ", ".join(repr(a) for a in allowed)
-        raise unsupported(layer, f"unsupported {key}={v!r} (supported: {choices})", key, v)
+        raise unsupported(layer, f"unsupported {key}={_shown(v)} (supported: {choices})", key, v)
     return v
 
 
@@ -64,7 +109,18 @@ def activation_name(layer: Layer, value) -> str:
             return cfg
         if isinstance(value.get("class_name"), str) and not cfg:
             return value["class_name"]
-    raise unsupported(layer, f"unsupported activation {value!r}", "activation", value)
+        if value.get("class_name") in ("__lambda__", "Lambda") or (
+                isinstance(cfg, dict) and "code" in cfg):
+            raise unsupported(layer, "activation is a Lambda/Python function: not supported "
+                              "(use a built-in activation)", "activation", "lambda")
+        if isinstance(value.get("class_name"), str):
+            raise unsupported(layer, f"activation {value['class_name']!r} (a serialized object) "
+                              "is not supported", "activation", value["class_name"])
+    if isinstance(value, (list, tuple)) and value and isinstance(value[0], str):
+        # Keras 2 writes a Python function as [bytecode (base64), defaults, closure]
+        raise unsupported(layer, "activation is a Lambda/Python function: not supported "
+                          "(use a built-in activation)", "activation", "lambda")
+    raise unsupported(layer, f"unsupported activation {_shown(value)}", "activation", value)
 
 
 # Built-in activations by the name Keras stores (both generations), as the
@@ -101,21 +157,26 @@ def activation(layer: Layer, key: str = "activation") -> tuple[Activation, bool]
     Activations that cannot be applied in a producer's store are split into an
     op of their own by the graph (see fold.split_activations)."""
     name = activation_name(layer, layer.config.get(key))
+    if not isinstance(name, str):
+        raise unsupported(layer, f"unsupported activation {_shown(name)}", key, name)
     if name == "softmax":
         return LINEAR, True
     if name in KERAS_ACTIVATIONS:
         return KERAS_ACTIVATIONS[name], False
-    raise unsupported(layer, f"unsupported activation '{name}'", key, name)
+    raise unsupported(layer, f"unsupported activation {_shown(name)}", key, name)
 
 
 def number(layer: Layer, key: str, default=None, *, minimum: float | None = None,
            optional: bool = False) -> float | None:
-    """A float option (None allowed if `optional`), refused below `minimum`."""
+    """A float option (None allowed if `optional`), refused below `minimum` and where it is
+    not a finite float32 (the code computes with it in float32)."""
     v = layer.config.get(key, default)
     if v is None and optional:
         return None
     if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v:
-        raise unsupported(layer, f"{key}={v!r} must be a number", key, v)
+        raise unsupported(layer, f"{key}={_shown(v)} must be a number", key, v)
+    if not abs(v) <= FLOAT32_MAX:
+        raise unsupported(layer, f"{key}={_shown(v)} is not a finite float32", key, v)
     if minimum is not None and v < minimum:
         raise unsupported(layer, f"{key}={v!r} must be >= {minimum:g}", key, v)
     return float(v)

@@ -45,15 +45,38 @@ class Geometry:
         return self.k_range(ox, self.sw, self.pl, self.dw, self.KW, self.W)
 
     @cache
+    def interior(self) -> tuple[int, int]:
+        """Output columns [lo, hi) whose window lies wholly inside the input (all KW taps);
+        only the columns outside it need their range computed (long 1-D inputs have
+        millions of columns)."""
+        lo = -(-self.pl // self.sw)
+        hi = min(self.OW, (self.W - 1 - (self.KW - 1) * self.dw + self.pl) // self.sw + 1)
+        return (lo, hi) if hi > lo else (0, 0)
+
+    def border_columns(self):
+        """The output columns outside the interior, in order."""
+        lo, hi = self.interior()
+        return [*range(0, lo), *range(max(hi, lo), self.OW)] if hi > lo else range(self.OW)
+
+    @cache
     def column_runs(self):
         """Consecutive output columns sharing a kx range: (ox0, count, kx0, kx1)."""
         runs = []
-        for ox in range(self.OW):
-            kr = self.kx_range(ox)
+        lo, hi = self.interior()
+
+        def add(ox, n, kr):
             if runs and tuple(runs[-1][2:]) == kr:
-                runs[-1][1] += 1
+                runs[-1][1] += n
             else:
-                runs.append([ox, 1, *kr])
+                runs.append([ox, n, *kr])
+        ox = 0
+        while ox < self.OW:
+            if ox == lo and hi > lo:
+                add(ox, hi - lo, (0, self.KW))
+                ox = hi
+                continue
+            add(ox, 1, self.kx_range(ox))
+            ox += 1
         return [tuple(r) for r in runs]
 
     @cache
@@ -67,13 +90,24 @@ def row_tiles(g: Geometry, p: int):
     tiles form one loop.  Border pixels share tiles with interior ones: their
     invalid taps are simply not computed (decided at compile time)."""
     tiles = []
-    for ox0 in range(0, g.OW, p):
-        q = min(p, g.OW - ox0)
-        ranges = tuple(g.kx_range(ox0 + i) for i in range(q))
+    lo, hi = g.interior()
+    full = (0, g.KW)
+
+    def add(ox0, n, q, ranges):
         if tiles and tiles[-1][2:] == [q, ranges]:
-            tiles[-1][1] += 1
+            tiles[-1][1] += n
         else:
-            tiles.append([ox0, 1, q, ranges])
+            tiles.append([ox0, n, q, ranges])
+    ox0 = 0
+    while ox0 < g.OW:
+        n = (hi - ox0) // p if lo <= ox0 < hi else 0      # whole tiles of interior pixels
+        if n >= 1:
+            add(ox0, n, p, (full,) * p)
+            ox0 += n * p
+            continue
+        q = min(p, g.OW - ox0)
+        add(ox0, 1, q, tuple(g.kx_range(ox0 + i) for i in range(q)))
+        ox0 += p
     return [tuple(t) for t in tiles]
 
 

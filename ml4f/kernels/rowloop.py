@@ -72,7 +72,7 @@ def row_table(g: Geometry, op, ky_bytes_full: int, ky_bytes_rest: int,
             row += [placement.out_row(oy), placement.mirror(oy),
                     placement.residual(oy) if placement.residual else 0]
         rows.append(row)
-    if any(k1 <= k0 for k0, k1 in (g.kx_range(ox) for ox in range(g.OW))):
+    if any(k1 <= k0 for k0, k1 in (g.kx_range(ox) for ox in g.border_columns())):
         raise refuse("column")
     return [w for row in (rows[::-1] if reverse else rows) for w in row]
 

@@ -9,6 +9,11 @@ table) is asked about every layer (InputLayer included) before any weight is rea
 :class:`~ml4f.errors.ML4FError` its ``check`` raises is collected together with the reader's
 own refusals and reported as one error; its ``weight_names`` say how many arrays each layer
 must have.  The file is read once; its SHA-256 is ``Model.sha256``.
+
+The reading runs in a child process with a time limit (``limits.timeout``; see child.py):
+a damaged file that makes libhdf5 spin or crash ends as one error naming the file.  Every
+size (the file, archive members, the configuration, each weight array and all of them) is
+checked against ``limits`` (see ml4f.limits) before it is read or inflated.
 """
 from __future__ import annotations
 
@@ -21,6 +26,8 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from ..errors import ML4FError, ModelFormatError
+from ..limits import Limits
+from .child import run_in_child
 from .detect import H5, KERAS, detect_format, read_file
 from .records import Layer, Model
 from .structure import (
@@ -70,7 +77,7 @@ def _model(path: str, fmt: str, version: str, structure: Structure, data: bytes)
                  sha256=hashlib.sha256(data).hexdigest())
 
 
-def _load_h5(path: str, data: bytes, kinds: LayerKinds | None) -> Model:
+def _load_h5(path: str, data: bytes, kinds: LayerKinds | None, limits: Limits) -> Model:
     import h5py
 
     from . import h5_weights
@@ -79,42 +86,53 @@ def _load_h5(path: str, data: bytes, kinds: LayerKinds | None) -> Model:
         handle = h5py.File(io.BytesIO(data), "r")
     try:
         with _reading(path, "the model configuration"):
-            config, version = h5_weights.read_config(handle)
+            config, version = h5_weights.read_config(handle, limits)
             structure = parse_config(config)
         _check(structure, kinds, path)
         with _reading(path, "the weights"):
-            h5_weights.read_weights(handle, structure, kinds)
+            h5_weights.read_weights(handle, structure, kinds, limits)
     finally:
         with _reading(path, "the HDF5 file"):
             handle.close()
     return _model(path, H5, version, structure, data)
 
 
-def _load_keras(path: str, data: bytes, kinds: LayerKinds | None) -> Model:
+def _load_keras(path: str, data: bytes, kinds: LayerKinds | None, limits: Limits) -> Model:
     from . import keras_zip
 
     with _reading(path, "the .keras archive"):
-        archive = keras_zip.KerasArchive(io.BytesIO(data))
+        archive = keras_zip.KerasArchive(io.BytesIO(data), limits)
     with _reading(path, "the model configuration"):
         structure = parse_config(archive.config)
     _check(structure, kinds, path)
     with _reading(path, "the weights (model.weights.h5)"):
         with archive.open_weights() as weights:
-            keras_zip.read_weights(weights, structure, kinds)
+            keras_zip.read_weights(weights, structure, kinds, limits)
     return _model(path, KERAS, archive.keras_version, structure, data)
 
 
-def load_model(path, kinds: LayerKinds | None = None) -> Model:
+def load_model(path, kinds: LayerKinds | None = None, *, limits: Limits | None = None,
+               isolate: bool = True) -> Model:
     """Read a Keras model file (format detected from its content) into a :class:`Model`.
 
-    Raises :class:`~ml4f.errors.ModelFormatError` for unreadable files,
-    :class:`~ml4f.errors.UnsupportedError` for refused layers and structures and
-    :class:`~ml4f.errors.InvalidModelError` for non-finite weights; ``error.path`` is the file.
+    Raises :class:`~ml4f.errors.ModelFormatError` for unreadable files (also when reading
+    takes more than ``limits.timeout`` seconds), :class:`~ml4f.errors.UnsupportedError` for
+    refused layers and structures and :class:`~ml4f.errors.InvalidModelError` for
+    non-finite weights or sizes over ``limits``; ``error.path`` is the file.  With
+    ``isolate=False`` the file is read in this process, without a time limit (tests).
     """
     path = os.fspath(path)
+    limits = limits or Limits()
+    if not isolate:
+        return _load(path, kinds, limits)
+    from . import keras_zip  # noqa: F401  (h5py imported once here, not in every child)
+    return run_in_child(_load, path, kinds, limits, timeout=limits.timeout, path=path)
+
+
+def _load(path: str, kinds: LayerKinds | None, limits: Limits) -> Model:
     with _reading(path, "the file"):
-        data = read_file(path)
+        data = read_file(path, limits.file_bytes)
         fmt = detect_format(path, data)
     if fmt == H5:
-        return _load_h5(path, data, kinds)
-    return _load_keras(path, data, kinds)
+        return _load_h5(path, data, kinds, limits)
+    return _load_keras(path, data, kinds, limits)

@@ -7,7 +7,8 @@ import os
 import re
 import zipfile
 
-from ..errors import ModelFormatError
+from ..errors import InvalidModelError, ModelFormatError
+from ..limits import describe
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")
@@ -26,8 +27,9 @@ def _hdf5_at(data: bytes) -> bool:
     return False
 
 
-def read_file(path: str) -> bytes:
-    """The bytes of a model file; :class:`ModelFormatError` for what is not a file."""
+def read_file(path: str, max_bytes: int) -> bytes:
+    """The bytes of a model file; :class:`ModelFormatError` for what is not a file,
+    :class:`InvalidModelError` for a file larger than `max_bytes`."""
     if os.path.isdir(path):
         entries = set(os.listdir(path))
         if entries & {"saved_model.pb", "saved_model.pbtxt", "keras_metadata.pb"}:
@@ -40,8 +42,13 @@ def read_file(path: str) -> bytes:
         raise ModelFormatError("is a directory, not a Keras .h5 or .keras model file", path=path)
     if not os.path.exists(path):
         raise ModelFormatError("file not found", path=path)
+    if not os.path.isfile(path):
+        raise ModelFormatError("is not a regular file", path=path)
     with open(path, "rb") as handle:
-        data = handle.read()
+        data = handle.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise InvalidModelError(f"file is larger than {describe(max_bytes)}, more than a model "
+                                "within --max-bytes can take", path=path, key="max_bytes")
     if not data:
         raise ModelFormatError("file is empty", path=path)
     return data

@@ -12,9 +12,33 @@ import json
 import h5py
 import numpy as np
 
-from ..errors import ModelFormatError
+from ..errors import InvalidModelError, ModelFormatError
+from ..limits import Limits, describe
+from .records import Layer
 from .structure import LayerKinds, Node, Structure
-from .weight_checks import MAX_WEIGHT_ELEMENTS, check_array, check_weights
+from .weight_checks import check_array, check_weights
+
+
+class WeightBudget:
+    """The bytes of weights read so far, against the limit for all of them (checked before
+    each array is read, from its shape: a small file can declare a huge array)."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.max_bytes = limits.max_bytes
+        self.used = 0
+
+    def take(self, nbytes: int, what: str, layer: Layer | None) -> None:
+        kw = dict(layer=layer.name, layer_class=layer.class_name) if layer else {}
+        if nbytes > self.max_bytes:
+            raise InvalidModelError(f"{what} takes {describe(nbytes)}, more than the limit of "
+                                    f"{describe(self.max_bytes)} for the weights (--max-bytes)",
+                                    key="max_bytes", value=nbytes, **kw)
+        if self.used + nbytes > self.max_bytes:
+            raise InvalidModelError(f"the weights up to {what} take "
+                                    f"{describe(self.used + nbytes)}, more than the limit of "
+                                    f"{describe(self.max_bytes)} (--max-bytes)",
+                                    key="max_bytes", value=self.used + nbytes, **kw)
+        self.used += nbytes
 
 
 def _text(value) -> str:
@@ -48,8 +72,10 @@ def attr_strings(obj, name: str) -> list[str] | None:
     return out
 
 
-def dataset_array(group: h5py.Group, path: str, what: str) -> np.ndarray:
-    """Read a dataset reached through hard links only, stored inside this file."""
+def dataset_array(group: h5py.Group, path: str, what: str, budget: WeightBudget,
+                  layer: Layer | None = None) -> np.ndarray:
+    """Read a dataset reached through hard links only, stored inside this file, its size
+    taken from `budget` before it is read."""
     node = group
     parts = [p for p in path.split("/") if p]
     if not parts:
@@ -67,22 +93,36 @@ def dataset_array(group: h5py.Group, path: str, what: str) -> np.ndarray:
         raise ModelFormatError(f"{what}: '{path}' is not a dataset")
     if node.external or node.is_virtual:
         raise ModelFormatError(f"{what}: '{path}' refers to data outside this file")
-    if node.size > MAX_WEIGHT_ELEMENTS:
-        raise ModelFormatError(f"{what}: '{path}' has {node.size} elements, too many")
     if node.dtype.kind not in "fiu":
         # integers go on to the per-layer check, which knows the few layers that keep some
         raise ModelFormatError(f"{what}: '{path}' has dtype {node.dtype}, expected float32",
                                key="dtype", value=str(node.dtype))
+    # as float32 (what the weights become), whatever their stored type
+    budget.take(int(np.prod(node.shape, dtype=object)) * 4, what, layer)
     return np.asarray(node[()])
 
 
-def read_config(f: h5py.File) -> tuple[dict, str]:
+def _attribute_bytes(f: h5py.File, name: str) -> int:
+    """The bytes an attribute's value takes when read (from its type and shape)."""
+    attr = f.attrs.get_id(name)
+    n = int(np.prod(attr.shape, dtype=object)) if attr.shape else 1
+    return n * attr.get_storage_size() // max(n, 1) if attr.dtype.kind == "O" \
+        else n * attr.dtype.itemsize
+
+
+def read_config(f: h5py.File, limits: Limits | None = None) -> tuple[dict, str]:
     """The model configuration and Keras version of a legacy HDF5 model file."""
+    limits = limits or Limits()
     if "model_config" not in f.attrs:
         if "layer_names" in f.attrs or "layers" in f:
             raise ModelFormatError("HDF5 file holds weights only (no 'model_config'); save the "
                                    "whole model with model.save()")
         raise ModelFormatError("HDF5 file has no 'model_config' attribute; not a Keras model")
+    size = _attribute_bytes(f, "model_config")
+    if size > limits.config_bytes:
+        raise InvalidModelError(f"the model configuration takes {describe(size)}, more than "
+                                f"the limit of {describe(limits.config_bytes)}",
+                                key="model_config", value=size)
     config = json.loads(_text(f.attrs["model_config"]))
     version = f.attrs.get("keras_version")
     if version is None and isinstance(f.get("model_weights"), h5py.Group):
@@ -106,7 +146,8 @@ def _owner_score(owner: list[str], leaf: list[str]) -> tuple[int, int]:
     return best
 
 
-def _read_nested(group: h5py.Group, node: Node, kinds: LayerKinds | None) -> None:
+def _read_nested(group: h5py.Group, node: Node, kinds: LayerKinds | None,
+                 budget: WeightBudget) -> None:
     """Weights of a nested Sequential: assign each stored weight to its owning leaf."""
     names = attr_strings(group, "weight_names")
     if names is None:
@@ -130,23 +171,27 @@ def _read_nested(group: h5py.Group, node: Node, kinds: LayerKinds | None) -> Non
                 layer=node.path, layer_class=node.class_name)
         pool[hits[0]].append(name)
     for i, leaf in enumerate(leaves):
-        _fill(leaf, group, pool[i], kinds)
+        _fill(leaf, group, pool[i], kinds, budget)
 
 
-def _fill(node: Node, group: h5py.Group, names: list[str], kinds: LayerKinds | None) -> None:
+def _fill(node: Node, group: h5py.Group, names: list[str], kinds: LayerKinds | None,
+          budget: WeightBudget) -> None:
     """Read the datasets ``names`` (relative to ``group``) as the weights of a leaf."""
     layer = node.layer
     arrays = []
     for index, name in enumerate(names):
         label = name.split("/")[-1].split(":")[0]          # "kernel:0" -> "kernel"
-        array = dataset_array(group, name, f"layer '{layer.name}' weight '{label}'")
+        array = dataset_array(group, name, f"layer '{layer.name}' weight '{label}'", budget,
+                              layer)
         arrays.append(check_array(layer, index, array, label, kinds))
     layer.weights = arrays
     check_weights(layer, kinds)
 
 
-def read_weights(f: h5py.File, structure: Structure, kinds: LayerKinds | None = None) -> None:
+def read_weights(f: h5py.File, structure: Structure, kinds: LayerKinds | None = None,
+                 limits: Limits | None = None) -> None:
     """Fill ``layer.weights`` of every leaf of ``structure`` from a legacy HDF5 file."""
+    budget = WeightBudget(limits or Limits())
     root = f["model_weights"] if "model_weights" in f else f
     if not isinstance(root, h5py.Group):
         raise ModelFormatError("'model_weights' is not a group")
@@ -164,10 +209,10 @@ def read_weights(f: h5py.File, structure: Structure, kinds: LayerKinds | None = 
                                    layer=node.path, layer_class=node.class_name)
         group = root[node.name]
         if node.children is not None:
-            _read_nested(group, node, kinds)
+            _read_nested(group, node, kinds, budget)
             continue
         names = attr_strings(group, "weight_names")
         if names is None:
             raise ModelFormatError(f"weights group '{group.name}' has no 'weight_names'",
                                    layer=node.path, layer_class=node.class_name)
-        _fill(node, group, names, kinds)
+        _fill(node, group, names, kinds, budget)

@@ -14,8 +14,9 @@ import zipfile
 
 import h5py
 
-from ..errors import ModelFormatError, UnsupportedError
-from .h5_weights import dataset_array
+from ..errors import InvalidModelError, ModelFormatError, UnsupportedError
+from ..limits import MAX_COMPRESSION_RATIO, MIN_RATIO_CHECK, Limits, describe
+from .h5_weights import WeightBudget, dataset_array
 from .structure import LayerKinds, Node, Structure
 from .weight_checks import check_array, check_weights
 
@@ -39,20 +40,59 @@ def _unique(name: str, used: dict[str, int]) -> str:
     return name
 
 
+#: what a .keras archive member may be compressed with (Keras writes these two)
+METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate"}
+METHOD_NAMES = {zipfile.ZIP_BZIP2: "bzip2", zipfile.ZIP_LZMA: "lzma"}
+
+
+def read_member(archive: zipfile.ZipFile, name: str, max_bytes: int) -> bytes:
+    """A member's bytes, its sizes and method checked before anything is inflated, and
+    never more than `max_bytes` inflated whatever its header says."""
+    info = archive.getinfo(name)
+    if info.compress_type not in METHODS:
+        method = METHOD_NAMES.get(info.compress_type, f"method {info.compress_type}")
+        raise UnsupportedError(f"archive member '{name}' is compressed with {method}; only "
+                               "stored and deflate members are read (as Keras writes them)",
+                               key="compress_type", value=info.compress_type)
+    if info.file_size > max_bytes:
+        raise InvalidModelError(f"archive member '{name}' inflates to "
+                                f"{describe(info.file_size)}, more than the limit of "
+                                f"{describe(max_bytes)} (--max-bytes)", key="max_bytes",
+                                value=info.file_size)
+    if info.file_size > MIN_RATIO_CHECK and \
+            info.file_size > MAX_COMPRESSION_RATIO * max(info.compress_size, 1):
+        raise InvalidModelError(f"archive member '{name}' inflates {describe(info.compress_size)}"
+                                f" to {describe(info.file_size)} (more than "
+                                f"{MAX_COMPRESSION_RATIO} times): not a model's data",
+                                key="compression_ratio", value=info.file_size)
+    with archive.open(info) as member:
+        data = member.read(max_bytes + 1)
+    if len(data) > max_bytes:               # pragma: no cover (zipfile stops at file_size)
+        raise InvalidModelError(f"archive member '{name}' inflates to more than "
+                                f"{describe(max_bytes)}", key="max_bytes")
+    return data
+
+
+def _json(data: bytes, name: str):
+    return json.loads(data.decode("utf-8"))
+
+
 class KerasArchive:
     """The parts of a ``.keras`` archive, read into memory."""
 
-    def __init__(self, source) -> None:
+    def __init__(self, source, limits: Limits | None = None) -> None:
+        limits = limits or Limits()
         with zipfile.ZipFile(source) as archive:
             names = set(archive.namelist())
             if CONFIG_MEMBER not in names:
                 raise ModelFormatError(
                     f"zip archive has no '{CONFIG_MEMBER}'; not a .keras model")
-            self.config = json.loads(archive.read(CONFIG_MEMBER).decode("utf-8"))
+            self.config = _json(read_member(archive, CONFIG_MEMBER, limits.config_bytes),
+                                CONFIG_MEMBER)
             self.keras_version = "unknown"
             if METADATA_MEMBER in names:
                 try:
-                    meta = json.loads(archive.read(METADATA_MEMBER).decode("utf-8"))
+                    meta = _json(read_member(archive, METADATA_MEMBER, 1 << 20), METADATA_MEMBER)
                 except ValueError:
                     meta = None
                 if isinstance(meta, dict) and isinstance(meta.get("keras_version"), str):
@@ -63,7 +103,7 @@ class KerasArchive:
                 extra = f" (found {', '.join(sharded)}; sharded or non-HDF5 weights are not " \
                         "supported)" if sharded else ""
                 raise ModelFormatError(f"zip archive has no '{WEIGHTS_MEMBER}'{extra}")
-            self._weights = archive.read(WEIGHTS_MEMBER)
+            self._weights = read_member(archive, WEIGHTS_MEMBER, limits.file_bytes)
 
     def open_weights(self) -> h5py.File:
         """The weights file, opened from memory."""
@@ -121,13 +161,14 @@ def _ordered(groups: list, class_name: str) -> list | None:
     return [g for _, g in sorted(zip(rank, groups), key=lambda x: x[0])]
 
 
-def _read_leaf(layer_group: h5py.Group, node: Node, where: str, kinds: LayerKinds | None) -> None:
+def _read_leaf(layer_group: h5py.Group, node: Node, where: str, kinds: LayerKinds | None,
+               budget: WeightBudget) -> None:
     layer = node.layer
     groups = _vars_groups(layer_group)
     if len(groups) > 1 and _ordered(groups, node.class_name) is not None:
         arrays = []
         for sub, vars_group in _ordered(groups, node.class_name):
-            arrays += _read_vars(vars_group, node, f"{where}/{sub}", kinds, len(arrays))
+            arrays += _read_vars(vars_group, node, f"{where}/{sub}", kinds, len(arrays), budget)
         layer.weights = arrays
         check_weights(layer, kinds)
         return
@@ -140,13 +181,13 @@ def _read_leaf(layer_group: h5py.Group, node: Node, where: str, kinds: LayerKind
     arrays = []
     if groups:
         sub, vars_group = groups[0]
-        arrays = _read_vars(vars_group, node, f"{where}/{sub}", kinds, 0)
+        arrays = _read_vars(vars_group, node, f"{where}/{sub}", kinds, 0, budget)
     layer.weights = arrays
     check_weights(layer, kinds)
 
 
 def _read_vars(vars_group: h5py.Group, node: Node, sub_where: str, kinds: LayerKinds | None,
-               first: int) -> list:
+               first: int, budget: WeightBudget) -> list:
     """The arrays of one vars group, numbered 0..n-1 (`first`: the index of the first one
     among the layer's weights)."""
     layer = node.layer
@@ -161,13 +202,14 @@ def _read_vars(vars_group: h5py.Group, node: Node, sub_where: str, kinds: LayerK
             layer=node.path, layer_class=node.class_name)
     arrays = []
     for i in indices:
-        array = dataset_array(vars_group, str(i), f"layer '{layer.name}' weight {first + i}")
+        array = dataset_array(vars_group, str(i), f"layer '{layer.name}' weight {first + i}",
+                              budget, layer)
         arrays.append(check_array(layer, first + i, array, kinds=kinds))
     return arrays
 
 
 def _read_container(group: h5py.Group, nodes: list[Node], sequential: bool, where: str,
-                    kinds: LayerKinds | None) -> None:
+                    kinds: LayerKinds | None, budget: WeightBudget) -> None:
     used: dict[str, int] = {}
     for node in nodes:
         if node.synthetic or (sequential and node.is_input and node.children is None):
@@ -179,12 +221,14 @@ def _read_container(group: h5py.Group, nodes: list[Node], sequential: bool, wher
         _check_name(vars_group, node, f"{path}/vars")
         if node.children is not None:
             _read_container(_group(sub, "layers", f"{path}/layers"), node.children, True,
-                            f"{path}/layers", kinds)
+                            f"{path}/layers", kinds, budget)
         else:
-            _read_leaf(sub, node, path, kinds)
+            _read_leaf(sub, node, path, kinds, budget)
 
 
-def read_weights(weights: h5py.File, structure: Structure, kinds: LayerKinds | None = None) -> None:
+def read_weights(weights: h5py.File, structure: Structure, kinds: LayerKinds | None = None,
+                 limits: Limits | None = None) -> None:
     """Fill ``layer.weights`` of every leaf of ``structure`` from ``model.weights.h5``."""
     layers = _group(weights, "layers", "layers")
-    _read_container(layers, structure.nodes, structure.class_name == "Sequential", "layers", kinds)
+    _read_container(layers, structure.nodes, structure.class_name == "Sequential", "layers", kinds,
+                    WeightBudget(limits or Limits()))

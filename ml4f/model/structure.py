@@ -165,6 +165,29 @@ def _nested_objects(value, key: str) -> Iterator[tuple[str, dict]]:
                     stack.append((f"{where}[{i}]", v))
 
 
+def custom_description(cls: str, entry: dict) -> str:
+    """"custom layer class 'MyLayer' (package 'Custom')" from a class name or a registered
+    name 'Package>Class' (Keras's register_keras_serializable), and the module if given."""
+    registered = entry.get("registered_name")
+    name = registered if isinstance(registered, str) and ">" in registered else cls
+    package, _, short = name.rpartition(">")
+    detail = []
+    if package:
+        detail.append(f"package {package!r}")
+    module = entry.get("module")
+    if isinstance(module, str) and module and not is_keras_module(module):
+        detail.append(f"module {module!r}")
+    short = short or cls
+    return f"custom layer class {short!r}" + (f" ({', '.join(detail)})" if detail else "")
+
+
+def _is_custom(cls: str, entry: dict) -> bool:
+    registered = entry.get("registered_name")
+    return (cls not in BUILTIN_LAYER_CLASSES and cls not in SEQUENTIAL_CLASSES
+            and cls not in FUNCTIONAL_CLASSES) or (isinstance(registered, str)
+                                                   and registered != cls)
+
+
 def _refusal(node: Node) -> UnsupportedError | None:
     """The reason a leaf is refused by the reader itself, or None."""
     cls, kw = node.class_name, dict(layer=node.path, layer_class=node.class_name)
@@ -182,11 +205,9 @@ def _refusal(node: Node) -> UnsupportedError | None:
     if "module" in entry and not is_keras_module(entry["module"]):
         custom.append(("module", entry["module"]))
     if custom:
-        detail = ", ".join(f"{k} {v!r}" for k, v in custom if k != "class_name")
-        return UnsupportedError(
-            f"custom layer class {cls!r}{f' ({detail})' if detail else ''} is not a Keras "
-            "built-in layer; only Keras built-in layers are supported",
-            key=custom[0][0], value=custom[0][1], **kw)
+        return UnsupportedError(f"{custom_description(cls, entry)} is not supported (only "
+                                "Keras built-in layers are)", key=custom[0][0],
+                                value=custom[0][1], **kw)
     for where, obj in _nested_objects(node.config, ""):
         inner = obj.get("class_name")
         if inner in CODE_LAYER_CLASSES or inner == "__lambda__":
@@ -230,6 +251,10 @@ class _Parser:
         if cls in SEQUENTIAL_CLASSES and name is None:
             name = "sequential"
         if not isinstance(name, str) or not name:
+            if _is_custom(cls, entry):
+                raise UnsupportedError(f"{where}: {custom_description(cls, entry)} is not "
+                                       "supported (only Keras built-in layers are)",
+                                       key="class_name", value=cls)
             raise ModelFormatError(f"malformed model configuration: {where} ({cls}) has no name")
         node = Node(name=name, class_name=cls, config=cfg, path=prefix + name, entry=entry)
         if cls in SEQUENTIAL_CLASSES:

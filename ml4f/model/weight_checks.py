@@ -1,6 +1,6 @@
 """Checks of the weight arrays read for a layer: how many the layer kind keeps
-(asked of the compiler's layer table), their dtype and finiteness, and a size
-cap applied before any array is read."""
+(asked of the compiler's layer table), their dtype and finiteness (their sizes are
+checked before they are read: h5_weights.WeightBudget)."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,9 +8,6 @@ import numpy as np
 from ..errors import InvalidModelError, ModelFormatError
 from .records import Layer
 from .structure import LayerKinds
-
-#: Element count above which a weight array is refused (1 GiB of float32).
-MAX_WEIGHT_ELEMENTS = 1 << 28
 
 
 def _names(layer: Layer, kinds: LayerKinds | None) -> list[str] | None:

@@ -139,8 +139,8 @@ class Handler(BaseHTTPRequestHandler):
         except ML4FError as e:
             self._json(HTTPStatus.BAD_REQUEST, {"error": str(e)})
         except Exception as e:                     # a bug: still one line, never a traceback page
-            self._json(HTTPStatus.INTERNAL_SERVER_ERROR,
-                       {"error": f"internal error: {type(e).__name__}: {e}"})
+            from ..context import internal_error_line
+            self._json(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": internal_error_line(e)})
 
     # ----------------------------------------------------------------- routes
     def do_GET(self):

@@ -70,8 +70,11 @@ def _prelu(layer, in_shape, tin, tout):
     The leading shared axes are dropped (alpha repeats over them); a shared axis
     after an unshared one is broadcast at compile time."""
     shared = kc.get(layer, "shared_axes")
-    shared = [] if shared is None else ([shared] if isinstance(shared, int) else list(shared))
     rank = len(in_shape)
+    if shared is not None and not kc.is_int(shared) and not isinstance(shared, (list, tuple)):
+        raise kc.unsupported(layer, f"shared_axes={shared!r} must be axes 1..{rank}",
+                             "shared_axes", shared)
+    shared = [] if shared is None else ([shared] if kc.is_int(shared) else list(shared))
     if any(not isinstance(a, int) or isinstance(a, bool) or not 1 <= a <= rank for a in shared):
         raise kc.unsupported(layer, f"shared_axes={shared!r} must be axes 1..{rank}",
                              "shared_axes", shared)

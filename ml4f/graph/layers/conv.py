@@ -38,9 +38,9 @@ def _window(layer, in_shape) -> Window:
     ks = kc.int_tuple(layer, "kernel_size", rank)
     st = kc.int_tuple(layer, "strides", rank, 1)
     dl = kc.int_tuple(layer, "dilation_rate", rank, 1)
-    if int(kc.get(layer, "groups", 1) or 1) != 1:
-        raise kc.unsupported(layer, f"unsupported groups={kc.get(layer, 'groups')}", "groups",
-                             kc.get(layer, "groups"))
+    groups = kc.integer(layer, "groups", 1)
+    if groups != 1:
+        raise kc.unsupported(layer, f"unsupported groups={groups}", "groups", groups)
     if rank == 1:
         ks, st, dl = (1,) + ks, (1,) + st, (1,) + dl
     h, w, _ = hwc(in_shape)
@@ -65,6 +65,14 @@ def _check_kernel(layer, kernel, win: Window, c: int, in_shape) -> None:
         raise kc.unsupported(layer, f"kernel shape {kernel.shape} does not fit input {list(in_shape)}")
 
 
+def _filters(layer, channels: int) -> None:
+    """`filters` as Keras needs it: an integer, the kernel's output channels."""
+    filters = kc.integer(layer, "filters")
+    if filters != channels:
+        raise kc.unsupported(layer, f"filters={filters} does not match the kernel's {channels} "
+                             "output channels", "filters", filters)
+
+
 def _bias(layer, w: dict, channels: int):
     """The bias array, checked against the output channels, or None."""
     bias = w.get("bias")
@@ -81,6 +89,7 @@ def _conv(layer, in_shape, tin, tout):
     kernel = _as_2d(kernel, _rank(layer))
     c = hwc(in_shape)[2]
     _check_kernel(layer, kernel, win, c, in_shape)
+    _filters(layer, kernel.shape[3])
     bias = _bias(layer, w, kernel.shape[3])
     act, softmax = kc.activation(layer)
     op = Conv2D(layer.name, layer.class_name, [tin], tout, [in_shape],
@@ -90,10 +99,7 @@ def _conv(layer, in_shape, tin, tout):
 
 
 def _multiplier(layer) -> int:
-    m = kc.get(layer, "depth_multiplier", 1)
-    if not isinstance(m, int) or m < 1:
-        raise kc.unsupported(layer, f"invalid depth_multiplier={m!r}", "depth_multiplier", m)
-    return m
+    return kc.integer(layer, "depth_multiplier", 1)
 
 
 @converter("DepthwiseConv1D", "DepthwiseConv2D", weights=main_and_bias("depthwise_kernel"))
@@ -127,6 +133,7 @@ def _separable(layer, in_shape, tin, tout):
     _check_kernel(layer, dw, win, c, in_shape)
     if dw.shape[3] != m or pw.shape[:3] != (1, 1, c * m):
         raise kc.unsupported(layer, f"kernel shapes {dw.shape}, {pw.shape} do not fit the input")
+    _filters(layer, pw.shape[3])
     bias = _bias(layer, w, pw.shape[3])
     act, softmax = kc.activation(layer)
     mid_shape = _out_shape(layer, win, c * m)
@@ -144,8 +151,13 @@ def _output_padding(layer, rank: int, strides) -> tuple[int, ...] | None:
     v = kc.get(layer, "output_padding")
     if v is None:
         return None
-    v = (v,) * rank if isinstance(v, int) else tuple(v)
-    if len(v) != rank or any(not isinstance(p, int) or p < 0 for p in v) or \
+    if kc.is_int(v):
+        v = (v,) * rank
+    if not isinstance(v, (list, tuple)):
+        raise kc.unsupported(layer, f"output_padding={v!r} must be {rank} integers",
+                             "output_padding", v)
+    v = tuple(v)
+    if len(v) != rank or any(not kc.is_int(p) or p < 0 for p in v) or \
             any(p >= s for p, s in zip(v, strides)):
         raise kc.unsupported(layer, f"output_padding={list(v)} must be {rank} integers, each "
                              f"below its stride {list(strides)}", "output_padding", v)
@@ -185,6 +197,7 @@ def _conv_transpose(layer, in_shape, tin, tout):
                              f"TensorFlow cannot run either", "output_padding",
                              kc.get(layer, "output_padding"))
     cout = kernel.shape[3]
+    _filters(layer, cout)
     bias = _bias(layer, named_weights(layer), cout)
     act, softmax = kc.activation(layer)
     out_shape = (ow, cout) if rank == 1 else (oh, ow, cout)

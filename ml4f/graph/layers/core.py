@@ -21,7 +21,12 @@ def _flatten(layer, in_shape, tin, tout):
 
 @converter("Reshape")
 def _reshape(layer, in_shape, tin, tout):
-    target = list(kc.get(layer, "target_shape") or [])
+    target = kc.get(layer, "target_shape")
+    if not isinstance(target, (list, tuple)) or not target or \
+            not all(kc.is_int(d) for d in target):
+        raise kc.unsupported(layer, f"target_shape={target!r} must be a list of integers",
+                             "target_shape", target)
+    target = list(target)
     n = elems(in_shape)
     if target.count(-1) > 1 or any(d == 0 or d < -1 for d in target):
         raise kc.unsupported(layer, f"invalid target_shape {target}", "target_shape", target)
@@ -57,6 +62,10 @@ def _dense(layer, in_shape, tin, tout):
     kernel, bias = w["kernel"], w.get("bias")
     if kernel.ndim != 2 or kernel.shape[0] != in_shape[-1]:
         raise kc.unsupported(layer, f"kernel shape {kernel.shape} does not fit input {list(in_shape)}")
+    units = kc.integer(layer, "units")
+    if units != kernel.shape[1]:
+        raise kc.unsupported(layer, f"units={units} does not match the kernel's "
+                             f"{kernel.shape[1]} outputs", "units", units)
     if bias is not None and bias.shape != (kernel.shape[1],):
         raise kc.unsupported(layer, f"bias has shape {bias.shape}, expected ({kernel.shape[1]},)")
     act, softmax = kc.activation(layer)

@@ -19,10 +19,14 @@ def _affine(layer, in_shape, tin, tout, scale, offset) -> Converted:
     c = in_shape[-1]
     scale = np.broadcast_to(np.asarray(scale, np.float64), (c,))
     offset = np.broadcast_to(np.asarray(offset, np.float64), (c,))
-    if not (np.all(np.isfinite(scale)) and np.all(np.isfinite(offset))):
-        raise kc.unsupported(layer, "the layer's parameters give a non-finite scale or offset")
+    with np.errstate(over="ignore", invalid="ignore"):
+        scale32, offset32 = scale.astype(np.float32), offset.astype(np.float32)
+    # finite as the code computes with them: in float32 (1e39 is finite only in float64)
+    if not (np.all(np.isfinite(scale32)) and np.all(np.isfinite(offset32))):
+        raise kc.unsupported(layer, "the layer's parameters give a scale or offset that is not "
+                             "a finite float32")
     op = Affine(layer.name, layer.class_name, [tin], tout, [in_shape], in_shape,
-                scale=scale.astype(np.float32), offset=offset.astype(np.float32))
+                scale=scale32, offset=offset32)
     return Converted(in_shape, [op])
 
 

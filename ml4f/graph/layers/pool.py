@@ -33,7 +33,7 @@ def _pool(layer, in_shape, tin, tout):
 def _global_pool(layer, in_shape, tin, tout):
     rank = kc.spatial_rank(layer, in_shape)
     c = in_shape[-1]
-    keepdims = bool(kc.get(layer, "keepdims", False))
+    keepdims = kc.boolean(layer, "keepdims", False)
     out_shape = (1,) * rank + (c,) if keepdims else (c,)
     mode = "max" if "Max" in layer.class_name else "avg"
     return Converted(out_shape, [GlobalPool(layer.name, layer.class_name, [tin], tout, [in_shape],

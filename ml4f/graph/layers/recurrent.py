@@ -60,9 +60,7 @@ def recurrent_op(layer: Layer, in_shape, tin: str, tout: str, *,
     if len(in_shape) != 2:
         raise kc.unsupported(layer, f"input shape {list(in_shape)} must be (timesteps, features)")
     steps, n = in_shape
-    u = int(kc.get(layer, "units", 0) or 0)
-    if u < 1:
-        raise kc.unsupported(layer, f"units={kc.get(layer, 'units')!r} must be positive", "units")
+    u = kc.integer(layer, "units")
     w = named_weights(layer)
     g = GATES[cell]
     kernel, rec, bias = w["kernel"], w["recurrent_kernel"], w.get("bias")

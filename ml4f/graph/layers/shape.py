@@ -94,7 +94,8 @@ def _upsampling(layer, in_shape, tin, tout):
 def _permute(layer, in_shape, tin, tout):
     dims = kc.get(layer, "dims")
     n = len(in_shape)
-    if (not isinstance(dims, (list, tuple)) or sorted(dims) != list(range(1, n + 1))):
+    if (not isinstance(dims, (list, tuple)) or not all(kc.is_int(d) for d in dims)
+            or sorted(dims) != list(range(1, n + 1))):
         raise kc.unsupported(layer, f"dims={dims!r} is not a permutation of the axes "
                              f"1..{n} of input {list(in_shape)}", "dims", dims)
     perm = tuple(int(d) - 1 for d in dims)
