@@ -28,6 +28,7 @@ from .weights import f16_round
 
 RTOL = 1e-5
 NOISE_FACTOR = 16.0
+F32_MAX = float(np.finfo(np.float32).max)
 
 
 def errors(actual: np.ndarray, expected: np.ndarray) -> np.ndarray:
@@ -68,11 +69,23 @@ def as_seen_by_code(graph: Graph, float16: bool) -> Graph:
     return dataclasses.replace(graph, ops=ops)
 
 
-def random_op(op: Op, rng: np.random.Generator) -> Op:
+def random_op(op: Op, rng: np.random.Generator, shrink: float = 1.0) -> Op:
+    """`op` with random arrays: weights uniform in +-1/sqrt(fan-in), the others in
+    +-0.5, all times `shrink`."""
     def rand(name, arr, is_weight):
         scale = 1.0 / np.sqrt(max(1, arr.size // max(1, arr.shape[-1])))
-        return rng.uniform(-1.0, 1.0, arr.shape).astype(np.float32) * np.float32(scale if is_weight else 0.5)
+        return rng.uniform(-1.0, 1.0, arr.shape).astype(np.float32) * \
+            np.float32((scale if is_weight else 0.5) * shrink)
     return map_weights(op, rand)
+
+
+class _ReferenceOverflow(ValidationError):
+    """The float64 reference itself leaves the float32 range."""
+
+
+#: an op alone whose random arrays make even the reference overflow float32 (a ReLU
+#: recurrence over many steps) is tried again with arrays this much smaller, so often
+RANDOM_SHRINK, RANDOM_TRIES = 0.25, 4
 
 
 def single_op_graph(op: Op) -> Graph:
@@ -126,7 +139,10 @@ def check(actual, expected, *, what: str, op: Op | None = None, rtol: float = RT
     kw = dict(layer=op.name if op else None, layer_class=op.layer_class if op else None)
     finite = np.isfinite(np.asarray(actual, np.float64)), np.isfinite(np.asarray(expected,
                                                                                 np.float64))
-    if not (finite[0].all() and finite[1].all()):
+    if not finite[1].all() or np.abs(np.asarray(expected, np.float64)).max(initial=0.0) > F32_MAX:
+        raise _ReferenceOverflow(f"{what}: the output is not finite (NaN or infinity) on random "
+                                 "inputs: the layer's weights or parameters overflow float32", **kw)
+    if not finite[0].all():
         # equal infinities are no match either: the numbers overflowed float32
         raise ValidationError(f"{what}: the output is not finite (NaN or infinity) on random "
                               "inputs: the layer's weights or parameters overflow float32", **kw)
@@ -161,11 +177,17 @@ def validate(graph: Graph, machine: Machine, options: Options, progress=None,
         if progress:
             progress(i, steps, op.name)
         with context.op_step("validating the layer alone", op):
-            alone = single_op_graph(random_op(op, rng))
-            with Machine(compile_graph(alone, float16=options.float16,
-                                       optimize=options.optimize).object) as m1:
-                errors[op.name] = _compare(m1, as_seen_by_code(alone, options.float16), rng, 2,
-                                           "layer alone with random weights", op)
+            for attempt in range(RANDOM_TRIES):
+                alone = single_op_graph(random_op(op, rng, RANDOM_SHRINK ** attempt))
+                with Machine(compile_graph(alone, float16=options.float16,
+                                           optimize=options.optimize).object) as m1:
+                    try:
+                        errors[op.name] = _compare(m1, as_seen_by_code(alone, options.float16),
+                                                   rng, 2, "layer alone with random weights", op)
+                        break
+                    except _ReferenceOverflow:
+                        if attempt == RANDOM_TRIES - 1:
+                            raise
     if progress:
         progress(steps - 1, steps, "whole model")
     bounds = []

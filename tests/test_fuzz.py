@@ -1,7 +1,8 @@
 """The fuzzer (tests/fuzz): every case through `ml4f compile` in a process of its own.
 
 For each case: it ends within 10 s, under the memory cap; it exits 0 with an object that
-validated (the compile validates against the reference), or 1 with one line naming the
+validated (the compile validates against the reference) and, for a configuration mutant
+Keras can load, computes what Keras computes; or it exits 1 with one line naming the
 file (or the output path), or 2 (a usage error) where the case expects it; never an
 internal error; and nothing of the output name is left behind when it fails (outputs
 of an earlier compile, planted before each case, are gone), nor anything stale when it
@@ -41,6 +42,28 @@ def _plant_stale(out: Path, name: str) -> None:
         (out / f"{name}{suffix}").write_bytes(b"stale\n")
 
 
+def _agrees_with_keras(model: Path, obj: Path, report: Path, where: str) -> None:
+    """Where Keras loads the mutant too, the object computes what Keras does (a mutant
+    Keras refuses is only held to the contract above)."""
+    import numpy as np
+
+    from keras_models import keras_module
+    from ml4f.emulator import Machine
+    from ml4f.validate import error
+    from tf_oracle import keras_predict
+    generation = "k2" if json.loads(report.read_text())["keras_version"].startswith("2") else "k3"
+    try:
+        keras_model = keras_module(generation).models.load_model(str(model), compile=False)
+        x = np.random.default_rng(0).standard_normal(
+            (2,) + tuple(int(d) for d in keras_model.input_shape[1:])).astype(np.float32)
+        expected = keras_predict(keras_model, x)
+    except Exception:                            # Keras cannot load or run it
+        return
+    machine = Machine(obj.read_bytes())
+    got = np.stack([machine.run(v).output for v in x]).reshape(expected.shape)
+    assert error(got, expected) <= 1e-5, f"{where}: differs from Keras by {error(got, expected):.2e}"
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_fuzz_case(case, tmp_path):
     model = case.build(tmp_path)
@@ -68,6 +91,8 @@ def test_fuzz_case(case, tmp_path):
         assert name is not None
         parse_header((out / f"{name}.bin").read_bytes())
         assert r.left == sorted(f"{name}{s}" for s in (".S", ".bin", ".h", ".json")), where
+        if case.category == "config":
+            _agrees_with_keras(model, out / f"{name}.bin", out / f"{name}.json", where)
     else:
         assert len(errors) == 1 and errors[0].startswith("ml4f: error: "), where
         if r.code == 1:

@@ -62,16 +62,34 @@ class Axis:
         return (min(self.m, self.out - o0),
                 tuple(0 <= i0 + x < self.size for x in range(self.alpha)))
 
+    def interior(self) -> tuple[int, int]:
+        """Tiles [lo, hi) with all their outputs and every input tap inside the input."""
+        lo = -(-self.pad // self.m)
+        hi = min((self.size - self.alpha + self.pad) // self.m, (self.out - self.m) // self.m) + 1
+        return (lo, hi) if hi > lo else (0, 0)
+
     def runs(self, group: int = 1) -> list[tuple[int, int, tuple]]:
         """Consecutive groups of `group` tiles with identical patterns:
-        (first tile, groups, (pattern per tile of the group))."""
+        (first tile, groups, (pattern per tile of the group)).  The groups wholly
+        in the interior are counted, not looked at (long 1-D inputs)."""
+        lo, hi = self.interior()
+        inner = (self.m, (True,) * self.alpha)
         out: list[list] = []
-        for k0 in range(0, self.tiles, group):
-            pat = tuple(self.tile(k) for k in range(k0, min(k0 + group, self.tiles)))
+
+        def add(k0, count, pat):
             if out and out[-1][2] == pat:
-                out[-1][1] += 1
+                out[-1][1] += count
             else:
-                out.append([k0, 1, pat])
+                out.append([k0, count, pat])
+        k0 = 0
+        while k0 < self.tiles:
+            if lo <= k0 and k0 + group <= hi:
+                count = (hi - k0) // group
+                add(k0, count, (inner,) * group)
+                k0 += count * group
+                continue
+            add(k0, 1, tuple(self.tile(k) for k in range(k0, min(k0 + group, self.tiles))))
+            k0 += group
         return [tuple(r) for r in out]
 
 
@@ -121,7 +139,7 @@ def eligible(op) -> bool:
     if tile_for(g) is None:
         return False
     if any(k1 <= k0 for k0, k1 in g.row_ranges()) or any(
-            k1 <= k0 for k0, k1 in (g.kx_range(ox) for ox in range(g.OW))):
+            k1 <= k0 for k0, k1 in map(g.kx_range, g.border_columns())):
         return False
     return op.activation.fusable
 
