@@ -162,11 +162,14 @@ def measure(model: BenchModel, quick: bool = False, log=print) -> dict:
     _, entry["unvalidated_seconds"] = _compile(model.path, validate=False)
     entry["unvalidated_seconds"] = round(entry["unvalidated_seconds"], 3)
 
-    # the same model op by op (no region streamed): the cycles streaming costs
-    op_by_op, secs = _compile(model.path, validate=False, arena_goal="fast")
+    # the same model op by op (no region streamed) with the direct kernels the regions
+    # run: the cycles streaming costs (Winograd, which layers outside regions may take,
+    # has its own table against direct-only objects)
+    op_by_op, secs = _compile(model.path, validate=False, arena_goal="fast", winograd="off")
     entry["op_by_op"] = _summary(op_by_op, secs, False)
     if any(L["op"] == "stream" for L in entry["f32"]["layers"] + entry["f16"]["layers"]):
-        c, secs = _compile(model.path, validate=False, arena_goal="fast", float16=True)
+        c, secs = _compile(model.path, validate=False, arena_goal="fast", float16=True,
+                           winograd="off")
         entry["op_by_op_f16"] = _summary(c, secs, True)
 
     entry["optimize"] = {}

@@ -1,6 +1,8 @@
 """Keras shape arithmetic: output sizes and TensorFlow's padding split."""
 from __future__ import annotations
 
+from functools import lru_cache
+
 
 def conv_out_and_pads(size: int, k: int, stride: int, dilation: int, padding: str) -> tuple[int, int, int]:
     """Output length and (before, after) padding of one spatial axis, as TensorFlow computes them.
@@ -43,6 +45,7 @@ def valid_taps(o: int, stride: int, pad: int, dilation: int, k: int, size: int) 
     return k0, max(k0, k1)
 
 
+@lru_cache(maxsize=4096)
 def rows_read(in_rows: int, out_rows: int, k: int, stride: int, dilation: int,
               pad: int) -> tuple[tuple[int, int], ...]:
     """Per output row, the first and last input row its window reads

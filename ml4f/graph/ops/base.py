@@ -5,6 +5,8 @@ their tensors as (H, W, C); 1-D layers are mapped to H = 1.
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -221,6 +223,7 @@ def window_access(op: Op, k: int, stride: int, dilation: int, pad: int,
                      reversible)
 
 
+@lru_cache(maxsize=4096)         # the planner asks again for every candidate plan
 def overlap_offsets(access, x_bytes: int, y_bytes: int) -> tuple[int, int | None]:
     """(forward, reverse): the highest offset of the output below the input, and
     the lowest above it, at which output rows are written behind the read front
