@@ -39,7 +39,7 @@ from ..thumb.regs import S, lr, r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r12
 from .context import KernelContext
 from .conv_geometry import Geometry
 from .immediates import add_const
-from .loops import counted_loop
+from .loops import chunked, counted_loop
 from .mac import emit_macs, load_weights
 from .registry import kernel
 from .store import combine_residual, store_activated
@@ -281,13 +281,7 @@ class _Emitter:
         u = unroll_blocks(g.cin, cb)
         with counted_loop(asm, r4, P):
             block(True)
-            loops, rest = divmod(nb - 1, u)
-            if loops:
-                with counted_loop(asm, r5, loops):
-                    for _ in range(u):
-                        block(False)
-            for _ in range(rest):
-                block(False)
+            chunked(asm, r5, nb - 1, 1, u, lambda _: block(False))
             add_const(asm, RV, RV, -(P * g.cin * plan.a * 4 - cb * plan.a * 4), scratch=r12)
             asm.vstm(RM, acc[0][0], a * bb, wb=True)
         asm.bx(lr)
