@@ -114,10 +114,8 @@ def _unlink(path: Path) -> None:
     try:
         if path.is_symlink() or path.is_file():
             path.unlink()
-    except FileNotFoundError:
+    except OSError:       # gone already, or cannot be removed: the write that needs it says so
         pass
-    except OSError:
-        pass              # a file that cannot be removed is reported by the write that needs it
 
 
 def _umask() -> int:

@@ -40,7 +40,7 @@ from .context import SPILL_SLOTS, KernelContext
 from .immediates import add_const
 from .loops import copy_floats, counted_loop
 from .registry import kernel
-from .rowloop import SL_ROWKIND, RowPlacement, row_subroutine
+from .rowloop import COPY_CHUNK, SL_ROWKIND, RowPlacement, row_subroutine
 
 OUT = -1                  # Move.src: an earlier part of the output
 CHUNK = 32                # S registers per VLDM/VSTM
@@ -446,7 +446,7 @@ def emit_pad_rows(op: Pad, ctx: KernelContext, ins: list[int], out_off: int,
         asm.cmp(r0, 0)
         asm.b(padding, cond="eq")
         _fill(asm, ROW_DST, left * c)
-        copy_floats(asm, ROW_SRC, ROW_DST, w * c, ROW_COUNT, 8)
+        copy_floats(asm, ROW_SRC, ROW_DST, w * c, ROW_COUNT, COPY_CHUNK)
         _fill(asm, ROW_DST, right * c)
         asm.b(done)
         asm.bind(padding)
