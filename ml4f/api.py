@@ -16,7 +16,7 @@ import numpy as np
 
 from . import __version__, context
 from .backend import choose_kernels, compile_graph, plan_memory
-from .codegen import Generated
+from .codegen import Generated, layer_ranges
 from .container import Header, attach_test_data, parse_header
 from .emulator import Machine
 from .emulator.profile import profile, profile_of
@@ -107,7 +107,8 @@ def _compile_model(model: Model, options: Options, progress, check_budget) -> Co
     graph, memory = plan_memory(build_graph(model, options.max_bytes), options.arena_goal,
                                 options.max_arena)
     graph = choose_kernels(graph, float16=options.float16, optimize=options.optimize,
-                           winograd=options.winograd, max_arena=options.max_arena)
+                           winograd=options.winograd, max_arena=options.max_arena,
+                           arena_goal=options.arena_goal)
     arena, gen, obj = compile_graph(graph, float16=options.float16, optimize=options.optimize)
     if options.max_arena is not None and arena.arena_bytes > options.max_arena:
         raise BudgetError(f"the arena plan needs {arena.arena_bytes:,} B (lower bound "
@@ -120,8 +121,7 @@ def _compile_model(model: Model, options: Options, progress, check_budget) -> Co
     with Machine(obj) as machine:
         # the cycle profile's input; with validation, its run is validation's first
         x = np.random.default_rng(0).standard_normal(graph.input_shape).astype(np.float32)
-        hs = gen.header_size
-        ranges = {str(i): (hs + L.start, hs + L.end) for i, L in enumerate(gen.layers)}
+        ranges = layer_ranges(gen)
         profiled: list = []
         t = time.perf_counter()
         if options.validate:

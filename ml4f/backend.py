@@ -38,8 +38,9 @@ def plan_memory(graph: Graph, goal: str = "balanced", max_arena: int | None = No
 
 
 def choose_kernels(graph: Graph, *, float16: bool = False, optimize: str = "balanced",
-                   winograd: str = "auto", max_arena: int | None = None) -> Graph:
+                   winograd: str = "auto", max_arena: int | None = None,
+                   arena_goal: str = "balanced") -> Graph:
     """The graph with the convolutions that run as Winograd convolutions chosen
     (ml4f/kernels/winograd_plan.py): after the streamed regions, before the arena plan."""
     return choose_winograd(graph, float16=float16, optimize=optimize, mode=winograd,
-                           max_arena=max_arena)
+                           max_arena=max_arena, arena_goal=arena_goal)

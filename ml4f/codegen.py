@@ -33,6 +33,7 @@ class LayerCode:
     weight_offset: int = 0
     weight_bytes: int = 0
     plan: object = None
+    parts: list = field(default_factory=list)   # code ranges of its parts (a region's ops)
 
 
 @dataclass
@@ -81,12 +82,13 @@ def generate(graph: Graph, arena: ArenaPlan, *, float16: bool, optimize: str = "
     for op in graph.ops:
         start = asm.here()
         w0 = len(blob.data)
+        ctx.parts = []
         with context.op_step("generating code", op), _naming(op):
             kernel_plan = kernel_for(op)(op, ctx, [arena.offsets[t] for t in op.inputs],
                                          arena.offsets[op.output])
         end = asm.here()
         layers.append(LayerCode(op, weight_offset=w0, weight_bytes=len(blob.data) - w0,
-                                plan=kernel_plan))
+                                plan=kernel_plan, parts=ctx.parts))
         marks.append((start, end))
 
     asm.add(sp, sp, frame)
@@ -97,5 +99,24 @@ def generate(graph: Graph, arena: ArenaPlan, *, float16: bool, optimize: str = "
         program = asm.assemble(origin=header_size)
     for layer, (start, end) in zip(layers, marks):
         layer.start, layer.end = program.address(start), program.address(end)
+        layer.parts = [(program.address(a), program.address(b)) for a, b in layer.parts]
     code = program.code + b"\0" * (-len(program.code) % 4)
     return Generated(program, code, blob.bytes(), layers, header_size)
+
+
+def layer_ranges(gen: Generated) -> dict[str, tuple[int, int]]:
+    """The profile's code ranges (object offsets): "i" per layer, "i.k" per part
+    of a layer (a streamed region's ops; listed first, they lie inside the layer's)."""
+    hs = gen.header_size
+    ranges = {}
+    for i, L in enumerate(gen.layers):
+        for k, (a, b) in enumerate(L.parts):
+            ranges[f"{i}.{k}"] = (hs + a, hs + b)
+    for i, L in enumerate(gen.layers):
+        ranges[str(i)] = (hs + L.start, hs + L.end)
+    return ranges
+
+
+def layer_cycles(cycles: dict, i: int, layer: LayerCode) -> int:
+    """A layer's profiled cycles, its parts' included."""
+    return cycles.get(str(i), 0) + sum(cycles.get(f"{i}.{k}", 0) for k in range(len(layer.parts)))

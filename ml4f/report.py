@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from . import __version__
+from .codegen import layer_cycles
 from .floors import floor
 
 
@@ -20,7 +21,7 @@ def build_report(model, graph, gen, arena, header, cycles, options, errors, stac
     for i, L in enumerate(gen.layers):
         op = L.op
         macs = op.macs()
-        cyc = cycles.get(str(i), 0)
+        cyc = layer_cycles(cycles, i, L)
         fl = floor(op, options.float16)
         layers.append({
             "name": op.name,
@@ -80,14 +81,36 @@ def build_report(model, graph, gen, arena, header, cycles, options, errors, stac
 
 def _algorithm(op, layer, float16: bool) -> dict:
     """For a convolution: direct or Winograd, and the flash its weights take
-    beyond the original kernel (the transformed weights are 16/9 of it in 2-D)."""
+    beyond the original kernel (the transformed weights are 16/9 of it in 2-D);
+    for a streamed region, its Winograd convolutions' extra flash."""
+    if op.kind == "stream":
+        extra = sum(_extra_flash(inner, float16) for inner in op.ops if inner.kind == "winograd")
+        return {"extra_flash_bytes": extra} if extra else {}
     if op.kind == "winograd":
-        kernel = (2 if float16 else 4) * op.kernel.size
-        bias = 4 * op.kernel.shape[-1]
-        return {"algorithm": "winograd", "extra_flash_bytes": layer.weight_bytes - kernel - bias}
+        return {"algorithm": "winograd", "extra_flash_bytes": _extra_flash(op, float16)}
     if op.kind == "conv2d":
         return {"algorithm": "direct", "extra_flash_bytes": 0}
     return {}
+
+
+def _extra_flash(op, float16: bool) -> int:
+    """The weights of a Winograd convolution as laid out, beyond the original kernel's."""
+    from .kernels.conv_geometry import Geometry
+    from .kernels.winograd_plan import plan_of, weight_bytes
+    kernel = (2 if float16 else 4) * op.kernel.size
+    bias = 4 * op.kernel.shape[-1]
+    return weight_bytes(Geometry.of(op), plan_of(op), float16) - kernel - bias
+
+
+def _inner(op, cycles: int, float16: bool) -> dict:
+    """An op of a streamed region: its kernel, cycles and (a convolution) algorithm."""
+    macs = op.macs()
+    out = {"name": op.name, "op": op.kind, "macs": macs, "cycles": cycles,
+           "cycles_per_mac": round(cycles / macs, 3) if macs else None}
+    if op.kind in ("conv2d", "winograd"):
+        out["algorithm"] = "winograd" if op.kind == "winograd" else "direct"
+        out["extra_flash_bytes"] = _extra_flash(op, float16) if op.kind == "winograd" else 0
+    return out
 
 
 def _arena(arena, memory, gen, cycles, options) -> dict:
@@ -111,11 +134,13 @@ def _arena(arena, memory, gen, cycles, options) -> dict:
         streamed.append({
             "name": L.op.name,
             "ops": [op.name for op in L.op.ops],
+            "inner": [_inner(op, cycles.get(f"{i}.{k}", 0), options.float16)
+                      for k, op in enumerate(L.op.ops)],
             "steps": len(sched.steps),
             "rings": {t: {"rows": r.rows, "repeated_rows": r.mirror, "bytes": r.bytes}
                       for t, r in sched.rings.items()},
             "scratch_bytes": sched.scratch_bytes,
-            "cycles": cycles.get(str(i), 0),
+            "cycles": layer_cycles(cycles, i, L),
         })
     out["streamed"] = streamed
     return out
@@ -143,6 +168,8 @@ def summary(report: dict, name: str) -> str:
         + (f", {t['cycles_per_mac']} cycles/MAC" if t["cycles_per_mac"] else ""),
     ]
     wino = [L for L in report["layers"] if L.get("algorithm") == "winograd"]
+    wino += [op for r in (a.get("streamed") or []) for op in r["inner"]
+             if op.get("algorithm") == "winograd"]
     if wino:
         lines.append(f"  Winograd convolutions: {', '.join(L['name'] for L in wino)} "
                      f"(+{sum(L['extra_flash_bytes'] for L in wino):,} B of weights)")

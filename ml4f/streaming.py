@@ -72,6 +72,7 @@ def schedule_rows(stream) -> RowSchedule:
     made = {op.output: 0 for op in ops}
     steps: list[list[int]] = []
     reads_of = [_reads(op) for op in ops]
+    together = [op.rows_made_together() for op in ops]
     log: list[tuple[int, int]] = []                 # (op index, row) in the order made
 
     def need(tensor: str, row: int) -> None:
@@ -79,17 +80,20 @@ def schedule_rows(stream) -> RowSchedule:
         if k is None:
             return                                  # a whole tensor: every row exists
         while made[tensor] <= row:
-            y = made[tensor]
-            for t, rows in reads_of[k]:
-                lo, hi = rows[y]
-                if hi >= lo:
-                    need(t, hi)
-            if steps and steps[-1][0] == k and steps[-1][1] + steps[-1][2] == y:
-                steps[-1][2] += 1
-            else:
-                steps.append([k, y, 1])
-            log.append((k, y))
-            made[tensor] = y + 1
+            y0 = made[tensor]
+            group = range(y0, min(y0 + together[k], len(reads_of[k][0][1])))
+            for y in group:                     # a group's windows first, then its rows
+                for t, rows in reads_of[k]:
+                    lo, hi = rows[y]
+                    if hi >= lo:
+                        need(t, hi)
+            for y in group:
+                if steps and steps[-1][0] == k and steps[-1][1] + steps[-1][2] == y:
+                    steps[-1][2] += 1
+                else:
+                    steps.append([k, y, 1])
+                log.append((k, y))
+            made[tensor] = group[-1] + 1
 
     out_rows, _ = rows_of(stream.out_shape)
     for y in range(0, out_rows, stream.strip):
@@ -112,6 +116,9 @@ def schedule_rows(stream) -> RowSchedule:
                     low = lo if low is None else min(low, lo)
                     span[t] = max(span[t], hi - lo + 1)
                 lows[r] = low
+            if (c, t) in suffix_low:            # the window's tensor is the merge operand too
+                lows = [b if a is None else a if b is None else min(a, b)
+                        for a, b in zip(suffix_low[c, t], lows)]
             suffix_low[c, t] = lows
     live = {t: 1 for t in inner}
     next_row = {op.output: 0 for op in ops}
@@ -129,7 +136,8 @@ def schedule_rows(stream) -> RowSchedule:
         t = op.output
         if t in inner:
             _, row_bytes = rows_of(op.out_shape)
-            ring = Ring(max(live[t], span[t]), span[t] - 1, row_bytes, offset)
+            m = op.rows_made_together()         # a group's rows in consecutive slots
+            ring = Ring(-(-max(live[t], span[t]) // m) * m, span[t] - 1, row_bytes, offset)
             sched.rings[t] = ring
             offset += ring.bytes
     sched.scratch_bytes = offset
@@ -159,7 +167,7 @@ def _forward_overlap(stream, ops, reads_of, log) -> int:
 
 
 # --------------------------------------------------------------- regions
-STREAMABLE = ("conv2d", "depthwise", "pool2d", "activation", "pad")   # kernels that run row ranges
+STREAMABLE = ("conv2d", "winograd", "depthwise", "pool2d", "activation", "pad")   # kernels that run row ranges
 
 
 def streamable(op) -> bool:

@@ -38,6 +38,7 @@ class KernelContext:
     scratch: dict = field(default_factory=dict)   # op output -> arena offset of its scratch
     pixels_apart: dict = field(default_factory=dict)  # output -> (pixel, row) bytes (plan.py)
     notes: list[str] = field(default_factory=list)
+    parts: list = field(default_factory=list)     # the op's parts' code: (start, end) labels
 
     @property
     def float16(self) -> bool:

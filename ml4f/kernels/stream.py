@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..graph.ops import Conv2D, DepthwiseConv2D, Elementwise, Pool2D
+from ..graph.ops.conv import WinogradConv2D
 from ..graph.ops.shape import Pad
 from ..graph.ops.stream import OUTPUT, Stream, local_input
 from ..streaming import rows_of
@@ -25,8 +26,9 @@ from .elementwise import emit_elementwise_rows
 from .pool import emit_pool2d_rows
 from .registry import kernel
 from .rowloop import STREAM_SLOTS, RowPlacement
+from .winograd import emit_winograd_rows
 
-ROWS_OF = {Conv2D: emit_conv2d_rows, DepthwiseConv2D: emit_depthwise_rows,
+ROWS_OF = {Conv2D: emit_conv2d_rows, WinogradConv2D: emit_winograd_rows, DepthwiseConv2D: emit_depthwise_rows,
            Pool2D: emit_pool2d_rows, Elementwise: emit_elementwise_rows, Pad: emit_pad_rows}
 
 
@@ -74,8 +76,11 @@ def emit_stream(op: Stream, ctx: KernelContext, ins: list[int], out_off: int) ->
     plans = []
     for inner, label in zip(op.ops, labels):
         asm.bind(label)
+        if inner.scratch_bytes():
+            ctx.scratch[inner.output] = scratch + sched.scratch_bytes
         plans.append(ROWS_OF[type(inner)](inner, ctx, [base[t] for t in inner.inputs],
                                           base[inner.output], _placement(inner, sched, base)))
     asm.bind(end)
+    ctx.parts = list(zip(labels, labels[1:] + [end]))     # each inner op's code, for the profile
     rings = ", ".join(f"{t} {r.rows}+{r.mirror} rows" for t, r in sched.rings.items())
     return StreamPlan(len(sched.steps), rings, sched.scratch_bytes, tuple(plans))

@@ -39,15 +39,18 @@ from ..thumb.regs import S, lr, r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r12
 from .context import KernelContext
 from .conv_geometry import Geometry
 from .immediates import add_const
-from .loops import chunked, counted_loop
+from .loops import chunked, copy_floats, counted_loop
 from .mac import emit_macs, load_weights
 from .registry import kernel
+from .rowloop import COPY_CHUNK, SL_RETURN, RowPlacement
 from .store import combine_residual, store_activated
 from .winograd_plan import VSTR_REACH, WinogradPlan, axes, plan_of, unroll_blocks
 
 # driver spill slots (context.FRAME_SPILL)
 SL_STRIP_IN, SL_STRIP_OUT, SL_STRIPS, SL_GROUP_IN, SL_GROUP_OUT, SL_GROUPS, SL_BLOCK_OUT, \
     SL_BLOCKS, SL_WBLK, SL_BIAS = range(10)
+# and in a streamed region (after SL_RETURN: rowloop.STREAM_SLOTS)
+SL_W_TABLE, SL_RES0 = 11, 12          # the strip's table entry; its rows' operand distances (2)
 
 
 class _Value:
@@ -139,6 +142,7 @@ class _Emitter:
         self.btx, _, self.atx = WINOGRAD[self.plan.tile[1]]
         self.subs: dict = {}
         self.pending: list = []
+        self.streamed = False
 
     # ------------------------------------------------------------ weights
     def layout(self) -> None:
@@ -339,7 +343,10 @@ class _Emitter:
                      and n not in {r.num for r in consts.values()} | {s.num for s in sb}]
             add_const(asm, r9, r1, p[0] * row_bytes + p[1] * pix_bytes, scratch=r12)
             if self.op.residual:
-                combine_residual(asm, regs, r9, self.residual_delta, self.op.residual, sfree, r10)
+                loader = ((lambda reg, y=p[0]: self.ctx.reload(reg, SL_RES0 + y))
+                          if self.streamed else None)
+                combine_residual(asm, regs, r9, self.residual_delta, self.op.residual, sfree, r10,
+                                 delta_from=loader)
             store_activated(asm, regs, r9, self.op.activation, temps=temps, sfree=sfree)
         asm.bx(lr)
 
@@ -364,19 +371,16 @@ class _Emitter:
             add_const(self.asm, r0, r0, step, scratch=r1)
             self.ctx.spill(r0, slot)
 
-    def emit(self) -> None:
+    def strip(self, spat) -> None:
+        """One tile row: SL_STRIP_IN at its window (row 0, column -pad, channel 0),
+        SL_STRIP_OUT at its first output; its tiles in groups of `a`."""
         g, asm, ctx, plan = self.g, self.asm, self.ctx, self.plan
-        my, mx = plan.tile
-        self.layout()
+        mx = plan.tile[1]
         cin4, cout4 = 4 * g.cin, 4 * g.cout
-        ctx.arena_ptr(r0, self.in_off + 4 * (-g.pt * g.W - g.pl) * g.cin)
-        ctx.spill(r0, SL_STRIP_IN)
-        ctx.arena_ptr(r0, self.out_off)
-        ctx.spill(r0, SL_STRIP_OUT)
         blocks = [(plan.b, g.cout // plan.b)] + ([(g.cout % plan.b, 1)] if g.cout % plan.b else [])
         blocks = [(bb, n) for bb, n in blocks if n]
 
-        def group(spat, gpat):
+        def group(gpat):
             cy, mask_rows = spat
             a = len(gpat)
             for t, (cx, mask_cols) in enumerate(gpat):
@@ -409,27 +413,140 @@ class _Emitter:
             self.step_slot(SL_GROUP_IN, plan.a * mx * cin4)
             self.step_slot(SL_GROUP_OUT, plan.a * mx * cout4)
 
+        ctx.reload(r0, SL_STRIP_IN)
+        ctx.spill(r0, SL_GROUP_IN)
+        ctx.reload(r0, SL_STRIP_OUT)
+        ctx.spill(r0, SL_GROUP_OUT)
+        for _, groups, gpat in self.ax.runs(plan.a):
+            self.spilled_loop(SL_GROUPS, groups, lambda gpat=gpat: group(gpat))
+
+    def emit_subroutines(self) -> None:
+        while self.pending:
+            label, emit = self.pending.pop(0)
+            self.asm.bind(label)
+            emit()
+
+    def emit(self) -> None:
+        g, asm, ctx, plan = self.g, self.asm, self.ctx, self.plan
+        my = plan.tile[0]
+        self.layout()
+        cin4, cout4 = 4 * g.cin, 4 * g.cout
+        ctx.arena_ptr(r0, self.in_off + 4 * (-g.pt * g.W - g.pl) * g.cin)
+        ctx.spill(r0, SL_STRIP_IN)
+        ctx.arena_ptr(r0, self.out_off)
+        ctx.spill(r0, SL_STRIP_OUT)
         for _, strips, (spat,) in self.ay.runs():
             def strip(spat=spat):
-                ctx.reload(r0, SL_STRIP_IN)
-                ctx.spill(r0, SL_GROUP_IN)
-                ctx.reload(r0, SL_STRIP_OUT)
-                ctx.spill(r0, SL_GROUP_OUT)
-                for _, groups, gpat in self.ax.runs(plan.a):
-                    self.spilled_loop(SL_GROUPS, groups, lambda gpat=gpat: group(spat, gpat))
+                self.strip(spat)
                 self.step_slot(SL_STRIP_IN, my * g.W * cin4)
                 self.step_slot(SL_STRIP_OUT, my * g.OW * cout4)
             self.spilled_loop(SL_STRIPS, strips, strip)
         end = asm.label()
         asm.b(end)
-        while self.pending:
-            label, emit = self.pending.pop(0)
-            asm.bind(label)
-            emit()
+        self.emit_subroutines()
         asm.bind(end)
+
+    # ------------------------------------------------------------ in a streamed region
+    def strip_table(self, placement: RowPlacement) -> tuple[list[int], list]:
+        """RowPlacement.WORDS words per output row; the first row of each tile row
+        holds the strip's: window offset (row 0 of the window, column -pad), output
+        offset, pattern index, then per output row of the strip the bytes to its
+        repeated slot and the distance to the fused merge operand (rows of the
+        window and of the strip lie in consecutive slots: streaming.py)."""
+        g, my = self.g, self.plan.tile[0]
+        row_bytes = 4 * g.W * g.cin
+        kinds, words = [], []
+        for k in range(self.ay.tiles):
+            spat = self.ay.tile(k)
+            if spat not in kinds:
+                kinds.append(spat)
+            y0 = k * my
+            iy0 = y0 - g.pt
+            iv = min(max(iy0, 0), g.H - 1)
+            entry = [placement.in_row(iv) - (iv - iy0) * row_bytes - 4 * g.pl * g.cin,
+                     placement.out_row(y0), kinds.index(spat)]
+            for y in range(y0, y0 + my):
+                inside = y < g.OH
+                entry += [placement.mirror(y) if inside else 0,
+                          placement.residual(y) if inside and placement.residual else 0]
+            entry += [0] * (RowPlacement.WORDS * my - len(entry))
+            rows = min(my, g.OH - y0)
+            words += entry[:RowPlacement.WORDS * rows]
+        return words, kinds
+
+    def emit_streamed(self, placement: RowPlacement) -> None:
+        """A subroutine making output rows [r0 / table row bytes, + r1) (whole tile
+        rows: the region makes a tile row's rows together) inside a streamed region."""
+        g, asm, ctx, plan = self.g, self.asm, self.ctx, self.plan
+        my = plan.tile[0]
+        self.streamed = True
+        self.layout()
+        words, kinds = self.strip_table(placement)
+        table_off = ctx.blob.add_words(words)
+        entry = 4 * RowPlacement.WORDS * my
+        ctx.spill(lr, SL_RETURN)
+        ctx.weights_ptr(r2, table_off)
+        asm.add(r2, r2, r0)
+        ctx.spill(r2, SL_W_TABLE)
+        if my > 1:                                       # tile rows: ceil(rows / my)
+            asm.add(r1, r1, my - 1)
+            asm.lsr(r1, r1, my.bit_length() - 1)
+        ctx.spill(r1, SL_STRIPS)
+        top = asm.here()
+        ctx.reload(r4, SL_W_TABLE)
+        asm.ldm(r4, [r0, r1, r2])
+        ctx.arena_ptr(r3, self.in_off)
+        asm.add(r0, r0, r3)
+        ctx.spill(r0, SL_STRIP_IN)
+        ctx.arena_ptr(r3, self.out_off)
+        asm.add(r1, r1, r3)
+        ctx.spill(r1, SL_STRIP_OUT)
+        if self.op.residual:
+            for y in range(my):
+                asm.ldr(r3, r4, 16 + 8 * y)
+                ctx.spill(r3, SL_RES0 + y)
+        done = asm.label()
+        bodies = [asm.label() for _ in kinds]
+        order = list(range(1, len(kinds))) + [0]         # pattern 0 falls through
+        for k in order[:-1]:
+            asm.cmp(r2, k)
+            asm.b(bodies[k], cond="eq")
+        for n, k in enumerate(reversed(order)):
+            asm.bind(bodies[k])
+            self.strip(kinds[k])
+            if n + 1 < len(order):
+                asm.b(done)
+        asm.bind(done)
+        out_row = 4 * g.OW * g.cout
+        for y in range(my):                              # the rows' repeated slots
+            skip = asm.label()
+            ctx.reload(r4, SL_W_TABLE)
+            asm.ldr(r1, r4, 12 + 8 * y)
+            asm.cbz(r1, skip)
+            ctx.reload(r0, SL_STRIP_OUT)
+            if y:
+                add_const(asm, r0, r0, y * out_row, scratch=r2)
+            asm.add(r1, r1, r0)
+            copy_floats(asm, r0, r1, out_row // 4, r2, COPY_CHUNK)
+            asm.bind(skip)
+        self.step_slot(SL_W_TABLE, entry)
+        ctx.reload(r0, SL_STRIPS)
+        asm.subs(r0, r0, 1)
+        ctx.spill(r0, SL_STRIPS)
+        asm.b(top, cond="ne")
+        ctx.reload(lr, SL_RETURN)
+        asm.bx(lr)
+        self.emit_subroutines()
 
 
 @kernel(WinogradConv2D)
 def emit_winograd(op: WinogradConv2D, ctx: KernelContext, ins: list[int], out_off: int) -> WinogradPlan:
     _Emitter(op, ctx, ins, out_off).emit()
+    return plan_of(op)
+
+
+def emit_winograd_rows(op: WinogradConv2D, ctx: KernelContext, ins: list[int], out_off: int,
+                       placement: RowPlacement) -> WinogradPlan:
+    """The Winograd convolution as a subroutine of a streamed region (see rowloop.py)."""
+    _Emitter(op, ctx, ins, out_off).emit_streamed(placement)
     return plan_of(op)

@@ -34,8 +34,11 @@ DRIVER_PER_CALL = 8          # spill-slot reloads and pointer arithmetic around 
 SUB_SETUP = 10               # a subroutine's pointer set-up
 #: the whole object may grow by this factor at most with Winograd layers ("balanced")
 BALANCED_OBJECT_GROWTH = 1.25
-#: the arena with Winograd layers may exceed the direct kernels' arena by this factor at most
-ARENA_SLACK = 1.03
+#: the arena with Winograd layers may exceed the direct kernels' arena by this factor at
+#: most, by --optimize (the scratch and, in streamed regions, rings one window row longer
+#: holding whole tile rows); with --arena-goal small by ARENA_SLACK_SMALL at most
+ARENA_SLACK = {"speed": 1.25, "balanced": 1.10}
+ARENA_SLACK_SMALL = 1.03
 
 
 @dataclass(frozen=True)
@@ -364,6 +367,18 @@ class Choice:
 class Candidate:
     index: int                # in graph.ops
     plans: tuple              # Choice per plan, fastest first (then less scratch)
+    inner: int | None = None  # in the streamed region graph.ops[index], its op
+
+    def replaced(self, ops: list, choice: Choice) -> list:
+        """The graph's ops with this convolution replaced by choice.op."""
+        if self.inner is None:
+            new = choice.op
+        else:
+            region = ops[self.index]
+            inner = list(region.ops)
+            inner[self.inner] = choice.op
+            new = dataclasses.replace(region, ops=inner)
+        return ops[:self.index] + [new] + ops[self.index + 1:]
 
     @property
     def best(self) -> Choice:
@@ -378,7 +393,10 @@ def candidates(graph: Graph, float16: bool, optimize: str, always: bool = False)
     from .conv_plan import code_estimate as direct_code
     from .conv_plan import layer_cycles as direct_cycles
     out = []
-    for i, op in enumerate(graph.ops):
+    convs = [(i, None, op) for i, op in enumerate(graph.ops)]
+    convs += [(i, j, inner) for i, op in enumerate(graph.ops) if op.kind == "stream"
+              for j, inner in enumerate(op.ops)]
+    for i, j, op in convs:
         if not eligible(op):
             continue
         g = Geometry.of(op)
@@ -393,7 +411,7 @@ def candidates(graph: Graph, float16: bool, optimize: str, always: bool = False)
                      + code_estimate(g, plan, float16) - direct_code(g, direct, float16))
             plans.append(Choice(winograd_op(op, plan), dcycles - cycles, max(0, extra)))
         if plans:
-            out.append(Candidate(i, tuple(plans)))
+            out.append(Candidate(i, tuple(plans), j))
     return out
 
 
@@ -413,16 +431,16 @@ WINOGRAD_MODES = ("auto", "off", "always")
 
 
 def choose_winograd(graph: Graph, *, float16: bool, optimize: str, mode: str = "auto",
-                    max_arena: int | None = None) -> Graph:
+                    max_arena: int | None = None, arena_goal: str = "balanced") -> Graph:
     """The graph with the convolutions that run faster as Winograd replaced by
     WinogradConv2D ops: "speed" takes every faster one, "balanced" the ones
     saving the most cycles per extra byte while the object's weights grow by at
     most BALANCED_OBJECT_GROWTH, "size" none.  Each takes the fastest of its
     plans that fits what is left of that budget and whose scratch keeps the
     arena within ARENA_SLACK of the direct kernels' arena (and `max_arena`),
-    or stays direct.  Only the convolutions
-    of the graph itself are considered: those inside streamed regions (and
-    frame-by-frame ops) stay direct."""
+    or stays direct.  The convolutions of the graph and of its streamed regions
+    are considered (a region's rings then hold the Winograd windows and whole tile
+    rows, streaming.py); those of frame-by-frame ops stay direct."""
     from ..plan import plan_arena
     always = mode == "always"
     if mode == "off" or (optimize == "size" and not always):
@@ -431,23 +449,43 @@ def choose_winograd(graph: Graph, *, float16: bool, optimize: str, mode: str = "
     if not found:
         return graph
     if optimize == "balanced" and not always:
-        found.sort(key=lambda c: (-c.best.saved / max(1, c.best.extra_bytes), c.index))
+        found.sort(key=lambda c: (-c.best.saved / max(1, c.best.extra_bytes), c.index, c.inner or 0))
         budget = (BALANCED_OBJECT_GROWTH - 1) * object_estimate(graph, float16)
     else:
-        found.sort(key=lambda c: (-c.best.saved, c.index))
+        found.sort(key=lambda c: (-c.best.saved, c.index, c.inner or 0))
         budget = None
     arena = plan_arena(graph).arena_bytes
-    limit = max(arena, ARENA_SLACK * arena) if not always else float("inf")
+    slack = ARENA_SLACK_SMALL if arena_goal == "small" else ARENA_SLACK.get(optimize, 1.0)
+    limit = slack * arena if not always else float("inf")
     if max_arena is not None:
         limit = min(limit, max_arena)
     ops = list(graph.ops)
     spent = 0
-    for c in found:
-        for choice in c.plans:
+    taken: dict[int, Choice] = {}
+
+    def fits(trial) -> bool:
+        return plan_arena(dataclasses.replace(graph, ops=trial)).arena_bytes <= limit
+    # first every layer with its plan of least scratch (so that the arena admits as many
+    # layers as it can), then each, in the same order, with its fastest plan that fits
+    for k, c in enumerate(found):
+        for choice in sorted(c.plans, key=lambda p: p.op.scratch_bytes()):
             if budget is not None and spent + choice.extra_bytes > budget:
                 continue
-            trial = ops[:c.index] + [choice.op] + ops[c.index + 1:]
-            if plan_arena(dataclasses.replace(graph, ops=trial)).arena_bytes <= limit:
-                ops, spent = trial, spent + choice.extra_bytes
+            trial = c.replaced(ops, choice)
+            if fits(trial):
+                ops, spent, taken[k] = trial, spent + choice.extra_bytes, choice
+                break
+    for k, c in enumerate(found):
+        if k not in taken:
+            continue
+        for choice in c.plans:
+            if choice is taken[k]:
+                break
+            extra = spent - taken[k].extra_bytes + choice.extra_bytes
+            if budget is not None and extra > budget:
+                continue
+            trial = c.replaced(ops, choice)
+            if fits(trial):
+                ops, spent, taken[k] = trial, extra, choice
                 break
     return dataclasses.replace(graph, ops=ops)

@@ -152,6 +152,11 @@ class Op:
         windowed ops' row access; element-wise ops read the row they write."""
         return self.row_access()
 
+    def rows_made_together(self) -> int:
+        """Output rows its kernel makes in one pass inside a streamed region
+        (streaming.py makes them together; their ring holds whole groups)."""
+        return 1
+
     def map_arrays(self, fn) -> "Op":
         """A copy with fn(field, array, stored_as_weights) applied to each array
         (WEIGHTS: in the weight type, f32 or f16; FLOAT32: always float32)."""

@@ -115,6 +115,9 @@ class WinogradConv2D(Conv2D):
     def weight_arrays(self):
         return [self.transformed] + ([self.bias] if self.bias is not None else [])
 
+    def rows_made_together(self) -> int:
+        return self.tile[0]
+
     def writes_pixels_apart(self) -> bool:
         return False                     # the output transform stores dense tiles
 

@@ -47,7 +47,11 @@ class Stream(Op):
         return replace(self, ops=[op.map_arrays(fn) for op in self.ops])
 
     def scratch_bytes(self) -> int:
-        return self.schedule.scratch_bytes
+        """The rings, then the largest scratch of an inner op (after the rings)."""
+        return self.schedule.scratch_bytes + self.inner_scratch_bytes()
+
+    def inner_scratch_bytes(self) -> int:
+        return max((op.scratch_bytes() for op in self.ops), default=0)
 
     def overlap_offsets(self):
         return self.schedule.forward, None
