@@ -136,7 +136,46 @@ def evaluate(models: list[dict]) -> list[dict]:
                      "(--optimize size and balanced)",
                      "; ".join(fat) if fat else f"met in all {checked} objects",
                      CODE_PER_WEIGHT, not fat if checked else None))
-    return rows + memory_goals(ok)
+    return rows + winograd_goals(ok) + memory_goals(ok)
+
+
+#: --optimize speed with Winograd convolutions against the same object with direct kernels
+#: only (--winograd off), compiled in the same run: whole-model cycles at most this factor
+WINOGRAD_RATIOS = {"cifar_cnn": 0.68, "resnet8": 0.71, "gesture_conv1d": 0.82}
+LENET_SPEED_CYCLES = 435_000           # the LeNet-like CNN in --optimize speed
+WINOGRAD_LAYER = 1.5                   # c/MAC (direct MACs) of 3x3 stride-1 convs, >= 16 channels
+WINOGRAD_LAYER_CHANNELS = 16
+
+
+def winograd_goals(ok: list[dict]) -> list[dict]:
+    rows = []
+    for name, limit in WINOGRAD_RATIOS.items():
+        w = next((m.get("winograd") for m in ok if m["name"] == name), None)
+        text = f"{name}: --optimize speed ≤ {limit}× the direct-only object's cycles"
+        rows.append(_row(text, "not measured", limit, None) if not w else _row(
+            text, f"{w['cycles']:,} vs {w['direct_cycles']:,} ({w['ratio']:.3f}×), arena "
+                  f"{w['direct_arena_bytes']:,} → {w['arena_bytes']:,} B", limit,
+            w["ratio"] <= limit))
+    lenet = next((m for m in ok if m["name"] == LENET), None)
+    speed = (lenet or {}).get("optimize", {}).get("speed")
+    text = f"LeNet-like CNN, f32 --optimize speed: ≤ {LENET_SPEED_CYCLES:,} cycles"
+    rows.append(_row(text, "not measured", LENET_SPEED_CYCLES, None) if not speed else _row(
+        text, f"{speed['cycles']:,} cycles", LENET_SPEED_CYCLES, speed["cycles"] <= LENET_SPEED_CYCLES))
+    layers = [(m["name"], L) for m in ok for L in (m.get("winograd") or {}).get("layers", [])
+              if L["kernel_shape"][:2] == [3, 3] and L["strides"] == [1, 1]
+              and L["dilation"] == [1, 1]
+              and min(L["kernel_shape"][2:]) >= WINOGRAD_LAYER_CHANNELS]
+    text = (f"3×3 stride-1 convs with ≥ {WINOGRAD_LAYER_CHANNELS} input and output channels, "
+            f"--optimize speed: ≤ {WINOGRAD_LAYER} c/MAC")
+    if not layers:
+        rows.append(_row(text, "no such layer", WINOGRAD_LAYER, None))
+    else:
+        met = [L for _, L in layers if L["cycles_per_mac"] <= WINOGRAD_LAYER]
+        worst_model, worst = max(layers, key=lambda t: t[1]["cycles_per_mac"])
+        rows.append(_row(text, f"{len(met)} of {len(layers)} layers; worst "
+                               f"{worst['cycles_per_mac']:.3f} ({worst_model}/{worst['name']}, "
+                               f"{worst['algorithm']})", WINOGRAD_LAYER, len(met) == len(layers)))
+    return rows
 
 
 #: MLPerf Tiny models: arena goals in float32 (bytes)

@@ -63,18 +63,26 @@ def _winograd(path, speed) -> dict:
     convolution the kernel, cycles per (direct) MAC against the direct floor, the
     flash beyond the original weights; the whole model's cycles and bytes."""
     direct, _ = _compile(path, validate=False, optimize="speed", winograd="off")
-    d_layers = {L["name"]: L for L in direct.report["layers"]}
+
+    def convs(report):
+        """Every convolution with its algorithm: the graph's, then those of streamed regions."""
+        out = {L["name"]: dict(L, streamed=False) for L in report["layers"] if L.get("algorithm")}
+        for r in report["arena"].get("streamed") or []:
+            out.update({op["name"]: dict(op, streamed=True, kernel=None)
+                        for op in r["inner"] if op.get("algorithm")})
+        return out
+    d_layers = convs(direct.report)
     rows = []
-    for L in speed.report["layers"]:
-        if L.get("algorithm") is None:
-            continue
-        d = d_layers.get(L["name"], {})
-        rows.append({"name": L["name"], "algorithm": L["algorithm"], "kernel": L["kernel"],
-                     "macs": L["macs"], "cycles": L["cycles"],
+    for name, L in convs(speed.report).items():
+        d = d_layers.get(name, {})
+        rows.append({"name": name, "algorithm": L["algorithm"], "kernel": L["kernel"],
+                     "streamed": L["streamed"], "macs": L["macs"], "cycles": L["cycles"],
                      "cycles_per_mac": L["cycles_per_mac"],
                      "direct_cycles_per_mac": d.get("cycles_per_mac"),
                      "floor_cycles_per_mac": L["floor_cycles_per_mac"],
-                     "extra_flash_bytes": L["extra_flash_bytes"]})
+                     "extra_flash_bytes": L["extra_flash_bytes"],
+                     "kernel_shape": L["kernel_shape"], "strides": L["strides"],
+                     "dilation": L["dilation"]})
     t, dt = speed.report["totals"], direct.report["totals"]
     return {"layers": rows, "cycles": t["cycles"], "direct_cycles": dt["cycles"],
             "ratio": round(t["cycles"] / dt["cycles"], 3),

@@ -124,9 +124,12 @@ def markdown(results: dict) -> str:
         if not w:
             continue
         chosen = [L for L in w["layers"] if L["algorithm"] == "winograd"]
-        layers = "; ".join(f"{L['name']}: {_f(L['cycles_per_mac'])} c/MAC (direct "
-                           f"{_f(L['direct_cycles_per_mac'])}, floor {_f(L['floor_cycles_per_mac'])}"
-                           f"), +{L['extra_flash_bytes']:,} B" for L in chosen) or "none chosen"
+        layers = "; ".join(f"{L['name']}{' (streamed)' if L.get('streamed') else ''}: "
+                           f"{_f(L['cycles_per_mac'])} c/MAC (direct "
+                           f"{_f(L['direct_cycles_per_mac'])}"
+                           + (f", floor {_f(L['floor_cycles_per_mac'])}"
+                              if L.get("floor_cycles_per_mac") is not None else "")
+                           + f"), +{L['extra_flash_bytes']:,} B" for L in chosen) or "none chosen"
         rows.append([m["name"], _n(w["direct_cycles"]), _n(w["cycles"]), _f(w["ratio"], 3),
                      f"{w['direct_object_bytes']:,} → {w['object_bytes']:,}",
                      f"{w['direct_arena_bytes']:,} → {w['arena_bytes']:,}", layers])
@@ -134,7 +137,8 @@ def markdown(results: dict) -> str:
                      "object B", "arena B", "Winograd layers (c/MAC per direct MAC)"], rows,
                     "lrrrrrl")
     lines += ["", ("Both objects compiled in the same run: `--winograd off` against the default "
-                   "choice; convolutions inside streamed regions stay direct."), ""]
+                   "choice (`--optimize speed`); \"(streamed)\": a layer inside a streamed "
+                   "region, its cycles those of its subroutine."), ""]
 
     lines += ["## Per layer", ""]
     for m in results["models"]:

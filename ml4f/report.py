@@ -87,10 +87,16 @@ def _algorithm(op, layer, float16: bool) -> dict:
         extra = sum(_extra_flash(inner, float16) for inner in op.ops if inner.kind == "winograd")
         return {"extra_flash_bytes": extra} if extra else {}
     if op.kind == "winograd":
-        return {"algorithm": "winograd", "extra_flash_bytes": _extra_flash(op, float16)}
+        return {"algorithm": "winograd", "extra_flash_bytes": _extra_flash(op, float16),
+                **_conv_geometry(op)}
     if op.kind == "conv2d":
-        return {"algorithm": "direct", "extra_flash_bytes": 0}
+        return {"algorithm": "direct", "extra_flash_bytes": 0, **_conv_geometry(op)}
     return {}
+
+
+def _conv_geometry(op) -> dict:
+    return {"kernel_shape": [int(d) for d in op.kernel.shape],
+            "strides": [int(s) for s in op.strides], "dilation": [int(d) for d in op.dilation]}
 
 
 def _extra_flash(op, float16: bool) -> int:
@@ -105,11 +111,14 @@ def _extra_flash(op, float16: bool) -> int:
 def _inner(op, cycles: int, float16: bool) -> dict:
     """An op of a streamed region: its kernel, cycles and (a convolution) algorithm."""
     macs = op.macs()
+    fl = floor(op, float16)
     out = {"name": op.name, "op": op.kind, "macs": macs, "cycles": cycles,
-           "cycles_per_mac": round(cycles / macs, 3) if macs else None}
+           "cycles_per_mac": round(cycles / macs, 3) if macs else None,
+           "floor_cycles_per_mac": round(fl.cycles / macs, 3) if fl and macs else None}
     if op.kind in ("conv2d", "winograd"):
         out["algorithm"] = "winograd" if op.kind == "winograd" else "direct"
         out["extra_flash_bytes"] = _extra_flash(op, float16) if op.kind == "winograd" else 0
+        out.update(_conv_geometry(op))
     return out
 
 

@@ -4,6 +4,8 @@ it prints exactly what the Unicorn emulator computes -- a second, independent
 CPU model agreeing with the first."""
 from __future__ import annotations
 
+import json
+
 import shutil
 import struct
 import subprocess
@@ -118,16 +120,19 @@ def test_streamed_resnet8_in_qemu_matches_unicorn(tmp_path):
 
 def test_winograd_object_in_qemu_matches_unicorn(tmp_path):
     """The CIFAR-sized CNN in --optimize speed: its third convolution runs as a
-    Winograd convolution (scratch in the arena, subroutines, the transforms),
-    bit for bit on both CPU models, in float32 and float16."""
+    Winograd convolution (scratch in the arena, subroutines, the transforms), and
+    its second inside the streamed region (tile rows from rings), bit for bit on
+    both CPU models, in float32 and float16."""
     model = HERE.parent / "benchmarks" / "models" / "cifar_cnn.h5"
     x = np.random.default_rng(9).uniform(-1, 1, (2, 32, 32, 3)).astype(np.float32)
     for extra in (("--optimize", "speed"), ("--optimize", "speed", "--float16")):
         where = tmp_path / extra[-1].strip("-")
         where.mkdir()
         qemu_out, obj = build_and_run(where, model, "cifar", x, extra)
-        report = (where / "built" / "cifar.json").read_text()
-        assert '"algorithm": "winograd"' in report
+        report = json.loads((where / "built" / "cifar.json").read_text())
+        assert any(L.get("algorithm") == "winograd" for L in report["layers"])
+        assert "conv2" in [op["name"] for r in report["arena"]["streamed"] for op in r["inner"]
+                           if op.get("algorithm") == "winograd"]
         machine = Machine(obj)
         unicorn_out = np.stack([machine.run(v).output for v in x])
         assert np.array_equal(qemu_out.view(np.uint32), unicorn_out.view(np.uint32))
