@@ -7,6 +7,20 @@ once (VLDM, read order) and used by all p pixels.  Inputs come either per
 pixel and tap ("pixels"), or, when neighbouring windows overlap, as the union
 of the tile's windows on one input row, loaded once per row ("window").
 
+"resident" (the rows whose kernel rows are all valid): the group's bias and
+all KH*KW*n*M weights are loaded once per output row and stay in S registers
+while the tiles of the row run, so a tile loads nothing but its inputs.  A
+tile streams its window column by column (n inputs in registers at a time,
+VLDR at an offset from a base pointer moved only when out of reach), each
+column feeding every product of the tile that reads it; the kernel rows are
+unrolled and the first product of each sum adds the bias register (no copy
+of the bias into the sums).  With n = 1 up to 18 pixels fit (18 sums, 9
+weights, the bias, two inputs, two temporaries).  Rows with clipped kernel
+rows (padding at the top and bottom) branch to one of the other two schemes
+(`edge_p`, `edge_scheme`); streamed regions run the same code row by row.
+Measured (emulator cycle model, fused ReLU, stride 1): 3.60-3.85 cycles/MAC
+with "window" -> see docs/architecture.md for the per-layer figures.
+
 Weights per group: [bias n*M f32] [ky][kx][c][m] (each tap word-padded in
 float16).  Padding is never copied: the same row table and column runs as the
 convolution kernel (see conv.py) clip the window at the borders.
@@ -25,23 +39,29 @@ from ..thumb.regs import S, lr, r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11
 from .context import KernelContext
 from .conv_geometry import Geometry, row_tiles
 from .conv_geometry import window_columns as positions
-from .cost import ALU, LOOP, MAC, VMOV, store, vldm, weight_load
-from .immediates import add_const
-from .loads import load_columns, load_columns_cycles
+from .cost import ALU, LOOP, MAC, VLDR, VMOV, VSTR, store, vldm, weight_load
+from .immediates import _imm_chunks, add_const
+from .loads import VLDR_REACH, load_columns, load_columns_cycles
 from .loops import counted_loop
 from .mac import emit_products, load_weights
 from .registry import kernel
 from .rowloop import (SL_NKY, SL_OUTSLICE, SL_ROWIN, emit_row_loop, next_slice, residual_delta_loader,
                       row_table)
-from .store import combine_residual, store_activated
+from .activations import core_capable, core_consts, core_relu
+from .store import combine_residual, move_to_core, store_activated
 
 MAX_TILE_PIXELS = 10         # pixels per tile tried
 MAX_GROUP_CHANNELS = 8       # input channels per group tried
+MAX_RESIDENT_PIXELS = 24     # pixels per tile tried with resident weights
+INPUT_SETS = 3               # resident: input registers in flight (loaded two columns ahead)
 # estimates (named as in conv_plan.py)
 ROW_LOOP = 20                # per output row: the row table, spills and reloads (emit_row_loop)
 SLICE_LOOP = 12              # per output row and group: pointer reloads, the group loop
 TILE_SETUP = 8               # pointers, the weight pointer from its spill slot, the ky count
 ROW_STEP_EXTRA = 1           # per kernel row besides the input step and the ky loop
+RESIDENT_TILE_SETUP = 2      # resident: the window pointer, the tile step
+RESIDENT_ROW_SETUP = 7       # resident: per full row, the weight pointer and the first loads' wait
+EDGE_TEST = (7, 5)           # resident with edge rows: the kernel-row test and branches (full, edge row)
 P, R, R_W, R_TILE, R_O, R_WGRP, C_TILE, C_KY, R2 = r0, r1, r2, r3, r4, r5, r6, r7, lr
 TEMPS = (r8, r9, r10, r11)           # free core registers for the fused activation
 SCRATCH = r12
@@ -51,7 +71,19 @@ SCRATCH = r12
 class DwPlan:
     p: int            # pixels per tile
     n: int            # input channels per group
-    scheme: str       # "window" | "pixels"
+    scheme: str       # "window" | "pixels" | "resident"
+
+
+@dataclass(frozen=True)
+class ResidentPlan(DwPlan):
+    """Weights resident over full rows; rows with clipped kernel rows run
+    DwPlan(edge_p, n, edge_scheme) (edge_p = 0: the layer has none)."""
+    edge_p: int = 0
+    edge_scheme: str = ""
+
+    @property
+    def edge(self) -> DwPlan | None:
+        return DwPlan(self.edge_p, self.n, self.edge_scheme) if self.edge_p else None
 
 
 def _geometry(op: DepthwiseConv2D) -> Geometry:
@@ -69,7 +101,7 @@ def fp_regs(g: Geometry, plan: DwPlan, ranges, n: int, m: int) -> int:
 
 
 def tile_cycles(g: Geometry, plan: DwPlan, ranges, n: int, nky: int, m: int,
-                f16: bool, fused: bool) -> float:
+                f16: bool, act) -> float:
     p, nm = len(ranges), n * m
     setup = TILE_SETUP + vldm(nm) + (p - 1) * nm * VMOV
     products = sum(k1 - k0 for k0, k1 in ranges)
@@ -78,11 +110,127 @@ def tile_cycles(g: Geometry, plan: DwPlan, ranges, n: int, nky: int, m: int,
     else:
         row = products * (ALU + vldm(n))                           # pointer step + VLDM per tap
     row += g.KW * weight_load(nm, f16) + MAC * products * nm + ALU + LOOP + ROW_STEP_EXTRA
-    stores = p * store(nm) if not fused else p * (3 * nm + 3)      # activated: about 3 per value
+    stores = p * pixel_store_cycles(act, nm)
     return setup + nky * row + stores
 
 
-def layer_cycles(g: Geometry, plan: DwPlan, m: int, f16: bool, fused: bool) -> float:
+def _add_cycles(value: int) -> int:
+    """ALU instructions of add_const(rd, rn, value, scratch)."""
+    parts = _imm_chunks(abs(value)) if value else []
+    return 3 * ALU if len(parts) > 2 else len(parts) * ALU
+
+
+def column_loads(offsets, n: int):
+    """How a resident tile loads n floats at each byte offset of one input row
+    (from the row pointer): per offset (new base offset or None, offset from
+    the base).  n <= 2: VLDR at an offset within reach of the base; else VLDM
+    at the base.  A base moves only when the next column is out of reach."""
+    steps, base = [], 0
+    for off in offsets:
+        rel = off - base
+        if n <= 2:
+            ok = 0 <= rel and rel + 4 * (n - 1) <= VLDR_REACH
+        else:
+            ok = rel == 0
+        if ok:
+            steps.append((None, rel))
+        else:
+            base = off
+            steps.append((off, 0))
+    return steps
+
+
+def column_loads_cycles(offsets, n: int) -> int:
+    total = 0
+    for new_base, _ in column_loads(offsets, n):
+        if new_base is not None:
+            total += _add_cycles(new_base)
+        total += n * VLDR if n <= 2 else vldm(n)
+    return total
+
+
+def resident_regs(g: Geometry, p: int, n: int, m: int) -> int:
+    """S registers: p*n*M sums, INPUT_SETS sets of n inputs, two temporaries,
+    the bias and the KH*KW*n*M weights."""
+    nm = n * m
+    return p * nm + INPUT_SETS * n + 2 + nm + g.KH * g.KW * nm
+
+
+def resident_weight_cycles(g: Geometry, nm: int, f16: bool) -> int:
+    taps = g.KH * g.KW
+    if f16:
+        return vldm(nm) + ALU + taps * weight_load(nm, True)
+    count, total = taps * nm, vldm(nm) + ALU
+    while count:
+        total += vldm(min(count, 16))
+        count -= min(count, 16)
+    return total
+
+
+def pixel_store_cycles(act, nm: int) -> int:
+    """store_activated of one pixel's nm sums and the step to the next pixel."""
+    if act.is_linear:
+        return store(nm)
+    if not core_capable(act):
+        return 3 * nm + 3                                  # about 3 per value (lane programs)
+    consts = len(core_consts(act))
+    per = (3 if act.threshold > 0 else 1) + (4 if act.max_value is not None else 0)
+    groups = ceil(nm / max(1, 4 - consts))
+    return 2 * consts + 2 * ceil(nm / 2) + per * nm + groups + nm + ALU
+
+
+def resident_tile_cycles(g: Geometry, ranges, n: int, m: int, act, residual) -> float:
+    p, nm, c4 = len(ranges), n * m, 4 * g.cin
+    cols = positions(g, ranges)
+    row = column_loads_cycles([q * c4 for q in cols], n)
+    products = sum(k1 - k0 for k0, k1 in ranges)
+    # stalls: an address computed right before its load (a column with one
+    # product, see resident_tile), the last sum stored right after its VADD
+    steps = column_loads([q * c4 for q in cols], n)
+    users = [sum(q * g.sw + kx * g.dw == col for q, (k0, k1) in enumerate(ranges)
+                 for kx in range(k0, k1)) * nm for col in cols]
+    jobs = [(ky, i) for ky in range(g.KH) for i in range(len(cols))]
+
+    def emits(j):
+        ky, i = jobs[j]
+        return bool(ky and i == 0) or steps[i][0] is not None
+    ahead = INPUT_SETS - 1
+    stalls = 1 + sum(1 for j in range(len(jobs) - ahead) if users[jobs[j][1]] < 2 and emits(j + ahead))
+    stalls += sum(1 for j in range(1, min(ahead, len(jobs))) if emits(j))
+    if nm == 1 and not residual and strided_store_ok(act):
+        stores = strided_store_cycles(act, p, 4 * g.cout)
+    else:
+        stores = p * pixel_store_cycles(act, nm)
+    return (RESIDENT_TILE_SETUP + stalls + g.KH * row + (g.KH - 1) * _add_cycles(g.dh * g.W * c4)
+            + g.KH * products * nm * MAC + stores)
+
+
+def _resident_layer_cycles(g: Geometry, plan: ResidentPlan, m: int, f16: bool, act, residual) -> float:
+    rows = {}
+    for ky0, ky1 in g.row_ranges():
+        rows[ky1 - ky0] = rows.get(ky1 - ky0, 0) + 1
+    groups = [(plan.n, g.cin // plan.n)] + ([(g.cin % plan.n, 1)] if g.cin % plan.n else [])
+    total = ROW_LOOP * g.OH
+    edge = plan.edge
+    for n, ng in groups:
+        for nky, nrows in rows.items():
+            per_row = SLICE_LOOP + (EDGE_TEST[nky != g.KH] if edge else 0)
+            if nky == g.KH:
+                per_row += RESIDENT_ROW_SETUP + resident_weight_cycles(g, n * m, f16)
+                for ox0, count, q, ranges in row_tiles(g, plan.p):
+                    per_row += count * (resident_tile_cycles(g, ranges, n, m, act, residual) + LOOP)
+            else:
+                for ox0, count, q, ranges in row_tiles(g, edge.p):
+                    per_row += count * (tile_cycles(g, edge, ranges, n, nky, m, f16, act) + LOOP)
+            total += nrows * ng * per_row
+    return total
+
+
+def layer_cycles(g: Geometry, plan: DwPlan, m: int, f16: bool, act, residual=None) -> float:
+    """Estimated cycles of the layer (`act`: the fused activation, `residual`: the
+    fused merge's mode or None)."""
+    if plan.scheme == "resident":
+        return _resident_layer_cycles(g, plan, m, f16, act, residual)
     rows = {}
     for ky0, ky1 in g.row_ranges():
         rows[ky1 - ky0] = rows.get(ky1 - ky0, 0) + 1
@@ -92,12 +240,16 @@ def layer_cycles(g: Geometry, plan: DwPlan, m: int, f16: bool, fused: bool) -> f
         for nky, nrows in rows.items():
             per_row = SLICE_LOOP
             for ox0, count, q, ranges in row_tiles(g, plan.p):
-                per_row += count * (tile_cycles(g, plan, ranges, n, nky, m, f16, fused) + LOOP)
+                per_row += count * (tile_cycles(g, plan, ranges, n, nky, m, f16, act) + LOOP)
             total += nrows * ng * per_row
     return total
 
 
 def plan_fits(g: Geometry, plan: DwPlan, m: int) -> bool:
+    if plan.scheme == "resident":
+        if any(resident_regs(g, plan.p, n, m) > FP_REGS for n in {plan.n, g.cin % plan.n} - {0}):
+            return False
+        return plan.edge is None or plan_fits(g, plan.edge, m)
     for ox0, count, q, ranges in row_tiles(g, plan.p):
         for n in {plan.n, g.cin % plan.n} - {0}:
             if fp_regs(g, plan, ranges, n, m) > FP_REGS:
@@ -105,20 +257,40 @@ def plan_fits(g: Geometry, plan: DwPlan, m: int) -> bool:
     return True
 
 
-def choose_plan(op: DepthwiseConv2D, f16: bool) -> DwPlan:
+SCHEMES = ("window", "pixels", "resident")
+
+
+def choose_plan(op: DepthwiseConv2D, f16: bool, schemes=SCHEMES) -> DwPlan:
+    """The plan of least estimated cycles among `schemes` (the edge rows of a
+    resident plan always run one of the others)."""
     g = _geometry(op)
     m = op.kernel.shape[3]
-    fused = not op.activation.is_linear
+    act, residual = op.activation, op.residual
     best = None
+    best_of_n = {}
     for p in range(1, min(MAX_TILE_PIXELS, g.OW) + 1):
         for n in range(1, min(g.cin, MAX_GROUP_CHANNELS) + 1):
             for scheme in ("window", "pixels"):
                 plan = DwPlan(p, n, scheme)
                 if not plan_fits(g, plan, m):
                     continue
-                key = (layer_cycles(g, plan, m, f16, fused), p, n, scheme)
-                if best is None or key < best[0]:
+                key = (layer_cycles(g, plan, m, f16, act, residual), p, n, scheme)
+                if scheme in schemes and (best is None or key < best[0]):
                     best = (key, plan)
+                if n not in best_of_n or key < best_of_n[n][0]:
+                    best_of_n[n] = (key, plan)
+    partial = any(ky1 - ky0 < g.KH for ky0, ky1 in g.row_ranges())
+    for n in range(1, min(g.cin, MAX_GROUP_CHANNELS) + 1 if "resident" in schemes else 1):
+        if partial and n not in best_of_n:
+            continue
+        edge = best_of_n[n][1] if partial else None
+        for p in range(1, min(MAX_RESIDENT_PIXELS, g.OW) + 1):
+            plan = ResidentPlan(p, n, "resident", edge.p if edge else 0, edge.scheme if edge else "")
+            if not plan_fits(g, plan, m):
+                break
+            key = (layer_cycles(g, plan, m, f16, act, residual), p, n, "resident")
+            if best is None or key < best[0]:
+                best = (key, plan)
     if best is None:
         raise CodegenError(f"depth_multiplier {m} needs more registers than the M4F has",
                            layer=op.name, layer_class=op.layer_class)
@@ -183,13 +355,125 @@ class _Emitter:
         g, asm, ctx, plan = self.g, self.asm, self.ctx, self.plan
         ctx.reload(R_TILE, SL_ROWIN)
         ctx.reload(R_O, SL_OUTSLICE)
-        for ox0, count, q, ranges in row_tiles(g, plan.p):
-            with counted_loop(asm, C_TILE, count):
-                self.tile(ranges, n, wskip_slot)
+        if plan.scheme == "resident":
+            edge = plan.edge
+            if edge is not None:          # rows with clipped kernel rows: the edge scheme
+                clipped, done = asm.label(), asm.label()
+                ctx.reload(r0, SL_NKY)
+                asm.cmp(r0, g.KH)
+                asm.b(clipped, cond="ne")
+            self.resident_row(n)
+            if edge is not None:
+                asm.b(done)
+                asm.bind(clipped)
+                for ox0, count, q, ranges in row_tiles(g, edge.p):
+                    with counted_loop(asm, C_TILE, count):
+                        self.tile(ranges, n, wskip_slot, edge.scheme)
+                asm.bind(done)
+        else:
+            for ox0, count, q, ranges in row_tiles(g, plan.p):
+                with counted_loop(asm, C_TILE, count):
+                    self.tile(ranges, n, wskip_slot, plan.scheme)
         add_const(asm, R_WGRP, R_WGRP, self.group_bytes[n], scratch=r0)
         next_slice(ctx, 4 * n * self.m, extra=((SL_ROWIN, 4 * n),))
 
-    def tile(self, ranges, n: int, wskip_slot: int):
+    def resident_row(self, n: int):
+        """A row whose kernel rows are all valid: the weights loaded once, then the tiles."""
+        g, asm, plan, m = self.g, self.asm, self.plan, self.m
+        nm = n * m
+        nw = g.KH * g.KW * nm
+        bias = [S[FP_REGS - nw - nm + j] for j in range(nm)]
+        ws = [S[FP_REGS - nw + i] for i in range(nw)]
+        asm.vldm(R_WGRP, bias[0], nm)
+        asm.add(R_W, R_WGRP, 4 * nm)
+        if self.f16:
+            for t in range(g.KH * g.KW):
+                load_weights(asm, R_W, ws[t * nm:], nm, True)
+        else:
+            for i in range(0, nw, 16):
+                asm.vldm(R_W, ws[i], min(16, nw - i), wb=True)
+        w = {(ky, kx): ws[(ky * g.KW + kx) * nm:(ky * g.KW + kx + 1) * nm]
+             for ky in range(g.KH) for kx in range(g.KW)}
+        for ox0, count, q, ranges in row_tiles(g, plan.p):
+            with counted_loop(asm, C_TILE, count):
+                self.resident_tile(ranges, n, bias, w)
+
+    def resident_tile(self, ranges, n: int, bias, w):
+        """The tile's window streamed column by column, kernel row after kernel row:
+        each column's load issued while the previous column's products run (two
+        sets of input registers), so no product waits for a load."""
+        g, asm, ctx, m = self.g, self.asm, self.ctx, self.m
+        p, nm, c4 = len(ranges), n * m, 4 * g.cin
+        acc = [[S[q * nm + j] for j in range(nm)] for q in range(p)]
+        base = p * nm
+        xsets = [[S[base + k * n + i] for i in range(n)] for k in range(INPUT_SETS)]
+        temps = (S[base + INPUT_SETS * n], S[base + INPUT_SETS * n + 1])
+        cols = positions(g, ranges)
+        users = {col: [(q, kx) for q, (k0, k1) in enumerate(ranges) for kx in range(k0, k1)
+                       if q * g.sw + kx * g.dw == col] for col in cols}
+        steps = column_loads([col * c4 for col in cols], n)
+        jobs = [(ky, i) for ky in range(g.KH) for i in range(len(cols))]
+        state = {"ptr": P, "turn": 0}
+
+        def address(j):            # the pointer work before job j's load (row step, new base)
+            ky, i = jobs[j]
+            if ky and i == 0:
+                add_const(asm, P, P, g.dh * g.W * c4, scratch=SCRATCH)
+                state["ptr"] = P
+            new_base = steps[i][0]
+            if i == 0 and new_base is None:
+                state["ptr"] = P
+            if new_base is not None:
+                state["ptr"] = (R, R2)[state["turn"]]
+                state["turn"] ^= 1
+                add_const(asm, state["ptr"], P, new_base, scratch=SCRATCH)
+
+        def load(j):
+            xs, rel = xsets[j % INPUT_SETS], steps[jobs[j][1]][1]
+            if n <= 2:
+                for k in range(n):
+                    asm.vldr(xs[k], state["ptr"], rel + 4 * k)
+            else:
+                asm.vldm(state["ptr"], xs[0], n)
+
+        asm.mov(P, R_TILE)
+        started = set()
+        items = []
+        for j, (ky, i) in enumerate(jobs):
+            col, xs = cols[i], xsets[j % INPUT_SETS]
+            macs = []
+            for q, kx in users[col]:
+                for c in range(n):
+                    for jj in range(m):
+                        a = acc[q][c * m + jj]
+                        src = a if a in started else bias[c * m + jj]
+                        started.add(a)
+                        macs.append(("mac", (a, src, xs[c], w[ky, kx][c * m + jj])))
+            ahead = j + INPUT_SETS - 1       # the column loaded while this one's products run:
+            if ahead < len(jobs):            # its address after the first, the load after the second
+                ops = [("op", lambda k=ahead: address(k)), ("op", lambda k=ahead: load(k))]
+                macs[1:1] = ops[:1]
+                macs[2 + (len(macs) > 2):2 + (len(macs) > 2)] = ops[1:]
+            items += macs
+        for j in range(min(INPUT_SETS - 1, len(jobs))):
+            address(j)
+            load(j)
+        _emit_stream(asm, items, temps)
+        sfree = [S[i] for i in range(p * nm, FP_REGS - g.KH * g.KW * nm - nm)]
+        if nm == 1 and not self.op.residual and strided_store_ok(self.op.activation):
+            store_strided(asm, [a[0] for a in acc], R_O, 4 * g.cout, self.op.activation, TEMPS)
+        else:
+            for q in range(p):
+                if self.op.residual:
+                    combine_residual(asm, acc[q], R_O, self.residual_delta, self.op.residual,
+                                     sfree, R,
+                                     delta_from=residual_delta_loader(ctx) if self.streamed else None)
+                store_activated(asm, acc[q], R_O, self.op.activation, temps=TEMPS, sfree=sfree)
+                if g.cout != nm:
+                    add_const(asm, R_O, R_O, 4 * (g.cout - nm), scratch=SCRATCH)
+        add_const(asm, R_TILE, R_TILE, p * g.sw * c4, scratch=SCRATCH)
+
+    def tile(self, ranges, n: int, wskip_slot: int, scheme: str):
         """p = len(ranges) output pixels; pixel q uses taps kx in ranges[q]."""
         g, asm, ctx, plan, m = self.g, self.asm, self.ctx, self.plan, self.m
         p, nm, c4 = len(ranges), n * self.m, 4 * g.cin
@@ -206,7 +490,7 @@ class _Emitter:
         base = p * nm
         ctx.reload(C_KY, SL_NKY)
         top = asm.here()
-        window = plan.scheme == "window"
+        window = scheme == "window"
         if window:      # the columns the tile reads, loaded once per input row
             pos = positions(g, ranges)
             slots = max(pos) + 1
@@ -257,6 +541,79 @@ class _Emitter:
                 start = i
         for run in runs:
             load_columns(self.asm, P, [col * c4 for col in run], n, regs[run[0] * n:], (R, R2), SCRATCH)
+
+
+def _emit_stream(asm, items, temps) -> None:
+    """items: ("mac", (acc, src, x, w)): acc = src + x * w (src: acc itself, or
+    the bias for a sum's first product), each VADD one instruction behind its
+    VMUL; ("op", emit): other instructions, emitted between a VMUL and the VADD
+    of the product before it."""
+    pending, k = None, 0
+    for kind, v in items:
+        if kind == "op":
+            v()
+            continue
+        a, src, xr, wr = v
+        t = temps[k % 2]
+        k += 1
+        asm.vmul(t, xr, wr)
+        if pending is not None:
+            asm.vadd(*pending)
+        pending = (a, src, t)
+    if pending is not None:
+        asm.vadd(*pending)
+
+
+STR_REACH = 4095              # STR (immediate, T3)
+VSTR_REACH = 1020
+
+
+def strided_store_ok(act) -> bool:
+    """One value per pixel, the pixels a row's stride apart, stored at offsets
+    from one pointer: linear (VSTR) or plain ReLU / ReLU with immediates (STR)."""
+    return act.is_linear or (core_capable(act) and not core_consts(act))
+
+
+def _strided_bases(p: int, stride: int, reach: int):
+    """Per pixel: (pointer step before it or 0, offset from the pointer)."""
+    out, base = [], 0
+    for q in range(p):
+        if q * stride - base > reach:
+            out.append((q * stride - base, 0))
+            base = q * stride
+        else:
+            out.append((0, q * stride - base))
+    return out, base
+
+
+def store_strided(asm, regs, ptr, stride: int, act, temps) -> None:
+    """regs[q] (activated) to [ptr + q * stride]; ptr advances past them all.
+    Pairs of consecutive S registers move to core registers in one VMOV."""
+    bases, last = _strided_bases(len(regs), stride, VSTR_REACH if act.is_linear else STR_REACH)
+    if act.is_linear:
+        for r, (step, off) in zip(regs, bases):
+            if step:
+                add_const(asm, ptr, ptr, step, scratch=SCRATCH)
+            asm.vstr(r, ptr, off)
+    else:
+        for q in range(0, len(regs), 2):
+            pair = list(temps[:min(2, len(regs) - q)])
+            move_to_core(asm, pair, regs[q:q + len(pair)])
+            core_relu(asm, pair, act, {})
+            for k, t in enumerate(pair):
+                step, off = bases[q + k]
+                if step:
+                    add_const(asm, ptr, ptr, step, scratch=SCRATCH)
+                asm.str(t, ptr, off)
+    add_const(asm, ptr, ptr, len(regs) * stride - last, scratch=SCRATCH)
+
+
+def strided_store_cycles(act, p: int, stride: int) -> int:
+    bases, last = _strided_bases(p, stride, VSTR_REACH if act.is_linear else STR_REACH)
+    steps = sum(_add_cycles(step) for step, _ in bases if step) + _add_cycles(p * stride - last)
+    if act.is_linear:
+        return p * VSTR + steps
+    return ceil(p / 2) * 2 + p * ALU + p + 1 + steps     # VMOV pairs, BIC, STR (pipelined)
 
 
 @kernel(DepthwiseConv2D)
