@@ -265,11 +265,11 @@ def force_resident(monkeypatch):
     from ml4f.kernels import depthwise as dw
     choose = dw.choose_plan
 
-    def resident_first(op, f16, schemes=dw.SCHEMES):
+    def resident_first(op, f16, schemes=dw.SCHEMES, optimize="balanced"):
         try:
-            return choose(op, f16, schemes=("resident",))
+            return choose(op, f16, schemes=("resident",), optimize="speed")
         except CodegenError:
-            return choose(op, f16)
+            return choose(op, f16, optimize=optimize)
     monkeypatch.setattr(dw, "choose_plan", resident_first)
 
 

@@ -234,11 +234,11 @@ def _resident_region(monkeypatch, seed) -> list[str]:
     choose = dw.choose_plan
     chosen = []
 
-    def resident_first(op, f16, schemes=dw.SCHEMES):
+    def resident_first(op, f16, schemes=dw.SCHEMES, optimize="balanced"):
         try:
-            plan = choose(op, f16, schemes=("resident",))
+            plan = choose(op, f16, schemes=("resident",), optimize="speed")
         except CodegenError:
-            plan = choose(op, f16)
+            plan = choose(op, f16, optimize=optimize)
         chosen.append(plan.scheme)
         return plan
     monkeypatch.setattr(dw, "choose_plan", resident_first)

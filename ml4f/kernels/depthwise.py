@@ -39,7 +39,8 @@ from ..thumb.regs import S, lr, r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11
 from .context import KernelContext
 from .conv_geometry import Geometry, row_tiles
 from .conv_geometry import window_columns as positions
-from .cost import ALU, LOOP, MAC, VLDR, VMOV, VSTR, store, vldm, weight_load
+from .cost import (ALU, BYTES_PER_CYCLE, BYTES_PER_INSN, LOOP, MAC, VLDR, VMOV, VSTR, code_budget, store,
+                   vldm, weight_load)
 from .immediates import _imm_chunks, add_const
 from .loads import VLDR_REACH, load_columns, load_columns_cycles
 from .loops import counted_loop
@@ -260,9 +261,31 @@ def plan_fits(g: Geometry, plan: DwPlan, m: int) -> bool:
 SCHEMES = ("window", "pixels", "resident")
 
 
-def choose_plan(op: DepthwiseConv2D, f16: bool, schemes=SCHEMES) -> DwPlan:
+def code_estimate(g: Geometry, plan: DwPlan, m: int) -> int:
+    """Code bytes of the layer's tiles (the instructions per distinct tile, the
+    kernel rows unrolled in the resident scheme), roughly."""
+    nm = plan.n * m
+    insns = 0
+    for ox0, count, q, ranges in row_tiles(g, plan.p):
+        p = len(ranges)
+        products = sum(k1 - k0 for k0, k1 in ranges) * nm
+        cols = len(positions(g, ranges))
+        stores = p * (nm + 3)
+        if plan.scheme == "resident":
+            insns += g.KH * (cols * (plan.n if plan.n <= 2 else 2) + 2 * products) + stores + 8
+        else:
+            loads = cols * plan.n if plan.scheme == "window" else products // m * 2
+            insns += p * nm + 12 + loads + g.KW * 2 + 2 * products + stores
+    if plan.scheme == "resident" and plan.edge is not None:
+        insns += code_estimate(g, plan.edge, m) // BYTES_PER_INSN + 12
+    return BYTES_PER_INSN * insns
+
+
+def choose_plan(op: DepthwiseConv2D, f16: bool, schemes=SCHEMES, optimize: str = "balanced") -> DwPlan:
     """The plan of least estimated cycles among `schemes` (the edge rows of a
-    resident plan always run one of the others)."""
+    resident plan always run one of the others); with `optimize` other than
+    "speed", a resident plan must fit the code budget and pays for its code
+    bytes as the convolution's plans do (BYTES_PER_CYCLE per byte and row)."""
     g = _geometry(op)
     m = op.kernel.shape[3]
     act, residual = op.activation, op.residual
@@ -280,6 +303,10 @@ def choose_plan(op: DepthwiseConv2D, f16: bool, schemes=SCHEMES) -> DwPlan:
                 if n not in best_of_n or key < best_of_n[n][0]:
                     best_of_n[n] = (key, plan)
     partial = any(ky1 - ky0 < g.KH for ky0, ky1 in g.row_ranges())
+    budget = code_budget(op.kernel.size * (2 if f16 else 4))
+    if best is not None:
+        best = ((best[0][0] + BYTES_PER_CYCLE[optimize] * code_estimate(g, best[1], m) * g.OH,)
+                + best[0][1:], best[1])
     for n in range(1, min(g.cin, MAX_GROUP_CHANNELS) + 1 if "resident" in schemes else 1):
         if partial and n not in best_of_n:
             continue
@@ -288,7 +315,11 @@ def choose_plan(op: DepthwiseConv2D, f16: bool, schemes=SCHEMES) -> DwPlan:
             plan = ResidentPlan(p, n, "resident", edge.p if edge else 0, edge.scheme if edge else "")
             if not plan_fits(g, plan, m):
                 break
-            key = (layer_cycles(g, plan, m, f16, act, residual), p, n, "resident")
+            code = code_estimate(g, plan, m)
+            if optimize != "speed" and code > budget:
+                continue
+            key = (layer_cycles(g, plan, m, f16, act, residual)
+                   + BYTES_PER_CYCLE[optimize] * code * g.OH, p, n, "resident")
             if best is None or key < best[0]:
                 best = (key, plan)
     if best is None:
@@ -618,7 +649,7 @@ def strided_store_cycles(act, p: int, stride: int) -> int:
 
 @kernel(DepthwiseConv2D)
 def emit_depthwise(op: DepthwiseConv2D, ctx: KernelContext, ins: list[int], out_off: int) -> DwPlan:
-    plan = choose_plan(op, ctx.float16)
+    plan = choose_plan(op, ctx.float16, optimize=ctx.optimize)
     _Emitter(op, ctx, plan, ins, out_off).emit()
     return plan
 
@@ -626,6 +657,6 @@ def emit_depthwise(op: DepthwiseConv2D, ctx: KernelContext, ins: list[int], out_
 def emit_depthwise_rows(op: DepthwiseConv2D, ctx: KernelContext, ins: list[int], out_off: int,
                         placement) -> DwPlan:
     """The depthwise convolution as a subroutine of a streamed region (see rowloop.py)."""
-    plan = choose_plan(op, ctx.float16)
+    plan = choose_plan(op, ctx.float16, optimize=ctx.optimize)
     _Emitter(op, ctx, plan, ins, out_off).emit_streamed(placement)
     return plan
