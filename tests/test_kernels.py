@@ -259,17 +259,29 @@ def test_maxpool_of_relu_output(seed):
         assert error(m.run(x).output, reference.run_graph(g, x)) <= RTOL
 
 
-def force_resident(monkeypatch):
-    """Depthwise layers take the resident-weight scheme wherever it fits."""
+def force_resident(monkeypatch, pair_rows=False):
+    """Depthwise layers take the resident-weight scheme wherever it fits, one
+    row at a time; with `pair_rows`, their outputs never overlap their inputs
+    and the full rows are made in pairs (the widest tile that fits)."""
+    import dataclasses
     from ml4f.errors import CodegenError
+    from ml4f.graph.ops import DepthwiseConv2D
     from ml4f.kernels import depthwise as dw
     choose = dw.choose_plan
+    if pair_rows:
+        monkeypatch.setattr(DepthwiseConv2D, "overlap_offsets", lambda self: None)
 
-    def resident_first(op, f16, schemes=dw.SCHEMES, optimize="balanced"):
+    def resident_first(op, f16, schemes=dw.SCHEMES, optimize="balanced", pairs=False):
         try:
-            return choose(op, f16, schemes=("resident",), optimize="speed")
+            plan = choose(op, f16, schemes=("resident",), optimize="speed", pairs=pairs and pair_rows)
         except CodegenError:
-            return choose(op, f16, optimize=optimize)
+            return choose(op, f16, optimize=optimize, pairs=pairs)
+        g = dw._geometry(op)
+        if pair_rows and pairs and any(k == "pair" for k, _ in dw.resident_entries(g, True)):
+            fitting = [p for p in range(1, g.OW + 1)
+                       if dw.plan_fits(g, dataclasses.replace(plan, pair_p=p), op.kernel.shape[3])]
+            plan = dataclasses.replace(plan, pair_p=max(fitting))
+        return plan
     monkeypatch.setattr(dw, "choose_plan", resident_first)
 
 
@@ -287,11 +299,14 @@ RESIDENT_CASES = [  # h, w, c, m, stride, padding
 
 @pytest.mark.parametrize("case", range(len(RESIDENT_CASES)))
 @pytest.mark.parametrize("f16", [False, True])
-def test_depthwise_resident_scheme(monkeypatch, case, f16):
-    """The resident-weight scheme (and its edge rows) against the reference:
-    odd sizes, stride 1 and 2, same and valid, depth multiplier 1 and 2,
-    1 to 70 channels, every fused activation, f32 and float16 weights."""
-    force_resident(monkeypatch)
+@pytest.mark.parametrize("pair_rows", [False, True])
+def test_depthwise_resident_scheme(monkeypatch, case, f16, pair_rows):
+    """The resident-weight scheme (and its edge rows), one row or pairs of rows
+    at a time, against the reference: odd sizes, stride 1 and 2, same and
+    valid, depth multiplier 1 and 2, 1 to 70 channels, every fused activation,
+    f32 and float16 weights."""
+    from ml4f.kernels import depthwise as dw
+    force_resident(monkeypatch, pair_rows)
     h, w, c, m, s, padding = RESIDENT_CASES[case]
     for k, act in enumerate(FUSED_ACTIVATIONS):
         if (k + case) % 3 and k > 1:              # every activation, not every case with each
@@ -300,6 +315,8 @@ def test_depthwise_resident_scheme(monkeypatch, case, f16):
         op = depthwise_op(rng, h, w, c, m, (3, 3), (s, s), padding, act=act, bias=(k + case) % 4 != 3)
         err, gen = run_op(op, float16=f16, seed=case)
         assert gen.layers[0].plan.scheme == "resident", gen.layers[0].plan
+        paired = any(k == "pair" for k, _ in dw.resident_entries(dw._geometry(op), True))
+        assert (gen.layers[0].plan.pair_p > 0) == (pair_rows and paired), gen.layers[0].plan
         assert err <= RTOL, (RESIDENT_CASES[case], act, f16, err)
 
 
@@ -320,13 +337,14 @@ def test_depthwise_resident_other_kernels(monkeypatch):
     (25, 5, 64, 1, 1, False, LINEAR), (13, 17, 8, 2, 1, False, Activation("relu", max_value=6.0)),
     (12, 12, 64, 1, 2, False, LINEAR)])
 def test_depthwise_cost_model_is_close_to_the_emulator(monkeypatch, h, w, c, m, stride, f16, act):
-    """The chosen plan's estimate (and the resident scheme's, forced) within 5 %
-    of the emulated cycles."""
+    """The chosen plan's estimate (and the resident scheme's, forced, one row
+    or pairs of rows at a time) within 5 % of the emulated cycles."""
     from ml4f.emulator.profile import profile
     from ml4f.kernels import depthwise as dw
-    for forced in (False, True):
+    for forced in (None, "rows", "pairs"):
+        monkeypatch.undo()
         if forced:
-            force_resident(monkeypatch)
+            force_resident(monkeypatch, forced == "pairs")
         rng = np.random.default_rng(h * w + c)
         op = depthwise_op(rng, h, w, c, m, (3, 3), (stride, stride), "same", act=act)
         g = single_op_graph(op)

@@ -234,11 +234,11 @@ def _resident_region(monkeypatch, seed) -> list[str]:
     choose = dw.choose_plan
     chosen = []
 
-    def resident_first(op, f16, schemes=dw.SCHEMES, optimize="balanced"):
+    def resident_first(op, f16, schemes=dw.SCHEMES, optimize="balanced", pairs=False):
         try:
-            plan = choose(op, f16, schemes=("resident",), optimize="speed")
+            plan = choose(op, f16, schemes=("resident",), optimize="speed", pairs=pairs)
         except CodegenError:
-            plan = choose(op, f16, optimize=optimize)
+            plan = choose(op, f16, optimize=optimize, pairs=pairs)
         chosen.append(plan.scheme)
         return plan
     monkeypatch.setattr(dw, "choose_plan", resident_first)

@@ -27,6 +27,7 @@ convolution kernel (see conv.py) clip the window at the borders.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from math import ceil
 
@@ -81,6 +82,7 @@ class ResidentPlan(DwPlan):
     DwPlan(edge_p, n, edge_scheme) (edge_p = 0: the layer has none)."""
     edge_p: int = 0
     edge_scheme: str = ""
+    pair_p: int = 0       # > 0: pairs of full rows in one pass, tiles of 2 x pair_p pixels
 
     @property
     def edge(self) -> DwPlan | None:
@@ -150,11 +152,45 @@ def column_loads_cycles(offsets, n: int) -> int:
     return total
 
 
-def resident_regs(g: Geometry, p: int, n: int, m: int) -> int:
-    """S registers: p*n*M sums, INPUT_SETS sets of n inputs, two temporaries,
-    the bias and the KH*KW*n*M weights."""
+def resident_regs(g: Geometry, p: int, n: int, m: int, rows: int = 1) -> int:
+    """S registers: rows*p*n*M sums, INPUT_SETS sets of n inputs, two
+    temporaries, the bias and the KH*KW*n*M weights."""
     nm = n * m
-    return p * nm + INPUT_SETS * n + 2 + nm + g.KH * g.KW * nm
+    return rows * p * nm + INPUT_SETS * n + 2 + nm + g.KH * g.KW * nm
+
+
+def resident_jobs(g: Geometry, ranges, rows: int):
+    """A resident tile making `rows` output rows: the columns it reads and, in
+    load order, per (input row, column index) the products (r, q, ky, kx) of
+    output row r, pixel q with that input (ascending ky, kx for every sum)."""
+    cols = positions(g, ranges)
+    users = {col: [(q, kx) for q, (k0, k1) in enumerate(ranges) for kx in range(k0, k1)
+                   if q * g.sw + kx * g.dw == col] for col in cols}
+    in_rows = sorted({r * g.sh + ky * g.dh for r in range(rows) for ky in range(g.KH)})
+    jobs = []
+    for ir in in_rows:
+        for i, col in enumerate(cols):
+            jobs.append((ir, i, [(r, q, ky, kx) for r in range(rows) for ky in range(g.KH)
+                                 if r * g.sh + ky * g.dh == ir for q, kx in users[col]]))
+    return cols, jobs
+
+
+def resident_entries(g: Geometry, pairs: bool):
+    """The row loop's entries in row order: ("edge", oy) for a row with clipped
+    kernel rows, ("single", oy), or ("pair", oy) for the full rows oy, oy + 1."""
+    full = [ky1 - ky0 == g.KH for ky0, ky1 in g.row_ranges()]
+    out, oy = [], 0
+    while oy < g.OH:
+        if not full[oy]:
+            out.append(("edge", oy))
+            oy += 1
+        elif pairs and oy + 1 < g.OH and full[oy + 1]:
+            out.append(("pair", oy))
+            oy += 2
+        else:
+            out.append(("single", oy))
+            oy += 1
+    return out
 
 
 def resident_weight_cycles(g: Geometry, nm: int, f16: bool) -> int:
@@ -180,50 +216,56 @@ def pixel_store_cycles(act, nm: int) -> int:
     return 2 * consts + 2 * ceil(nm / 2) + per * nm + groups + nm + ALU
 
 
-def resident_tile_cycles(g: Geometry, ranges, n: int, m: int, act, residual) -> float:
+def resident_tile_cycles(g: Geometry, ranges, n: int, m: int, act, residual, rows: int = 1) -> float:
     p, nm, c4 = len(ranges), n * m, 4 * g.cin
-    cols = positions(g, ranges)
-    row = column_loads_cycles([q * c4 for q in cols], n)
-    products = sum(k1 - k0 for k0, k1 in ranges)
+    cols, jobs = resident_jobs(g, ranges, rows)
+    steps = column_loads([q * c4 for q in cols], n)
+    load = [(_add_cycles(b) if b is not None else 0) + (n * VLDR if n <= 2 else vldm(n)) for b, _ in steps]
+    loads = sum(load[i] for _, i, _ in jobs)
+    in_rows = sorted({ir for ir, _, _ in jobs})
+    row_steps = sum(_add_cycles((b - a) * g.W * c4) for a, b in zip(in_rows, in_rows[1:]))
+    products = sum(len(pr) for _, _, pr in jobs) * nm
     # stalls: an address computed right before its load (a column with one
     # product, see resident_tile), the last sum stored right after its VADD
-    steps = column_loads([q * c4 for q in cols], n)
-    users = [sum(q * g.sw + kx * g.dw == col for q, (k0, k1) in enumerate(ranges)
-                 for kx in range(k0, k1)) * nm for col in cols]
-    jobs = [(ky, i) for ky in range(g.KH) for i in range(len(cols))]
 
     def emits(j):
-        ky, i = jobs[j]
-        return bool(ky and i == 0) or steps[i][0] is not None
+        _, i, _ = jobs[j]
+        return bool(j and i == 0) or steps[i][0] is not None
     ahead = INPUT_SETS - 1
-    stalls = 1 + sum(1 for j in range(len(jobs) - ahead) if users[jobs[j][1]] < 2 and emits(j + ahead))
+    stalls = 1 + sum(1 for j in range(len(jobs) - ahead) if len(jobs[j][2]) * nm < 2 and emits(j + ahead))
     stalls += sum(1 for j in range(1, min(ahead, len(jobs))) if emits(j))
     if nm == 1 and not residual and strided_store_ok(act):
         stores = strided_store_cycles(act, p, 4 * g.cout)
     else:
         stores = p * pixel_store_cycles(act, nm)
-    return (RESIDENT_TILE_SETUP + stalls + g.KH * row + (g.KH - 1) * _add_cycles(g.dh * g.W * c4)
-            + g.KH * products * nm * MAC + stores)
+    stores = rows * stores + (rows - 1) * _add_cycles(4 * g.OW * g.cout)
+    return RESIDENT_TILE_SETUP + stalls + loads + row_steps + products * MAC + stores
 
 
 def _resident_layer_cycles(g: Geometry, plan: ResidentPlan, m: int, f16: bool, act, residual) -> float:
-    rows = {}
-    for ky0, ky1 in g.row_ranges():
-        rows[ky1 - ky0] = rows.get(ky1 - ky0, 0) + 1
+    entries = resident_entries(g, plan.pair_p > 0)
+    kinds = {k for k, _ in entries}
     groups = [(plan.n, g.cin // plan.n)] + ([(g.cin % plan.n, 1)] if g.cin % plan.n else [])
-    total = ROW_LOOP * g.OH
+    total = ROW_LOOP * len(entries)
     edge = plan.edge
+    ranges_of = g.row_ranges()
     for n, ng in groups:
-        for nky, nrows in rows.items():
-            per_row = SLICE_LOOP + (EDGE_TEST[nky != g.KH] if edge else 0)
-            if nky == g.KH:
-                per_row += RESIDENT_ROW_SETUP + resident_weight_cycles(g, n * m, f16)
-                for ox0, count, q, ranges in row_tiles(g, plan.p):
-                    per_row += count * (resident_tile_cycles(g, ranges, n, m, act, residual) + LOOP)
-            else:
-                for ox0, count, q, ranges in row_tiles(g, edge.p):
-                    per_row += count * (tile_cycles(g, edge, ranges, n, nky, m, f16, act) + LOOP)
-            total += nrows * ng * per_row
+        cache = {}
+        for kind, oy in entries:
+            nky = ranges_of[oy][1] - ranges_of[oy][0]
+            key = (kind, nky)
+            if key not in cache:
+                per = SLICE_LOOP + (EDGE_TEST[kind == "edge"] if len(kinds) > 1 else 0)
+                if kind == "edge":
+                    for ox0, count, q, ranges in row_tiles(g, edge.p):
+                        per += count * (tile_cycles(g, edge, ranges, n, nky, m, f16, act) + LOOP)
+                else:
+                    rows, p = (2, plan.pair_p) if kind == "pair" else (1, plan.p)
+                    per += RESIDENT_ROW_SETUP + resident_weight_cycles(g, n * m, f16)
+                    for ox0, count, q, ranges in row_tiles(g, p):
+                        per += count * (resident_tile_cycles(g, ranges, n, m, act, residual, rows) + LOOP)
+                cache[key] = per
+            total += ng * cache[key]
     return total
 
 
@@ -250,6 +292,9 @@ def plan_fits(g: Geometry, plan: DwPlan, m: int) -> bool:
     if plan.scheme == "resident":
         if any(resident_regs(g, plan.p, n, m) > FP_REGS for n in {plan.n, g.cin % plan.n} - {0}):
             return False
+        if plan.pair_p and any(resident_regs(g, plan.pair_p, n, m, 2) > FP_REGS
+                               for n in {plan.n, g.cin % plan.n} - {0}):
+            return False
         return plan.edge is None or plan_fits(g, plan.edge, m)
     for ox0, count, q, ranges in row_tiles(g, plan.p):
         for n in {plan.n, g.cin % plan.n} - {0}:
@@ -261,31 +306,45 @@ def plan_fits(g: Geometry, plan: DwPlan, m: int) -> bool:
 SCHEMES = ("window", "pixels", "resident")
 
 
+def resident_key(g, plan, m, f16, act, residual, optimize, budget):
+    """The ranking key of a resident plan, None if its code is over the budget."""
+    code = code_estimate(g, plan, m)
+    if optimize != "speed" and code > budget:
+        return None
+    return (layer_cycles(g, plan, m, f16, act, residual) + BYTES_PER_CYCLE[optimize] * code * g.OH,
+            plan.p, plan.n, "resident", plan.pair_p)
+
+
 def code_estimate(g: Geometry, plan: DwPlan, m: int) -> int:
     """Code bytes of the layer's tiles (the instructions per distinct tile, the
     kernel rows unrolled in the resident scheme), roughly."""
     nm = plan.n * m
     insns = 0
-    for ox0, count, q, ranges in row_tiles(g, plan.p):
+    if plan.scheme == "resident":
+        for rows, p in ((1, plan.p), (2, plan.pair_p)):
+            for ox0, count, q, ranges in row_tiles(g, p) if p else ():
+                cols, jobs = resident_jobs(g, ranges, rows)
+                insns += sum(2 * len(pr) * nm + (plan.n if plan.n <= 2 else 2) for _, _, pr in jobs)
+                insns += rows * len(ranges) * (nm + 3) + 8
+    for ox0, count, q, ranges in row_tiles(g, plan.p) if plan.scheme != "resident" else ():
         p = len(ranges)
         products = sum(k1 - k0 for k0, k1 in ranges) * nm
         cols = len(positions(g, ranges))
-        stores = p * (nm + 3)
-        if plan.scheme == "resident":
-            insns += g.KH * (cols * (plan.n if plan.n <= 2 else 2) + 2 * products) + stores + 8
-        else:
-            loads = cols * plan.n if plan.scheme == "window" else products // m * 2
-            insns += p * nm + 12 + loads + g.KW * 2 + 2 * products + stores
+        loads = cols * plan.n if plan.scheme == "window" else products // m * 2
+        insns += p * nm + 12 + loads + g.KW * 2 + 2 * products + p * (nm + 3)
     if plan.scheme == "resident" and plan.edge is not None:
         insns += code_estimate(g, plan.edge, m) // BYTES_PER_INSN + 12
     return BYTES_PER_INSN * insns
 
 
-def choose_plan(op: DepthwiseConv2D, f16: bool, schemes=SCHEMES, optimize: str = "balanced") -> DwPlan:
+def choose_plan(op: DepthwiseConv2D, f16: bool, schemes=SCHEMES, optimize: str = "balanced",
+                pairs: bool = False) -> DwPlan:
     """The plan of least estimated cycles among `schemes` (the edge rows of a
     resident plan always run one of the others); with `optimize` other than
     "speed", a resident plan must fit the code budget and pays for its code
-    bytes as the convolution's plans do (BYTES_PER_CYCLE per byte and row)."""
+    bytes as the convolution's plans do (BYTES_PER_CYCLE per byte and row).
+    `pairs`: the rows may run in any order (the output does not overlap the
+    input, not in a streamed region): full rows may be made in pairs."""
     g = _geometry(op)
     m = op.kernel.shape[3]
     act, residual = op.activation, op.residual
@@ -311,17 +370,26 @@ def choose_plan(op: DepthwiseConv2D, f16: bool, schemes=SCHEMES, optimize: str =
         if partial and n not in best_of_n:
             continue
         edge = best_of_n[n][1] if partial else None
+        single = None
         for p in range(1, min(MAX_RESIDENT_PIXELS, g.OW) + 1):
             plan = ResidentPlan(p, n, "resident", edge.p if edge else 0, edge.scheme if edge else "")
             if not plan_fits(g, plan, m):
                 break
-            code = code_estimate(g, plan, m)
-            if optimize != "speed" and code > budget:
-                continue
-            key = (layer_cycles(g, plan, m, f16, act, residual)
-                   + BYTES_PER_CYCLE[optimize] * code * g.OH, p, n, "resident")
-            if best is None or key < best[0]:
-                best = (key, plan)
+            key = resident_key(g, plan, m, f16, act, residual, optimize, budget)
+            if key is not None and (single is None or key < single[0]):
+                single = (key, plan)
+        if single is None:
+            continue
+        if best is None or single[0] < best[0]:
+            best = single
+        if pairs and any(k == "pair" for k, _ in resident_entries(g, True)):
+            for pp in range(1, min(MAX_RESIDENT_PIXELS, g.OW) + 1):
+                plan = dataclasses.replace(single[1], pair_p=pp)
+                if not plan_fits(g, plan, m):
+                    break
+                key = resident_key(g, plan, m, f16, act, residual, optimize, budget)
+                if key is not None and key < best[0]:
+                    best = (key, plan)
     if best is None:
         raise CodegenError(f"depth_multiplier {m} needs more registers than the M4F has",
                            layer=op.name, layer_class=op.layer_class)
@@ -363,20 +431,39 @@ class _Emitter:
             self.group_bytes[n] = 4 * n * self.m + g.KH * g.KW * tap_bytes(n * self.m, self.f16)
         self.w_off = first
         rest = g.cin % plan.n
-        self.table_off = ctx.blob.add_words(row_table(
-            g, self.op, g.KW * tap_bytes(plan.n * self.m, self.f16),
-            g.KW * tap_bytes(rest * self.m, self.f16) if rest else 0, self.reverse, placement))
+        words = row_table(g, self.op, g.KW * tap_bytes(plan.n * self.m, self.f16),
+                          g.KW * tap_bytes(rest * self.m, self.f16) if rest else 0, self.reverse,
+                          placement)
+        if self.entries is not None:      # one entry per row or pair: its output offset added
+            rows = [words[4 * oy:4 * oy + 4] for oy in range(g.OH)]
+            words = []
+            for kind, oy in self.entries:
+                words += rows[oy][:1] + [g.KH + 1 if kind == "pair" else rows[oy][1]] + rows[oy][2:]
+                words.append(4 * oy * g.OW * g.cout)
+        self.table_off = ctx.blob.add_words(words)
+
+    def kinds(self) -> set:
+        if self.entries is not None:
+            return {k for k, _ in self.entries}
+        full = {"edge" if ky1 - ky0 < self.g.KH else "single" for ky0, ky1 in self.g.row_ranges()}
+        return full if self.plan.scheme == "resident" else set()
 
     def emit(self):
+        plan = self.plan
+        pairs = plan.scheme == "resident" and plan.pair_p > 0
+        self.entries = resident_entries(self.g, True) if pairs else None
         self.layout()
         emit_row_loop(self.ctx, self.g, table_off=self.table_off, in_off=self.in_off,
                       out_off=self.out_off, w_off=self.w_off, wreg=R_WGRP, width=self.plan.n,
-                      total=self.g.cin, body=self.group, reverse=self.reverse)
+                      total=self.g.cin, body=self.group, reverse=self.reverse,
+                      rows=len(self.entries) if pairs else None, out_in_table=pairs)
 
     def emit_streamed(self, placement) -> None:
         """A subroutine running a range of rows inside a streamed region
         (rowloop.py): rows placed as `placement` says (RowPlacement)."""
         self.streamed = True
+        assert not getattr(self.plan, "pair_p", 0), "pairs of rows are not made in a streamed region"
+        self.entries = None
         self.layout(placement)
         emit_row_loop(self.ctx, self.g, table_off=self.table_off, in_off=self.in_off,
                       out_off=self.out_off, w_off=self.w_off, wreg=R_WGRP, width=self.plan.n,
@@ -387,20 +474,27 @@ class _Emitter:
         ctx.reload(R_TILE, SL_ROWIN)
         ctx.reload(R_O, SL_OUTSLICE)
         if plan.scheme == "resident":
-            edge = plan.edge
-            if edge is not None:          # rows with clipped kernel rows: the edge scheme
-                clipped, done = asm.label(), asm.label()
+            # the entry's kind from its kernel rows word: fewer than KH (clipped,
+            # the edge scheme), KH (one full row), KH + 1 (a pair of full rows)
+            bodies = {"single": lambda: self.resident_row(n, 1, plan.p),
+                      "pair": lambda: self.resident_row(n, 2, plan.pair_p),
+                      "edge": lambda: self.edge_row(n, wskip_slot)}
+            kinds = [k for k in ("single", "pair", "edge") if k in self.kinds()]
+            cond = {"single": "eq", "pair": "gt", "edge": "lt"}
+            labels = {k: asm.label() for k in kinds[1:]}
+            done = asm.label()
+            if len(kinds) > 1:
                 ctx.reload(r0, SL_NKY)
                 asm.cmp(r0, g.KH)
-                asm.b(clipped, cond="ne")
-            self.resident_row(n)
-            if edge is not None:
-                asm.b(done)
-                asm.bind(clipped)
-                for ox0, count, q, ranges in row_tiles(g, edge.p):
-                    with counted_loop(asm, C_TILE, count):
-                        self.tile(ranges, n, wskip_slot, edge.scheme)
-                asm.bind(done)
+                for k in kinds[1:]:
+                    asm.b(labels[k], cond=cond[k])
+            for i, k in enumerate(kinds):
+                if i:
+                    asm.bind(labels[k])
+                bodies[k]()
+                if i + 1 < len(kinds):
+                    asm.b(done)
+            asm.bind(done)
         else:
             for ox0, count, q, ranges in row_tiles(g, plan.p):
                 with counted_loop(asm, C_TILE, count):
@@ -408,9 +502,15 @@ class _Emitter:
         add_const(asm, R_WGRP, R_WGRP, self.group_bytes[n], scratch=r0)
         next_slice(ctx, 4 * n * self.m, extra=((SL_ROWIN, 4 * n),))
 
-    def resident_row(self, n: int):
-        """A row whose kernel rows are all valid: the weights loaded once, then the tiles."""
-        g, asm, plan, m = self.g, self.asm, self.plan, self.m
+    def edge_row(self, n: int, wskip_slot: int):
+        edge = self.plan.edge
+        for ox0, count, q, ranges in row_tiles(self.g, edge.p):
+            with counted_loop(self.asm, C_TILE, count):
+                self.tile(ranges, n, wskip_slot, edge.scheme)
+
+    def resident_row(self, n: int, rows: int, p: int):
+        """`rows` rows whose kernel rows are all valid: the weights loaded once, then the tiles."""
+        g, asm, m = self.g, self.asm, self.m
         nm = n * m
         nw = g.KH * g.KW * nm
         bias = [S[FP_REGS - nw - nm + j] for j in range(nm)]
@@ -425,31 +525,29 @@ class _Emitter:
                 asm.vldm(R_W, ws[i], min(16, nw - i), wb=True)
         w = {(ky, kx): ws[(ky * g.KW + kx) * nm:(ky * g.KW + kx + 1) * nm]
              for ky in range(g.KH) for kx in range(g.KW)}
-        for ox0, count, q, ranges in row_tiles(g, plan.p):
+        for ox0, count, q, ranges in row_tiles(g, p):
             with counted_loop(asm, C_TILE, count):
-                self.resident_tile(ranges, n, bias, w)
+                self.resident_tile(ranges, n, bias, w, rows)
 
-    def resident_tile(self, ranges, n: int, bias, w):
-        """The tile's window streamed column by column, kernel row after kernel row:
-        each column's load issued while the previous column's products run (two
-        sets of input registers), so no product waits for a load."""
+    def resident_tile(self, ranges, n: int, bias, w, rows: int = 1):
+        """The tile's window streamed column by column, input row after input row
+        (each input row feeding every output row of the pass that reads it): each
+        column's load issued while the products of the column two before run
+        (INPUT_SETS sets of input registers), so no product waits for a load."""
         g, asm, ctx, m = self.g, self.asm, self.ctx, self.m
         p, nm, c4 = len(ranges), n * m, 4 * g.cin
-        acc = [[S[q * nm + j] for j in range(nm)] for q in range(p)]
-        base = p * nm
+        acc = [[[S[(r * p + q) * nm + j] for j in range(nm)] for q in range(p)] for r in range(rows)]
+        base = rows * p * nm
         xsets = [[S[base + k * n + i] for i in range(n)] for k in range(INPUT_SETS)]
         temps = (S[base + INPUT_SETS * n], S[base + INPUT_SETS * n + 1])
-        cols = positions(g, ranges)
-        users = {col: [(q, kx) for q, (k0, k1) in enumerate(ranges) for kx in range(k0, k1)
-                       if q * g.sw + kx * g.dw == col] for col in cols}
+        cols, jobs = resident_jobs(g, ranges, rows)
         steps = column_loads([col * c4 for col in cols], n)
-        jobs = [(ky, i) for ky in range(g.KH) for i in range(len(cols))]
         state = {"ptr": P, "turn": 0}
 
         def address(j):            # the pointer work before job j's load (row step, new base)
-            ky, i = jobs[j]
-            if ky and i == 0:
-                add_const(asm, P, P, g.dh * g.W * c4, scratch=SCRATCH)
+            ir, i, _ = jobs[j]
+            if j and i == 0:
+                add_const(asm, P, P, (ir - jobs[j - 1][0]) * g.W * c4, scratch=SCRATCH)
                 state["ptr"] = P
             new_base = steps[i][0]
             if i == 0 and new_base is None:
@@ -470,13 +568,13 @@ class _Emitter:
         asm.mov(P, R_TILE)
         started = set()
         items = []
-        for j, (ky, i) in enumerate(jobs):
-            col, xs = cols[i], xsets[j % INPUT_SETS]
+        for j, (ir, i, products) in enumerate(jobs):
+            xs = xsets[j % INPUT_SETS]
             macs = []
-            for q, kx in users[col]:
+            for r, q, ky, kx in products:
                 for c in range(n):
                     for jj in range(m):
-                        a = acc[q][c * m + jj]
+                        a = acc[r][q][c * m + jj]
                         src = a if a in started else bias[c * m + jj]
                         started.add(a)
                         macs.append(("mac", (a, src, xs[c], w[ky, kx][c * m + jj])))
@@ -490,23 +588,28 @@ class _Emitter:
             address(j)
             load(j)
         _emit_stream(asm, items, temps)
-        sfree = [S[i] for i in range(p * nm, FP_REGS - g.KH * g.KW * nm - nm)]
-        if nm == 1 and not self.op.residual and strided_store_ok(self.op.activation):
-            store_strided(asm, [a[0] for a in acc], R_O, 4 * g.cout, self.op.activation, TEMPS)
-        else:
+        sfree = [S[i] for i in range(rows * p * nm, FP_REGS - g.KH * g.KW * nm - nm)]
+        for r in range(rows):
+            ptr = R_O
+            if r:                       # the next output row, through a free pointer
+                ptr = R2
+                add_const(asm, R2, R_O, 4 * g.OW * g.cout - 4 * p * g.cout, scratch=SCRATCH)
+            if nm == 1 and not self.op.residual and strided_store_ok(self.op.activation):
+                store_strided(asm, [a[0] for a in acc[r]], ptr, 4 * g.cout, self.op.activation, TEMPS)
+                continue
             for q in range(p):
                 if self.op.residual:
-                    combine_residual(asm, acc[q], R_O, self.residual_delta, self.op.residual,
+                    combine_residual(asm, acc[r][q], ptr, self.residual_delta, self.op.residual,
                                      sfree, R,
                                      delta_from=residual_delta_loader(ctx) if self.streamed else None)
-                store_activated(asm, acc[q], R_O, self.op.activation, temps=TEMPS, sfree=sfree)
+                store_activated(asm, acc[r][q], ptr, self.op.activation, temps=TEMPS, sfree=sfree)
                 if g.cout != nm:
-                    add_const(asm, R_O, R_O, 4 * (g.cout - nm), scratch=SCRATCH)
+                    add_const(asm, ptr, ptr, 4 * (g.cout - nm), scratch=SCRATCH)
         add_const(asm, R_TILE, R_TILE, p * g.sw * c4, scratch=SCRATCH)
 
     def tile(self, ranges, n: int, wskip_slot: int, scheme: str):
         """p = len(ranges) output pixels; pixel q uses taps kx in ranges[q]."""
-        g, asm, ctx, plan, m = self.g, self.asm, self.ctx, self.plan, self.m
+        g, asm, ctx, m = self.g, self.asm, self.ctx, self.m
         p, nm, c4 = len(ranges), n * self.m, 4 * g.cin
         tb = tap_bytes(nm, self.f16)
         asm.mov(P, R_TILE)
@@ -649,7 +752,9 @@ def strided_store_cycles(act, p: int, stride: int) -> int:
 
 @kernel(DepthwiseConv2D)
 def emit_depthwise(op: DepthwiseConv2D, ctx: KernelContext, ins: list[int], out_off: int) -> DwPlan:
-    plan = choose_plan(op, ctx.float16, optimize=ctx.optimize)
+    # pairs of rows read one input row further ahead than the output row they write
+    plan = choose_plan(op, ctx.float16, optimize=ctx.optimize,
+                       pairs=op.output not in ctx.overlapping and op.output not in ctx.reversed)
     _Emitter(op, ctx, plan, ins, out_off).emit()
     return plan
 
