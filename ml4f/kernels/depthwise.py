@@ -10,16 +10,35 @@ of the tile's windows on one input row, loaded once per row ("window").
 "resident" (the rows whose kernel rows are all valid): the group's bias and
 all KH*KW*n*M weights are loaded once per output row and stay in S registers
 while the tiles of the row run, so a tile loads nothing but its inputs.  A
-tile streams its window column by column (n inputs in registers at a time,
-VLDR at an offset from a base pointer moved only when out of reach), each
-column feeding every product of the tile that reads it; the kernel rows are
-unrolled and the first product of each sum adds the bias register (no copy
-of the bias into the sums).  With n = 1 up to 18 pixels fit (18 sums, 9
-weights, the bias, two inputs, two temporaries).  Rows with clipped kernel
-rows (padding at the top and bottom) branch to one of the other two schemes
-(`edge_p`, `edge_scheme`); streamed regions run the same code row by row.
-Measured (emulator cycle model, fused ReLU, stride 1): 3.60-3.85 cycles/MAC
-with "window" -> see docs/architecture.md for the per-layer figures.
+tile streams its window column by column (n inputs at a time, VLDR at an
+offset from a base pointer moved only when out of reach, each load issued two
+columns ahead into one of INPUT_SETS register sets), each column feeding every
+product of the tile that reads it; the kernel rows are unrolled and the first
+product of each sum adds the bias register (no copy of the bias into the
+sums).  With n = 1 (the usual choice) up to 17 pixels fit: 17 sums, 9
+weights, the bias, 3 inputs, 2 temporaries; one value per pixel is stored at
+offsets from one pointer (VMOV pairs, the integer ReLU, STR).  Rows with
+clipped kernel rows (padding at the top and bottom) branch to the "window" or
+"pixels" scheme (`edge_p`, `edge_scheme`).  Streamed regions run the same
+code row by row.
+
+Pairs of full rows (`pair_p` > 0): one pass makes 2 output rows of pair_p
+pixels, each loaded input row feeding both (4 input rows for 2 output rows
+at stride 1, 5 at stride 2).  A pair reads one input row further ahead of
+the output rows it writes, so pairs are made only when the output does not
+overlap the input (ctx.overlapping) and not in streamed regions; the row
+loop's entries then carry their output offset (rowloop.emit_row_loop with
+out_in_table).  The planner puts most depthwise outputs over their input
+(2 rows of margin), so in the benchmark models the pairs are not taken.
+
+Measured with the emulator's cycle model (f32, fused ReLU; the layers of
+MobileNetV1-0.25, DS-CNN and dw_bn, compiled op by op): stride 1 from
+3.60-3.85 to 3.23-3.43 cycles/MAC where the resident scheme is taken
+(48x48x8 3.85 -> 3.23, 24x24x32 3.76 -> 3.27, 12x12x64 3.60 -> 3.43,
+24x24x16 3.77 -> 3.25, 12x12x32 3.61 -> 3.36); stride 2 48x48x16
+4.54 -> 3.96, 24x24x32 4.46 -> 4.11.  With pairs (outputs apart from the
+inputs): 12x12x64 3.13, 25x5x64 3.23 (the "window" scheme: 3.66), stride 2
+48x48x16 3.76, 24x24x32 3.84.
 
 Weights per group: [bias n*M f32] [ky][kx][c][m] (each tap word-padded in
 float16).  Padding is never copied: the same row table and column runs as the
