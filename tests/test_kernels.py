@@ -259,10 +259,12 @@ def test_maxpool_of_relu_output(seed):
         assert error(m.run(x).output, reference.run_graph(g, x)) <= RTOL
 
 
-def force_resident(monkeypatch, pair_rows=False):
+def force_resident(monkeypatch, pair_rows=False, clipped=None):
     """Depthwise layers take the resident-weight scheme wherever it fits, one
     row at a time; with `pair_rows`, their outputs never overlap their inputs
-    and the full rows are made in pairs (the widest tile that fits)."""
+    and the full rows are made in pairs (the widest tile that fits); `clipped`:
+    the rows with clipped kernel rows "resident" too or in the "window" scheme
+    (None: as the cost model says)."""
     import dataclasses
     from ml4f.errors import CodegenError
     from ml4f.graph.ops import DepthwiseConv2D
@@ -281,6 +283,12 @@ def force_resident(monkeypatch, pair_rows=False):
             fitting = [p for p in range(1, g.OW + 1)
                        if dw.plan_fits(g, dataclasses.replace(plan, pair_p=p), op.kernel.shape[3])]
             plan = dataclasses.replace(plan, pair_p=max(fitting))
+        if clipped == "resident":
+            plan = dataclasses.replace(plan, edge_p=0, edge_scheme="")
+        elif clipped == "window" and any(k1 - k0 < g.KH for k0, k1 in g.row_ranges()):
+            fitting = [p for p in range(1, g.OW + 1)
+                       if dw.plan_fits(g, dw.DwPlan(p, plan.n, "window"), op.kernel.shape[3])]
+            plan = dataclasses.replace(plan, edge_p=max(fitting), edge_scheme="window")
         return plan
     monkeypatch.setattr(dw, "choose_plan", resident_first)
 
@@ -299,14 +307,14 @@ RESIDENT_CASES = [  # h, w, c, m, stride, padding
 
 @pytest.mark.parametrize("case", range(len(RESIDENT_CASES)))
 @pytest.mark.parametrize("f16", [False, True])
-@pytest.mark.parametrize("pair_rows", [False, True])
-def test_depthwise_resident_scheme(monkeypatch, case, f16, pair_rows):
-    """The resident-weight scheme (and its edge rows), one row or pairs of rows
-    at a time, against the reference: odd sizes, stride 1 and 2, same and
+@pytest.mark.parametrize("pair_rows,clipped", [(False, "resident"), (False, "window"), (True, None)])
+def test_depthwise_resident_scheme(monkeypatch, case, f16, pair_rows, clipped):
+    """The resident-weight scheme (its clipped rows resident or in the window
+    scheme), one row or pairs of rows at a time, against the reference: odd sizes, stride 1 and 2, same and
     valid, depth multiplier 1 and 2, 1 to 70 channels, every fused activation,
     f32 and float16 weights."""
     from ml4f.kernels import depthwise as dw
-    force_resident(monkeypatch, pair_rows)
+    force_resident(monkeypatch, pair_rows, clipped)
     h, w, c, m, s, padding = RESIDENT_CASES[case]
     for k, act in enumerate(FUSED_ACTIVATIONS):
         if (k + case) % 3 and k > 1:              # every activation, not every case with each
@@ -320,9 +328,10 @@ def test_depthwise_resident_scheme(monkeypatch, case, f16, pair_rows):
         assert err <= RTOL, (RESIDENT_CASES[case], act, f16, err)
 
 
-def test_depthwise_resident_other_kernels(monkeypatch):
+@pytest.mark.parametrize("clipped", ["resident", "window"])
+def test_depthwise_resident_other_kernels(monkeypatch, clipped):
     """Kernel sizes other than 3x3, dilation, a 1-D layer."""
-    force_resident(monkeypatch)
+    force_resident(monkeypatch, clipped=clipped)
     rng = np.random.default_rng(11)
     for k, stride, dil, shape in [((5, 5), (1, 1), (1, 1), (9, 12, 3)), ((1, 5), (1, 2), (1, 1), (1, 30, 6)),
                                   ((3, 3), (1, 1), (2, 2), (11, 14, 5)), ((2, 3), (2, 1), (1, 1), (8, 9, 4))]:
@@ -341,10 +350,10 @@ def test_depthwise_cost_model_is_close_to_the_emulator(monkeypatch, h, w, c, m, 
     or pairs of rows at a time) within 5 % of the emulated cycles."""
     from ml4f.emulator.profile import profile
     from ml4f.kernels import depthwise as dw
-    for forced in (None, "rows", "pairs"):
+    for forced in (None, "rows", "window", "pairs"):
         monkeypatch.undo()
         if forced:
-            force_resident(monkeypatch, forced == "pairs")
+            force_resident(monkeypatch, forced == "pairs", "window" if forced == "window" else "resident")
         rng = np.random.default_rng(h * w + c)
         op = depthwise_op(rng, h, w, c, m, (3, 3), (stride, stride), "same", act=act)
         g = single_op_graph(op)

@@ -66,8 +66,8 @@ from .loads import VLDR_REACH, load_columns, load_columns_cycles
 from .loops import counted_loop
 from .mac import emit_products, load_weights
 from .registry import kernel
-from .rowloop import (SL_NKY, SL_OUTSLICE, SL_ROWIN, emit_row_loop, next_slice, residual_delta_loader,
-                      row_table)
+from .rowloop import (SL_NKY, SL_OUTSLICE, SL_ROWIN, RowPlacement, emit_row_loop, next_slice,
+                      residual_delta_loader, row_table)
 from .activations import core_capable, core_consts, core_relu
 from .store import combine_residual, move_to_core, store_activated
 
@@ -178,19 +178,25 @@ def resident_regs(g: Geometry, p: int, n: int, m: int, rows: int = 1) -> int:
     return rows * p * nm + INPUT_SETS * n + 2 + nm + g.KH * g.KW * nm
 
 
-def resident_jobs(g: Geometry, ranges, rows: int):
-    """A resident tile making `rows` output rows: the columns it reads and, in
-    load order, per (input row, column index) the products (r, q, ky, kx) of
-    output row r, pixel q with that input (ascending ky, kx for every sum)."""
+def resident_jobs(g: Geometry, ranges, rows: int, kys=None):
+    """A resident tile making `rows` output rows with kernel rows `kys` (all,
+    or the valid ones of a clipped row): the columns it reads and, in load
+    order, per (input row from the first valid one, column index) the products
+    (r, q, ky, kx) of output row r, pixel q with that input (ascending ky, kx
+    for every sum)."""
+    kys = range(g.KH) if kys is None else kys
     cols = positions(g, ranges)
     users = {col: [(q, kx) for q, (k0, k1) in enumerate(ranges) for kx in range(k0, k1)
                    if q * g.sw + kx * g.dw == col] for col in cols}
-    in_rows = sorted({r * g.sh + ky * g.dh for r in range(rows) for ky in range(g.KH)})
+
+    def row(r, ky):
+        return r * g.sh + (ky - kys[0]) * g.dh
+    in_rows = sorted({row(r, ky) for r in range(rows) for ky in kys})
     jobs = []
     for ir in in_rows:
         for i, col in enumerate(cols):
-            jobs.append((ir, i, [(r, q, ky, kx) for r in range(rows) for ky in range(g.KH)
-                                 if r * g.sh + ky * g.dh == ir for q, kx in users[col]]))
+            jobs.append((ir, i, [(r, q, ky, kx) for r in range(rows) for ky in kys
+                                 if row(r, ky) == ir for q, kx in users[col]]))
     return cols, jobs
 
 
@@ -235,9 +241,10 @@ def pixel_store_cycles(act, nm: int) -> int:
     return 2 * consts + 2 * ceil(nm / 2) + per * nm + groups + nm + ALU
 
 
-def resident_tile_cycles(g: Geometry, ranges, n: int, m: int, act, residual, rows: int = 1) -> float:
+def resident_tile_cycles(g: Geometry, ranges, n: int, m: int, act, residual, rows: int = 1,
+                         kys=None) -> float:
     p, nm, c4 = len(ranges), n * m, 4 * g.cin
-    cols, jobs = resident_jobs(g, ranges, rows)
+    cols, jobs = resident_jobs(g, ranges, rows, kys)
     steps = column_loads([q * c4 for q in cols], n)
     load = [(_add_cycles(b) if b is not None else 0) + (n * VLDR if n <= 2 else vldm(n)) for b, _ in steps]
     loads = sum(load[i] for _, i, _ in jobs)
@@ -272,10 +279,15 @@ def _resident_layer_cycles(g: Geometry, plan: ResidentPlan, m: int, f16: bool, a
         cache = {}
         for kind, oy in entries:
             nky = ranges_of[oy][1] - ranges_of[oy][0]
-            key = (kind, nky)
+            key = (kind, ranges_of[oy])
             if key not in cache:
-                per = SLICE_LOOP + (EDGE_TEST[kind == "edge"] if len(kinds) > 1 else 0)
-                if kind == "edge":
+                per = SLICE_LOOP + (EDGE_TEST[kind == "edge"] if len(kinds) > 1 or edge is None else 0)
+                if kind == "edge" and edge is None:       # clipped rows resident too
+                    per += RESIDENT_ROW_SETUP + resident_weight_cycles(g, n * m, f16)
+                    kys = range(*ranges_of[oy])
+                    for ox0, count, q, ranges in row_tiles(g, plan.p):
+                        per += count * (resident_tile_cycles(g, ranges, n, m, act, residual, 1, kys) + LOOP)
+                elif kind == "edge":
                     for ox0, count, q, ranges in row_tiles(g, edge.p):
                         per += count * (tile_cycles(g, edge, ranges, n, nky, m, f16, act) + LOOP)
                 else:
@@ -331,7 +343,7 @@ def resident_key(g, plan, m, f16, act, residual, optimize, budget):
     if optimize != "speed" and code > budget:
         return None
     return (layer_cycles(g, plan, m, f16, act, residual) + BYTES_PER_CYCLE[optimize] * code * g.OH,
-            plan.p, plan.n, "resident", plan.pair_p)
+            plan.p, plan.n, "resident", plan.pair_p, plan.edge_p)
 
 
 def code_estimate(g: Geometry, plan: DwPlan, m: int) -> int:
@@ -340,9 +352,10 @@ def code_estimate(g: Geometry, plan: DwPlan, m: int) -> int:
     nm = plan.n * m
     insns = 0
     if plan.scheme == "resident":
-        for rows, p in ((1, plan.p), (2, plan.pair_p)):
+        clipped = sorted({r for r in g.row_ranges() if r[1] - r[0] < g.KH}) if plan.edge is None else []
+        for rows, p, kys in [(1, plan.p, None), (2, plan.pair_p, None)] + [(1, plan.p, range(*r)) for r in clipped]:
             for ox0, count, q, ranges in row_tiles(g, p) if p else ():
-                cols, jobs = resident_jobs(g, ranges, rows)
+                cols, jobs = resident_jobs(g, ranges, rows, kys)
                 insns += sum(2 * len(pr) * nm + (plan.n if plan.n <= 2 else 2) for _, _, pr in jobs)
                 insns += rows * len(ranges) * (nm + 3) + 8
     for ox0, count, q, ranges in row_tiles(g, plan.p) if plan.scheme != "resident" else ():
@@ -391,12 +404,16 @@ def choose_plan(op: DepthwiseConv2D, f16: bool, schemes=SCHEMES, optimize: str =
         edge = best_of_n[n][1] if partial else None
         single = None
         for p in range(1, min(MAX_RESIDENT_PIXELS, g.OW) + 1):
-            plan = ResidentPlan(p, n, "resident", edge.p if edge else 0, edge.scheme if edge else "")
+            # the clipped rows in a tile scheme, or resident too (edge_p = 0)
+            for e in ([edge, None] if edge else [None]):
+                plan = ResidentPlan(p, n, "resident", e.p if e else 0, e.scheme if e else "")
+                if not plan_fits(g, plan, m):
+                    break
+                key = resident_key(g, plan, m, f16, act, residual, optimize, budget)
+                if key is not None and (single is None or key < single[0]):
+                    single = (key, plan)
             if not plan_fits(g, plan, m):
                 break
-            key = resident_key(g, plan, m, f16, act, residual, optimize, budget)
-            if key is not None and (single is None or key < single[0]):
-                single = (key, plan)
         if single is None:
             continue
         if best is None or single[0] < best[0]:
@@ -453,19 +470,45 @@ class _Emitter:
         words = row_table(g, self.op, g.KW * tap_bytes(plan.n * self.m, self.f16),
                           g.KW * tap_bytes(rest * self.m, self.f16) if rest else 0, self.reverse,
                           placement)
+        coded = self.coded()
         if self.entries is not None:      # one entry per row or pair: its output offset added
             rows = [words[4 * oy:4 * oy + 4] for oy in range(g.OH)]
             words = []
             for kind, oy in self.entries:
-                words += rows[oy][:1] + [g.KH + 1 if kind == "pair" else rows[oy][1]] + rows[oy][2:]
+                code = self.kinds().index(self.kind_of(kind, oy)) if coded else (
+                    g.KH + 1 if kind == "pair" else rows[oy][1])
+                words += rows[oy][:1] + [code] + rows[oy][2:]
                 words.append(4 * oy * g.OW * g.cout)
+        elif coded:                       # the kernel rows word: the row's kind
+            per = RowPlacement.WORDS if placement else 4
+            order = range(g.OH - 1, -1, -1) if self.reverse else range(g.OH)
+            for i, oy in enumerate(order):
+                words[per * i + 1] = self.kinds().index(self.kind_of("row", oy))
         self.table_off = ctx.blob.add_words(words)
 
-    def kinds(self) -> set:
+    def kind_of(self, kind: str, oy: int):
+        """"single", "pair", "edge" (a clipped row in a tile scheme) or
+        ("clipped", ky0, ky1) (a clipped row, resident)."""
+        ky0, ky1 = self.g.row_ranges()[oy]
+        if kind == "pair":
+            return "pair"
+        if ky1 - ky0 == self.g.KH:
+            return "single"
+        return "edge" if self.plan.edge is not None else ("clipped", ky0, ky1)
+
+    def kinds(self) -> list:
+        """The kinds of row this layer has, in a fixed order."""
+        if self.plan.scheme != "resident":
+            return []
         if self.entries is not None:
-            return {k for k, _ in self.entries}
-        full = {"edge" if ky1 - ky0 < self.g.KH else "single" for ky0, ky1 in self.g.row_ranges()}
-        return full if self.plan.scheme == "resident" else set()
+            found = {self.kind_of(k, oy) for k, oy in self.entries}
+        else:
+            found = {self.kind_of("row", oy) for oy in range(self.g.OH)}
+        return sorted(found, key=lambda k: (isinstance(k, tuple), str(k)))
+
+    def coded(self) -> bool:
+        """Whether the table's kernel rows word holds the kind (resident clipped rows)."""
+        return any(isinstance(k, tuple) for k in self.kinds())
 
     def emit(self):
         plan = self.plan
@@ -495,22 +538,36 @@ class _Emitter:
         if plan.scheme == "resident":
             # the entry's kind from its kernel rows word: fewer than KH (clipped,
             # the edge scheme), KH (one full row), KH + 1 (a pair of full rows)
-            bodies = {"single": lambda: self.resident_row(n, 1, plan.p),
-                      "pair": lambda: self.resident_row(n, 2, plan.pair_p),
-                      "edge": lambda: self.edge_row(n, wskip_slot)}
-            kinds = [k for k in ("single", "pair", "edge") if k in self.kinds()]
+            # or, with resident clipped rows, the kind's index in kinds()
+            def body(k):
+                if k == "single":
+                    self.resident_row(n, 1, plan.p)
+                elif k == "pair":
+                    self.resident_row(n, 2, plan.pair_p)
+                elif k == "edge":
+                    self.edge_row(n, wskip_slot)
+                else:
+                    self.resident_row(n, 1, plan.p, range(k[1], k[2]))
+            kinds = self.kinds()
+            coded = self.coded()
+            if not coded:
+                order = {"single": 0, "pair": 1, "edge": 2}
+                kinds = sorted(kinds, key=order.get)
             cond = {"single": "eq", "pair": "gt", "edge": "lt"}
             labels = {k: asm.label() for k in kinds[1:]}
             done = asm.label()
             if len(kinds) > 1:
                 ctx.reload(r0, SL_NKY)
-                asm.cmp(r0, g.KH)
+                if not coded:
+                    asm.cmp(r0, g.KH)
                 for k in kinds[1:]:
-                    asm.b(labels[k], cond=cond[k])
+                    if coded:
+                        asm.cmp(r0, self.kinds().index(k))
+                    asm.b(labels[k], cond="eq" if coded else cond[k])
             for i, k in enumerate(kinds):
                 if i:
                     asm.bind(labels[k])
-                bodies[k]()
+                body(k)
                 if i + 1 < len(kinds):
                     asm.b(done)
             asm.bind(done)
@@ -527,8 +584,9 @@ class _Emitter:
             with counted_loop(self.asm, C_TILE, count):
                 self.tile(ranges, n, wskip_slot, edge.scheme)
 
-    def resident_row(self, n: int, rows: int, p: int):
-        """`rows` rows whose kernel rows are all valid: the weights loaded once, then the tiles."""
+    def resident_row(self, n: int, rows: int, p: int, kys=None):
+        """`rows` rows whose kernel rows are all valid (or one row with kernel
+        rows `kys`): the weights loaded once, then the tiles."""
         g, asm, m = self.g, self.asm, self.m
         nm = n * m
         nw = g.KH * g.KW * nm
@@ -546,9 +604,9 @@ class _Emitter:
              for ky in range(g.KH) for kx in range(g.KW)}
         for ox0, count, q, ranges in row_tiles(g, p):
             with counted_loop(asm, C_TILE, count):
-                self.resident_tile(ranges, n, bias, w, rows)
+                self.resident_tile(ranges, n, bias, w, rows, kys)
 
-    def resident_tile(self, ranges, n: int, bias, w, rows: int = 1):
+    def resident_tile(self, ranges, n: int, bias, w, rows: int = 1, kys=None):
         """The tile's window streamed column by column, input row after input row
         (each input row feeding every output row of the pass that reads it): each
         column's load issued while the products of the column two before run
@@ -559,7 +617,7 @@ class _Emitter:
         base = rows * p * nm
         xsets = [[S[base + k * n + i] for i in range(n)] for k in range(INPUT_SETS)]
         temps = (S[base + INPUT_SETS * n], S[base + INPUT_SETS * n + 1])
-        cols, jobs = resident_jobs(g, ranges, rows)
+        cols, jobs = resident_jobs(g, ranges, rows, kys)
         steps = column_loads([col * c4 for col in cols], n)
         state = {"ptr": P, "turn": 0}
 
