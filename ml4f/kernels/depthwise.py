@@ -18,9 +18,11 @@ product of each sum adds the bias register (no copy of the bias into the
 sums).  With n = 1 (the usual choice) up to 17 pixels fit: 17 sums, 9
 weights, the bias, 3 inputs, 2 temporaries; one value per pixel is stored at
 offsets from one pointer (VMOV pairs, the integer ReLU, STR).  Rows with
-clipped kernel rows (padding at the top and bottom) branch to the "window" or
-"pixels" scheme (`edge_p`, `edge_scheme`).  Streamed regions run the same
-code row by row.
+clipped kernel rows (padding at the top and bottom) run resident too, with
+their valid kernel rows only (edge_p = 0; the row table's kernel rows word
+then holds the row's kind, see _Emitter.kinds), or branch to the "window" or
+"pixels" scheme (`edge_p`, `edge_scheme`), as the cost model says.  Streamed
+regions run the same code row by row.
 
 Pairs of full rows (`pair_p` > 0): one pass makes 2 output rows of pair_p
 pixels, each loaded input row feeding both (4 input rows for 2 output rows
@@ -33,12 +35,12 @@ out_in_table).  The planner puts most depthwise outputs over their input
 
 Measured with the emulator's cycle model (f32, fused ReLU; the layers of
 MobileNetV1-0.25, DS-CNN and dw_bn, compiled op by op): stride 1 from
-3.60-3.85 to 3.23-3.43 cycles/MAC where the resident scheme is taken
-(48x48x8 3.85 -> 3.23, 24x24x32 3.76 -> 3.27, 12x12x64 3.60 -> 3.43,
-24x24x16 3.77 -> 3.25, 12x12x32 3.61 -> 3.36); stride 2 48x48x16
-4.54 -> 3.96, 24x24x32 4.46 -> 4.11.  With pairs (outputs apart from the
-inputs): 12x12x64 3.13, 25x5x64 3.23 (the "window" scheme: 3.66), stride 2
-48x48x16 3.76, 24x24x32 3.84.
+3.60-3.85 to 3.20-3.28 cycles/MAC where the resident scheme is taken
+(48x48x8 3.85 -> 3.23, 24x24x32 3.76 -> 3.22, 12x12x64 3.60 -> 3.28,
+24x24x16 3.77 -> 3.20, 12x12x32 3.61 -> 3.24); stride 2 48x48x16
+4.54 -> 3.92, 24x24x32 4.46 -> 4.03.  With pairs (outputs apart from the
+inputs, clipped rows in the window scheme): 12x12x64 3.13, 25x5x64 3.23
+(the "window" scheme: 3.66), stride 2 48x48x16 3.76, 24x24x32 3.84.
 
 Weights per group: [bias n*M f32] [ky][kx][c][m] (each tap word-padded in
 float16).  Padding is never copied: the same row table and column runs as the
