@@ -61,7 +61,8 @@ def generate(graph: Graph, arena: ArenaPlan, *, float16: bool, optimize: str = "
     asm = Assembler()
     blob = WeightBlob(float16)
     ctx = KernelContext(asm, blob, optimize, nonnegative=nonnegative_tensors(graph),
-                        reversed=arena.reversed, scratch=arena.scratch_offsets(),
+                        reversed=arena.reversed, overlapping=arena.overlapping,
+                        scratch=arena.scratch_offsets(),
                         pixels_apart=arena.pixels_apart)
     header_size = header_size_for(graph.input_shape, graph.output_shape)
 

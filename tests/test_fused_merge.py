@@ -99,3 +99,24 @@ def test_projection_block_and_residual_mlp(tmp_path, suffix, gen):
     err, compiled, _ = compare(model, tmp_path / f"m{suffix}", keras=K)
     assert err <= RTOL
     assert len(_fused(compiled)) == 3
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("pair_rows", [False, True])
+def test_fused_residual_resident_depthwise(monkeypatch, pair_rows):
+    """The depthwise resident-weight scheme (one row or pairs of rows) with
+    every merge mode fused, one and two values per pixel."""
+    from test_kernels import force_resident
+    force_resident(monkeypatch, pair_rows)
+    rng = np.random.default_rng(17)
+    for mode in sorted(RESIDUAL_MODES):
+        for m, act in ((1, RELU), (2, Activation("relu", max_value=0.5)), (1, Activation())):
+            op = depthwise_op(rng, 9, 11, 3, m, (3, 3), (1, 1), "same")
+            g = single_op_graph(_with_residual(op, mode, act))
+            low = compile_graph(g)
+            plan = next(L.plan for L in low.generated.layers if L.op.kind == "depthwise")
+            assert plan.scheme == "resident" and (plan.pair_p > 0) == pair_rows, plan
+            mach = Machine(low.object)
+            x = rng.standard_normal(g.input_shape).astype(np.float32)
+            ref = reference.run_graph(as_seen_by_code(g, False), x)
+            assert error(mach.run(x).output, ref) <= RTOL, (mode, m, act, pair_rows)

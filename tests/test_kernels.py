@@ -9,7 +9,7 @@ import pytest
 from ml4f import reference
 from ml4f.backend import compile_graph
 from ml4f.emulator import Machine
-from ml4f.graph.ops import RELU, LINEAR, Conv2D, Dense, Elementwise, Pool2D, Softmax
+from ml4f.graph.ops import RELU, LINEAR, Activation, Conv2D, Dense, Elementwise, Pool2D, Softmax
 from ml4f.graph.shapes import conv_out_and_pads
 from ml4f.validate import as_seen_by_code, error, single_op_graph
 
@@ -257,3 +257,111 @@ def test_maxpool_of_relu_output(seed):
     for _ in range(2):
         x = rng.standard_normal(g.input_shape).astype(np.float32)
         assert error(m.run(x).output, reference.run_graph(g, x)) <= RTOL
+
+
+def force_resident(monkeypatch, pair_rows=False, clipped=None):
+    """Depthwise layers take the resident-weight scheme wherever it fits, one
+    row at a time; with `pair_rows`, their outputs never overlap their inputs
+    and the full rows are made in pairs (the widest tile that fits); `clipped`:
+    the rows with clipped kernel rows "resident" too or in the "window" scheme
+    (None: as the cost model says)."""
+    import dataclasses
+    from ml4f.errors import CodegenError
+    from ml4f.graph.ops import DepthwiseConv2D
+    from ml4f.kernels import depthwise as dw
+    choose = dw.choose_plan
+    if pair_rows:
+        monkeypatch.setattr(DepthwiseConv2D, "overlap_offsets", lambda self: None)
+
+    def resident_first(op, f16, schemes=dw.SCHEMES, optimize="balanced", pairs=False):
+        try:
+            plan = choose(op, f16, schemes=("resident",), optimize="speed", pairs=pairs and pair_rows)
+        except CodegenError:
+            return choose(op, f16, optimize=optimize, pairs=pairs)
+        g = dw._geometry(op)
+        if pair_rows and pairs and any(k == "pair" for k, _ in dw.resident_entries(g, True)):
+            fitting = [p for p in range(1, g.OW + 1)
+                       if dw.plan_fits(g, dataclasses.replace(plan, pair_p=p), op.kernel.shape[3])]
+            plan = dataclasses.replace(plan, pair_p=max(fitting))
+        if clipped == "resident":
+            plan = dataclasses.replace(plan, edge_p=0, edge_scheme="")
+        elif clipped == "window" and any(k1 - k0 < g.KH for k0, k1 in g.row_ranges()):
+            fitting = [p for p in range(1, g.OW + 1)
+                       if dw.plan_fits(g, dw.DwPlan(p, plan.n, "window"), op.kernel.shape[3])]
+            plan = dataclasses.replace(plan, edge_p=max(fitting), edge_scheme="window")
+        return plan
+    monkeypatch.setattr(dw, "choose_plan", resident_first)
+
+
+FUSED_ACTIVATIONS = [LINEAR, RELU, Activation("relu", max_value=6.0), Activation("relu", alpha=0.1),
+                     Activation("relu", threshold=0.5), Activation("relu", threshold=0.3),
+                     Activation("hard_sigmoid", variant="keras3"), Activation("hard_sigmoid", variant="keras2"),
+                     Activation("hard_tanh"), Activation("hard_silu")]
+RESIDENT_CASES = [  # h, w, c, m, stride, padding
+    (7, 9, 1, 1, 1, "same"), (9, 7, 2, 1, 1, "valid"), (11, 13, 3, 2, 1, "same"),
+    (10, 23, 5, 1, 2, "same"), (13, 11, 7, 2, 2, "valid"), (5, 31, 70, 1, 1, "same"),
+    (12, 12, 64, 1, 2, "same"), (6, 40, 9, 1, 1, "valid"), (8, 25, 33, 1, 2, "valid"),
+    (15, 5, 16, 2, 1, "same"), (9, 19, 70, 1, 2, "same"), (4, 4, 4, 1, 1, "same"),
+]
+
+
+@pytest.mark.parametrize("case", range(len(RESIDENT_CASES)))
+@pytest.mark.parametrize("f16", [False, True])
+@pytest.mark.parametrize("pair_rows,clipped", [(False, "resident"), (False, "window"), (True, None)])
+def test_depthwise_resident_scheme(monkeypatch, case, f16, pair_rows, clipped):
+    """The resident-weight scheme (its clipped rows resident or in the window
+    scheme), one row or pairs of rows at a time, against the reference: odd sizes, stride 1 and 2, same and
+    valid, depth multiplier 1 and 2, 1 to 70 channels, every fused activation,
+    f32 and float16 weights."""
+    from ml4f.kernels import depthwise as dw
+    force_resident(monkeypatch, pair_rows, clipped)
+    h, w, c, m, s, padding = RESIDENT_CASES[case]
+    for k, act in enumerate(FUSED_ACTIVATIONS):
+        if (k + case) % 3 and k > 1:              # every activation, not every case with each
+            continue
+        rng = np.random.default_rng(100 * case + k)
+        op = depthwise_op(rng, h, w, c, m, (3, 3), (s, s), padding, act=act, bias=(k + case) % 4 != 3)
+        err, gen = run_op(op, float16=f16, seed=case)
+        assert gen.layers[0].plan.scheme == "resident", gen.layers[0].plan
+        paired = any(k == "pair" for k, _ in dw.resident_entries(dw._geometry(op), True))
+        assert (gen.layers[0].plan.pair_p > 0) == (pair_rows and paired), gen.layers[0].plan
+        assert err <= RTOL, (RESIDENT_CASES[case], act, f16, err)
+
+
+@pytest.mark.parametrize("clipped", ["resident", "window"])
+def test_depthwise_resident_other_kernels(monkeypatch, clipped):
+    """Kernel sizes other than 3x3, dilation, a 1-D layer."""
+    force_resident(monkeypatch, clipped=clipped)
+    rng = np.random.default_rng(11)
+    for k, stride, dil, shape in [((5, 5), (1, 1), (1, 1), (9, 12, 3)), ((1, 5), (1, 2), (1, 1), (1, 30, 6)),
+                                  ((3, 3), (1, 1), (2, 2), (11, 14, 5)), ((2, 3), (2, 1), (1, 1), (8, 9, 4))]:
+        op = depthwise_op(rng, *shape, 1, k, stride, "same", dilation=dil, act=RELU)
+        err, gen = run_op(op)
+        assert gen.layers[0].plan.scheme == "resident", (k, gen.layers[0].plan)
+        assert err <= RTOL, (k, stride, dil, shape, err)
+
+
+@pytest.mark.parametrize("h,w,c,m,stride,f16,act", [
+    (48, 48, 16, 1, 1, False, RELU), (24, 24, 32, 1, 2, False, RELU), (12, 12, 64, 1, 1, True, RELU),
+    (25, 5, 64, 1, 1, False, LINEAR), (13, 17, 8, 2, 1, False, Activation("relu", max_value=6.0)),
+    (12, 12, 64, 1, 2, False, LINEAR)])
+def test_depthwise_cost_model_is_close_to_the_emulator(monkeypatch, h, w, c, m, stride, f16, act):
+    """The chosen plan's estimate (and the resident scheme's, forced, one row
+    or pairs of rows at a time) within 5 % of the emulated cycles."""
+    from ml4f.emulator.profile import profile
+    from ml4f.kernels import depthwise as dw
+    for forced in (None, "rows", "window", "pairs"):
+        monkeypatch.undo()
+        if forced:
+            force_resident(monkeypatch, forced == "pairs", "window" if forced == "window" else "resident")
+        rng = np.random.default_rng(h * w + c)
+        op = depthwise_op(rng, h, w, c, m, (3, 3), (stride, stride), "same", act=act)
+        g = single_op_graph(op)
+        low = compile_graph(g, float16=f16)
+        gen, hs = low.generated, low.generated.header_size
+        x = rng.standard_normal(g.input_shape).astype(np.float32)
+        cycles = profile(low.object, x, {"0": (hs + gen.layers[0].start,
+                                               hs + gen.layers[0].end)}).cycles["0"]
+        plan = gen.layers[0].plan
+        estimate = dw.layer_cycles(dw._geometry(op), plan, m, f16, op.activation, op.residual)
+        assert abs(estimate - cycles) <= 0.05 * cycles, (plan, estimate, cycles)

@@ -220,3 +220,57 @@ def test_choice_of_regions():
         choose_regions(g, "balanced", max_arena=small.bound - 4)
     assert "peak at op" in str(info.value) and f"{small.bound:,} B" in str(info.value)
     assert local_input(0) == "<in0>"
+
+
+RESIDENT_SEEDS = [s for s in range(40) if s % 4 != 3][:16]
+
+
+def _resident_region(monkeypatch, seed) -> list[str]:
+    """Depthwise layers inside streamed regions with the resident-weight scheme
+    (rows asked one at a time, from any row; fused merges): as the reference.
+    Returns the schemes the depthwise layers took."""
+    from ml4f.errors import CodegenError
+    from ml4f.kernels import depthwise as dw
+    choose = dw.choose_plan
+    chosen = []
+
+    def resident_first(op, f16, schemes=dw.SCHEMES, optimize="balanced", pairs=False):
+        try:
+            plan = choose(op, f16, schemes=("resident",), optimize="speed", pairs=pairs)
+        except CodegenError:
+            plan = choose(op, f16, optimize=optimize, pairs=pairs)
+        chosen.append(plan.scheme)
+        return plan
+    monkeypatch.setattr(dw, "choose_plan", resident_first)
+    rng = np.random.default_rng(seed)
+    g = random_region(seed)
+    for i, op in enumerate(g.ops):            # more depthwise layers: every shape-keeping conv
+        if op.kind == "conv2d" and op.in_shapes[0][2] == op.out_shape[2] and i % 2 == 0:
+            k = op.kernel.shape
+            kernel = rng.uniform(-1, 1, (k[0], k[1], k[2], 1)).astype(np.float32) / np.sqrt(k[0] * k[1])
+            g.ops[i] = DepthwiseConv2D(op.name, "DepthwiseConv2D", op.inputs, op.output, op.in_shapes,
+                                       op.out_shape, kernel=kernel, bias=op.bias, strides=op.strides,
+                                       dilation=op.dilation, pads=op.pads, activation=op.activation,
+                                       residual=op.residual)
+    for strip in (1, 2):
+        stream = dataclasses.replace(region_at(g, 0, len(g.ops) - 1), strip=strip)
+        streamed = with_region(g, 0, len(g.ops) - 1, stream)
+        _, _, obj = compile_graph(streamed)
+        m = Machine(obj, check_reads=True)
+        x = rng.standard_normal(g.input_shape).astype(np.float32)
+        assert error(m.run(x).output, reference.run_graph(g, x)) <= 1e-5, (seed, strip)
+    return chosen
+
+
+@pytest.mark.parametrize("seed", RESIDENT_SEEDS)
+def test_regions_with_resident_depthwise(monkeypatch, seed):
+    _resident_region(monkeypatch, seed)
+
+
+def test_resident_depthwise_runs_in_regions(monkeypatch):
+    """The regions above do take the resident scheme, fused merges among them."""
+    kinds = []
+    for seed in RESIDENT_SEEDS:
+        kinds += _resident_region(monkeypatch, seed)
+        monkeypatch.undo()
+    assert kinds.count("resident") >= 8, kinds

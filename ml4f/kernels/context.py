@@ -35,6 +35,7 @@ class KernelContext:
     optimize: str = "balanced"          # "size" | "balanced" | "speed"
     nonnegative: frozenset = frozenset()  # tensors known to hold no negative value
     reversed: frozenset = frozenset()     # outputs of windowed ops that run bottom to top
+    overlapping: frozenset = frozenset()  # outputs written over their input behind the read front
     scratch: dict = field(default_factory=dict)   # op output -> arena offset of its scratch
     pixels_apart: dict = field(default_factory=dict)  # output -> (pixel, row) bytes (plan.py)
     notes: list[str] = field(default_factory=list)

@@ -18,6 +18,7 @@ from ..cortex_m4 import BRANCH_REFILL, issue_cycles
 ALU = issue_cycles("alu")                     # ADD/SUB/MOV: pointer steps, skips
 LDR = issue_cycles("ldr")                     # a spill-slot reload
 VLDR = issue_cycles("vldr")                   # one S register at an offset
+VSTR = issue_cycles("vstr")                   # one S register stored at an offset
 VMOV = issue_cycles("vmov")                   # S register copy
 VCVT = issue_cycles("vcvt")                   # float16 -> float32 widening, per value
 MAC = issue_cycles("vmul") + issue_cycles("vadd")   # VMUL + VADD, two roundings like the reference

@@ -7,12 +7,48 @@ once (VLDM, read order) and used by all p pixels.  Inputs come either per
 pixel and tap ("pixels"), or, when neighbouring windows overlap, as the union
 of the tile's windows on one input row, loaded once per row ("window").
 
+"resident" (the rows whose kernel rows are all valid): the group's bias and
+all KH*KW*n*M weights are loaded once per output row and stay in S registers
+while the tiles of the row run, so a tile loads nothing but its inputs.  A
+tile streams its window column by column (n inputs at a time, VLDR at an
+offset from a base pointer moved only when out of reach, each load issued two
+columns ahead into one of INPUT_SETS register sets), each column feeding every
+product of the tile that reads it; the kernel rows are unrolled and the first
+product of each sum adds the bias register (no copy of the bias into the
+sums).  With n = 1 (the usual choice) up to 17 pixels fit: 17 sums, 9
+weights, the bias, 3 inputs, 2 temporaries; one value per pixel is stored at
+offsets from one pointer (VMOV pairs, the integer ReLU, STR).  Rows with
+clipped kernel rows (padding at the top and bottom) run resident too, with
+their valid kernel rows only (edge_p = 0; the row table's kernel rows word
+then holds the row's kind, see _Emitter.kinds), or branch to the "window" or
+"pixels" scheme (`edge_p`, `edge_scheme`), as the cost model says.  Streamed
+regions run the same code row by row.
+
+Pairs of full rows (`pair_p` > 0): one pass makes 2 output rows of pair_p
+pixels, each loaded input row feeding both (4 input rows for 2 output rows
+at stride 1, 5 at stride 2).  A pair reads one input row further ahead of
+the output rows it writes, so pairs are made only when the output does not
+overlap the input (ctx.overlapping) and not in streamed regions; the row
+loop's entries then carry their output offset (rowloop.emit_row_loop with
+out_in_table).  The planner puts most depthwise outputs over their input
+(2 rows of margin), so in the benchmark models the pairs are not taken.
+
+Measured with the emulator's cycle model (f32, fused ReLU; the layers of
+MobileNetV1-0.25, DS-CNN and dw_bn, compiled op by op): stride 1 from
+3.60-3.85 to 3.20-3.28 cycles/MAC where the resident scheme is taken
+(48x48x8 3.85 -> 3.23, 24x24x32 3.76 -> 3.22, 12x12x64 3.60 -> 3.28,
+24x24x16 3.77 -> 3.20, 12x12x32 3.61 -> 3.24); stride 2 48x48x16
+4.54 -> 3.92, 24x24x32 4.46 -> 4.03.  With pairs (outputs apart from the
+inputs, clipped rows in the window scheme): 12x12x64 3.13, 25x5x64 3.23
+(the "window" scheme: 3.66), stride 2 48x48x16 3.76, 24x24x32 3.84.
+
 Weights per group: [bias n*M f32] [ky][kx][c][m] (each tap word-padded in
 float16).  Padding is never copied: the same row table and column runs as the
 convolution kernel (see conv.py) clip the window at the borders.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from math import ceil
 
@@ -25,23 +61,30 @@ from ..thumb.regs import S, lr, r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11
 from .context import KernelContext
 from .conv_geometry import Geometry, row_tiles
 from .conv_geometry import window_columns as positions
-from .cost import ALU, LOOP, MAC, VMOV, store, vldm, weight_load
-from .immediates import add_const
-from .loads import load_columns, load_columns_cycles
+from .cost import (ALU, BYTES_PER_CYCLE, BYTES_PER_INSN, LOOP, MAC, VLDR, VMOV, VSTR, code_budget, store,
+                   vldm, weight_load)
+from .immediates import _imm_chunks, add_const
+from .loads import VLDR_REACH, load_columns, load_columns_cycles
 from .loops import counted_loop
 from .mac import emit_products, load_weights
 from .registry import kernel
-from .rowloop import (SL_NKY, SL_OUTSLICE, SL_ROWIN, emit_row_loop, next_slice, residual_delta_loader,
-                      row_table)
-from .store import combine_residual, store_activated
+from .rowloop import (SL_NKY, SL_OUTSLICE, SL_ROWIN, RowPlacement, emit_row_loop, next_slice,
+                      residual_delta_loader, row_table)
+from .activations import core_capable, core_consts, core_relu
+from .store import combine_residual, move_to_core, store_activated
 
 MAX_TILE_PIXELS = 10         # pixels per tile tried
 MAX_GROUP_CHANNELS = 8       # input channels per group tried
+MAX_RESIDENT_PIXELS = 24     # pixels per tile tried with resident weights
+INPUT_SETS = 3               # resident: input registers in flight (loaded two columns ahead)
 # estimates (named as in conv_plan.py)
 ROW_LOOP = 20                # per output row: the row table, spills and reloads (emit_row_loop)
 SLICE_LOOP = 12              # per output row and group: pointer reloads, the group loop
 TILE_SETUP = 8               # pointers, the weight pointer from its spill slot, the ky count
 ROW_STEP_EXTRA = 1           # per kernel row besides the input step and the ky loop
+RESIDENT_TILE_SETUP = 2      # resident: the window pointer, the tile step
+RESIDENT_ROW_SETUP = 7       # resident: per full row, the weight pointer and the first loads' wait
+EDGE_TEST = (7, 5)           # resident with edge rows: the kernel-row test and branches (full, edge row)
 P, R, R_W, R_TILE, R_O, R_WGRP, C_TILE, C_KY, R2 = r0, r1, r2, r3, r4, r5, r6, r7, lr
 TEMPS = (r8, r9, r10, r11)           # free core registers for the fused activation
 SCRATCH = r12
@@ -51,7 +94,20 @@ SCRATCH = r12
 class DwPlan:
     p: int            # pixels per tile
     n: int            # input channels per group
-    scheme: str       # "window" | "pixels"
+    scheme: str       # "window" | "pixels" | "resident"
+
+
+@dataclass(frozen=True)
+class ResidentPlan(DwPlan):
+    """Weights resident over full rows; rows with clipped kernel rows run
+    DwPlan(edge_p, n, edge_scheme) (edge_p = 0: the layer has none)."""
+    edge_p: int = 0
+    edge_scheme: str = ""
+    pair_p: int = 0       # > 0: pairs of full rows in one pass, tiles of 2 x pair_p pixels
+
+    @property
+    def edge(self) -> DwPlan | None:
+        return DwPlan(self.edge_p, self.n, self.edge_scheme) if self.edge_p else None
 
 
 def _geometry(op: DepthwiseConv2D) -> Geometry:
@@ -69,7 +125,7 @@ def fp_regs(g: Geometry, plan: DwPlan, ranges, n: int, m: int) -> int:
 
 
 def tile_cycles(g: Geometry, plan: DwPlan, ranges, n: int, nky: int, m: int,
-                f16: bool, fused: bool) -> float:
+                f16: bool, act) -> float:
     p, nm = len(ranges), n * m
     setup = TILE_SETUP + vldm(nm) + (p - 1) * nm * VMOV
     products = sum(k1 - k0 for k0, k1 in ranges)
@@ -78,11 +134,179 @@ def tile_cycles(g: Geometry, plan: DwPlan, ranges, n: int, nky: int, m: int,
     else:
         row = products * (ALU + vldm(n))                           # pointer step + VLDM per tap
     row += g.KW * weight_load(nm, f16) + MAC * products * nm + ALU + LOOP + ROW_STEP_EXTRA
-    stores = p * store(nm) if not fused else p * (3 * nm + 3)      # activated: about 3 per value
+    stores = p * pixel_store_cycles(act, nm)
     return setup + nky * row + stores
 
 
-def layer_cycles(g: Geometry, plan: DwPlan, m: int, f16: bool, fused: bool) -> float:
+def _add_cycles(value: int) -> int:
+    """ALU instructions of add_const(rd, rn, value, scratch)."""
+    parts = _imm_chunks(abs(value)) if value else []
+    return 3 * ALU if len(parts) > 2 else len(parts) * ALU
+
+
+def column_loads(offsets, n: int):
+    """How a resident tile loads n floats at each byte offset of one input row
+    (from the row pointer): per offset (new base offset or None, offset from
+    the base).  n <= 2: VLDR at an offset within reach of the base; else VLDM
+    at the base.  A base moves only when the next column is out of reach."""
+    steps, base = [], 0
+    for off in offsets:
+        rel = off - base
+        if n <= 2:
+            ok = 0 <= rel and rel + 4 * (n - 1) <= VLDR_REACH
+        else:
+            ok = rel == 0
+        if ok:
+            steps.append((None, rel))
+        else:
+            base = off
+            steps.append((off, 0))
+    return steps
+
+
+def column_loads_cycles(offsets, n: int) -> int:
+    total = 0
+    for new_base, _ in column_loads(offsets, n):
+        if new_base is not None:
+            total += _add_cycles(new_base)
+        total += n * VLDR if n <= 2 else vldm(n)
+    return total
+
+
+def resident_regs(g: Geometry, p: int, n: int, m: int, rows: int = 1) -> int:
+    """S registers: rows*p*n*M sums, INPUT_SETS sets of n inputs, two
+    temporaries, the bias and the KH*KW*n*M weights."""
+    nm = n * m
+    return rows * p * nm + INPUT_SETS * n + 2 + nm + g.KH * g.KW * nm
+
+
+def resident_jobs(g: Geometry, ranges, rows: int, kys=None):
+    """A resident tile making `rows` output rows with kernel rows `kys` (all,
+    or the valid ones of a clipped row): the columns it reads and, in load
+    order, per (input row from the first valid one, column index) the products
+    (r, q, ky, kx) of output row r, pixel q with that input (ascending ky, kx
+    for every sum)."""
+    kys = range(g.KH) if kys is None else kys
+    cols = positions(g, ranges)
+    users = {col: [(q, kx) for q, (k0, k1) in enumerate(ranges) for kx in range(k0, k1)
+                   if q * g.sw + kx * g.dw == col] for col in cols}
+
+    def row(r, ky):
+        return r * g.sh + (ky - kys[0]) * g.dh
+    in_rows = sorted({row(r, ky) for r in range(rows) for ky in kys})
+    jobs = []
+    for ir in in_rows:
+        for i, col in enumerate(cols):
+            jobs.append((ir, i, [(r, q, ky, kx) for r in range(rows) for ky in kys
+                                 if row(r, ky) == ir for q, kx in users[col]]))
+    return cols, jobs
+
+
+def resident_entries(g: Geometry, pairs: bool):
+    """The row loop's entries in row order: ("edge", oy) for a row with clipped
+    kernel rows, ("single", oy), or ("pair", oy) for the full rows oy, oy + 1."""
+    full = [ky1 - ky0 == g.KH for ky0, ky1 in g.row_ranges()]
+    out, oy = [], 0
+    while oy < g.OH:
+        if not full[oy]:
+            out.append(("edge", oy))
+            oy += 1
+        elif pairs and oy + 1 < g.OH and full[oy + 1]:
+            out.append(("pair", oy))
+            oy += 2
+        else:
+            out.append(("single", oy))
+            oy += 1
+    return out
+
+
+def resident_weight_cycles(g: Geometry, nm: int, f16: bool) -> int:
+    taps = g.KH * g.KW
+    if f16:
+        return vldm(nm) + ALU + taps * weight_load(nm, True)
+    count, total = taps * nm, vldm(nm) + ALU
+    while count:
+        total += vldm(min(count, 16))
+        count -= min(count, 16)
+    return total
+
+
+def pixel_store_cycles(act, nm: int) -> int:
+    """store_activated of one pixel's nm sums and the step to the next pixel."""
+    if act.is_linear:
+        return store(nm)
+    if not core_capable(act):
+        return 3 * nm + 3                                  # about 3 per value (lane programs)
+    consts = len(core_consts(act))
+    per = (3 if act.threshold > 0 else 1) + (4 if act.max_value is not None else 0)
+    groups = ceil(nm / max(1, 4 - consts))
+    return 2 * consts + 2 * ceil(nm / 2) + per * nm + groups + nm + ALU
+
+
+def resident_tile_cycles(g: Geometry, ranges, n: int, m: int, act, residual, rows: int = 1,
+                         kys=None) -> float:
+    p, nm, c4 = len(ranges), n * m, 4 * g.cin
+    cols, jobs = resident_jobs(g, ranges, rows, kys)
+    steps = column_loads([q * c4 for q in cols], n)
+    load = [(_add_cycles(b) if b is not None else 0) + (n * VLDR if n <= 2 else vldm(n)) for b, _ in steps]
+    loads = sum(load[i] for _, i, _ in jobs)
+    in_rows = sorted({ir for ir, _, _ in jobs})
+    row_steps = sum(_add_cycles((b - a) * g.W * c4) for a, b in zip(in_rows, in_rows[1:]))
+    products = sum(len(pr) for _, _, pr in jobs) * nm
+    # stalls: an address computed right before its load (a column with one
+    # product, see resident_tile), the last sum stored right after its VADD
+
+    def emits(j):
+        _, i, _ = jobs[j]
+        return bool(j and i == 0) or steps[i][0] is not None
+    ahead = INPUT_SETS - 1
+    stalls = 1 + sum(1 for j in range(len(jobs) - ahead) if len(jobs[j][2]) * nm < 2 and emits(j + ahead))
+    stalls += sum(1 for j in range(1, min(ahead, len(jobs))) if emits(j))
+    if nm == 1 and not residual and strided_store_ok(act):
+        stores = strided_store_cycles(act, p, 4 * g.cout)
+    else:
+        stores = p * pixel_store_cycles(act, nm)
+    stores = rows * stores + (rows - 1) * _add_cycles(4 * g.OW * g.cout)
+    return RESIDENT_TILE_SETUP + stalls + loads + row_steps + products * MAC + stores
+
+
+def _resident_layer_cycles(g: Geometry, plan: ResidentPlan, m: int, f16: bool, act, residual) -> float:
+    entries = resident_entries(g, plan.pair_p > 0)
+    kinds = {k for k, _ in entries}
+    groups = [(plan.n, g.cin // plan.n)] + ([(g.cin % plan.n, 1)] if g.cin % plan.n else [])
+    total = ROW_LOOP * len(entries)
+    edge = plan.edge
+    ranges_of = g.row_ranges()
+    for n, ng in groups:
+        cache = {}
+        for kind, oy in entries:
+            nky = ranges_of[oy][1] - ranges_of[oy][0]
+            key = (kind, ranges_of[oy])
+            if key not in cache:
+                per = SLICE_LOOP + (EDGE_TEST[kind == "edge"] if len(kinds) > 1 or edge is None else 0)
+                if kind == "edge" and edge is None:       # clipped rows resident too
+                    per += RESIDENT_ROW_SETUP + resident_weight_cycles(g, n * m, f16)
+                    kys = range(*ranges_of[oy])
+                    for ox0, count, q, ranges in row_tiles(g, plan.p):
+                        per += count * (resident_tile_cycles(g, ranges, n, m, act, residual, 1, kys) + LOOP)
+                elif kind == "edge":
+                    for ox0, count, q, ranges in row_tiles(g, edge.p):
+                        per += count * (tile_cycles(g, edge, ranges, n, nky, m, f16, act) + LOOP)
+                else:
+                    rows, p = (2, plan.pair_p) if kind == "pair" else (1, plan.p)
+                    per += RESIDENT_ROW_SETUP + resident_weight_cycles(g, n * m, f16)
+                    for ox0, count, q, ranges in row_tiles(g, p):
+                        per += count * (resident_tile_cycles(g, ranges, n, m, act, residual, rows) + LOOP)
+                cache[key] = per
+            total += ng * cache[key]
+    return total
+
+
+def layer_cycles(g: Geometry, plan: DwPlan, m: int, f16: bool, act, residual=None) -> float:
+    """Estimated cycles of the layer (`act`: the fused activation, `residual`: the
+    fused merge's mode or None)."""
+    if plan.scheme == "resident":
+        return _resident_layer_cycles(g, plan, m, f16, act, residual)
     rows = {}
     for ky0, ky1 in g.row_ranges():
         rows[ky1 - ky0] = rows.get(ky1 - ky0, 0) + 1
@@ -92,12 +316,19 @@ def layer_cycles(g: Geometry, plan: DwPlan, m: int, f16: bool, fused: bool) -> f
         for nky, nrows in rows.items():
             per_row = SLICE_LOOP
             for ox0, count, q, ranges in row_tiles(g, plan.p):
-                per_row += count * (tile_cycles(g, plan, ranges, n, nky, m, f16, fused) + LOOP)
+                per_row += count * (tile_cycles(g, plan, ranges, n, nky, m, f16, act) + LOOP)
             total += nrows * ng * per_row
     return total
 
 
 def plan_fits(g: Geometry, plan: DwPlan, m: int) -> bool:
+    if plan.scheme == "resident":
+        if any(resident_regs(g, plan.p, n, m) > FP_REGS for n in {plan.n, g.cin % plan.n} - {0}):
+            return False
+        if plan.pair_p and any(resident_regs(g, plan.pair_p, n, m, 2) > FP_REGS
+                               for n in {plan.n, g.cin % plan.n} - {0}):
+            return False
+        return plan.edge is None or plan_fits(g, plan.edge, m)
     for ox0, count, q, ranges in row_tiles(g, plan.p):
         for n in {plan.n, g.cin % plan.n} - {0}:
             if fp_regs(g, plan, ranges, n, m) > FP_REGS:
@@ -105,19 +336,97 @@ def plan_fits(g: Geometry, plan: DwPlan, m: int) -> bool:
     return True
 
 
-def choose_plan(op: DepthwiseConv2D, f16: bool) -> DwPlan:
+SCHEMES = ("window", "pixels", "resident")
+
+
+def resident_key(g, plan, m, f16, act, residual, optimize, budget):
+    """The ranking key of a resident plan, None if its code is over the budget."""
+    code = code_estimate(g, plan, m)
+    if optimize != "speed" and code > budget:
+        return None
+    return (layer_cycles(g, plan, m, f16, act, residual) + BYTES_PER_CYCLE[optimize] * code * g.OH,
+            plan.p, plan.n, "resident", plan.pair_p, plan.edge_p)
+
+
+def code_estimate(g: Geometry, plan: DwPlan, m: int) -> int:
+    """Code bytes of the layer's tiles (the instructions per distinct tile, the
+    kernel rows unrolled in the resident scheme), roughly."""
+    nm = plan.n * m
+    insns = 0
+    if plan.scheme == "resident":
+        clipped = sorted({r for r in g.row_ranges() if r[1] - r[0] < g.KH}) if plan.edge is None else []
+        for rows, p, kys in [(1, plan.p, None), (2, plan.pair_p, None)] + [(1, plan.p, range(*r)) for r in clipped]:
+            for ox0, count, q, ranges in row_tiles(g, p) if p else ():
+                cols, jobs = resident_jobs(g, ranges, rows, kys)
+                insns += sum(2 * len(pr) * nm + (plan.n if plan.n <= 2 else 2) for _, _, pr in jobs)
+                insns += rows * len(ranges) * (nm + 3) + 8
+    for ox0, count, q, ranges in row_tiles(g, plan.p) if plan.scheme != "resident" else ():
+        p = len(ranges)
+        products = sum(k1 - k0 for k0, k1 in ranges) * nm
+        cols = len(positions(g, ranges))
+        loads = cols * plan.n if plan.scheme == "window" else products // m * 2
+        insns += p * nm + 12 + loads + g.KW * 2 + 2 * products + p * (nm + 3)
+    if plan.scheme == "resident" and plan.edge is not None:
+        insns += code_estimate(g, plan.edge, m) // BYTES_PER_INSN + 12
+    return BYTES_PER_INSN * insns
+
+
+def choose_plan(op: DepthwiseConv2D, f16: bool, schemes=SCHEMES, optimize: str = "balanced",
+                pairs: bool = False) -> DwPlan:
+    """The plan of least estimated cycles among `schemes` (the edge rows of a
+    resident plan always run one of the others); with `optimize` other than
+    "speed", a resident plan must fit the code budget and pays for its code
+    bytes as the convolution's plans do (BYTES_PER_CYCLE per byte and row).
+    `pairs`: the rows may run in any order (the output does not overlap the
+    input, not in a streamed region): full rows may be made in pairs."""
     g = _geometry(op)
     m = op.kernel.shape[3]
-    fused = not op.activation.is_linear
+    act, residual = op.activation, op.residual
     best = None
+    best_of_n = {}
     for p in range(1, min(MAX_TILE_PIXELS, g.OW) + 1):
         for n in range(1, min(g.cin, MAX_GROUP_CHANNELS) + 1):
             for scheme in ("window", "pixels"):
                 plan = DwPlan(p, n, scheme)
                 if not plan_fits(g, plan, m):
                     continue
-                key = (layer_cycles(g, plan, m, f16, fused), p, n, scheme)
-                if best is None or key < best[0]:
+                key = (layer_cycles(g, plan, m, f16, act, residual), p, n, scheme)
+                if scheme in schemes and (best is None or key < best[0]):
+                    best = (key, plan)
+                if n not in best_of_n or key < best_of_n[n][0]:
+                    best_of_n[n] = (key, plan)
+    partial = any(ky1 - ky0 < g.KH for ky0, ky1 in g.row_ranges())
+    budget = code_budget(op.kernel.size * (2 if f16 else 4))
+    if best is not None:
+        best = ((best[0][0] + BYTES_PER_CYCLE[optimize] * code_estimate(g, best[1], m) * g.OH,)
+                + best[0][1:], best[1])
+    for n in range(1, min(g.cin, MAX_GROUP_CHANNELS) + 1 if "resident" in schemes else 1):
+        if partial and n not in best_of_n:
+            continue
+        edge = best_of_n[n][1] if partial else None
+        single = None
+        for p in range(1, min(MAX_RESIDENT_PIXELS, g.OW) + 1):
+            # the clipped rows in a tile scheme, or resident too (edge_p = 0)
+            for e in ([edge, None] if edge else [None]):
+                plan = ResidentPlan(p, n, "resident", e.p if e else 0, e.scheme if e else "")
+                if not plan_fits(g, plan, m):
+                    break
+                key = resident_key(g, plan, m, f16, act, residual, optimize, budget)
+                if key is not None and (single is None or key < single[0]):
+                    single = (key, plan)
+            if not plan_fits(g, plan, m):
+                break
+        if single is None:
+            continue
+        if best is None or single[0] < best[0]:
+            best = single
+        if pairs and any(k == "pair" for k, _ in resident_entries(g, True)):
+            for pp in range(1, min(MAX_RESIDENT_PIXELS, g.OW) + 1):
+                plan = dataclasses.replace(single[1], pair_p=pp)
+                if not plan_fits(g, plan, m):
+                    break
+                key = resident_key(g, plan, m, f16, act, residual, optimize, budget)
+                if key is not None and key < best[0]:
                     best = (key, plan)
     if best is None:
         raise CodegenError(f"depth_multiplier {m} needs more registers than the M4F has",
@@ -160,20 +469,65 @@ class _Emitter:
             self.group_bytes[n] = 4 * n * self.m + g.KH * g.KW * tap_bytes(n * self.m, self.f16)
         self.w_off = first
         rest = g.cin % plan.n
-        self.table_off = ctx.blob.add_words(row_table(
-            g, self.op, g.KW * tap_bytes(plan.n * self.m, self.f16),
-            g.KW * tap_bytes(rest * self.m, self.f16) if rest else 0, self.reverse, placement))
+        words = row_table(g, self.op, g.KW * tap_bytes(plan.n * self.m, self.f16),
+                          g.KW * tap_bytes(rest * self.m, self.f16) if rest else 0, self.reverse,
+                          placement)
+        coded = self.coded()
+        if self.entries is not None:      # one entry per row or pair: its output offset added
+            rows = [words[4 * oy:4 * oy + 4] for oy in range(g.OH)]
+            words = []
+            for kind, oy in self.entries:
+                code = self.kinds().index(self.kind_of(kind, oy)) if coded else (
+                    g.KH + 1 if kind == "pair" else rows[oy][1])
+                words += rows[oy][:1] + [code] + rows[oy][2:]
+                words.append(4 * oy * g.OW * g.cout)
+        elif coded:                       # the kernel rows word: the row's kind
+            per = RowPlacement.WORDS if placement else 4
+            order = range(g.OH - 1, -1, -1) if self.reverse else range(g.OH)
+            for i, oy in enumerate(order):
+                words[per * i + 1] = self.kinds().index(self.kind_of("row", oy))
+        self.table_off = ctx.blob.add_words(words)
+
+    def kind_of(self, kind: str, oy: int):
+        """"single", "pair", "edge" (a clipped row in a tile scheme) or
+        ("clipped", ky0, ky1) (a clipped row, resident)."""
+        ky0, ky1 = self.g.row_ranges()[oy]
+        if kind == "pair":
+            return "pair"
+        if ky1 - ky0 == self.g.KH:
+            return "single"
+        return "edge" if self.plan.edge is not None else ("clipped", ky0, ky1)
+
+    def kinds(self) -> list:
+        """The kinds of row this layer has, in a fixed order."""
+        if self.plan.scheme != "resident":
+            return []
+        if self.entries is not None:
+            found = {self.kind_of(k, oy) for k, oy in self.entries}
+        else:
+            found = {self.kind_of("row", oy) for oy in range(self.g.OH)}
+        return sorted(found, key=lambda k: (isinstance(k, tuple), str(k)))
+
+    def coded(self) -> bool:
+        """Whether the table's kernel rows word holds the kind (resident clipped rows)."""
+        return any(isinstance(k, tuple) for k in self.kinds())
 
     def emit(self):
+        plan = self.plan
+        pairs = plan.scheme == "resident" and plan.pair_p > 0
+        self.entries = resident_entries(self.g, True) if pairs else None
         self.layout()
         emit_row_loop(self.ctx, self.g, table_off=self.table_off, in_off=self.in_off,
                       out_off=self.out_off, w_off=self.w_off, wreg=R_WGRP, width=self.plan.n,
-                      total=self.g.cin, body=self.group, reverse=self.reverse)
+                      total=self.g.cin, body=self.group, reverse=self.reverse,
+                      rows=len(self.entries) if pairs else None, out_in_table=pairs)
 
     def emit_streamed(self, placement) -> None:
         """A subroutine running a range of rows inside a streamed region
         (rowloop.py): rows placed as `placement` says (RowPlacement)."""
         self.streamed = True
+        assert not getattr(self.plan, "pair_p", 0), "pairs of rows are not made in a streamed region"
+        self.entries = None
         self.layout(placement)
         emit_row_loop(self.ctx, self.g, table_off=self.table_off, in_off=self.in_off,
                       out_off=self.out_off, w_off=self.w_off, wreg=R_WGRP, width=self.plan.n,
@@ -183,15 +537,158 @@ class _Emitter:
         g, asm, ctx, plan = self.g, self.asm, self.ctx, self.plan
         ctx.reload(R_TILE, SL_ROWIN)
         ctx.reload(R_O, SL_OUTSLICE)
-        for ox0, count, q, ranges in row_tiles(g, plan.p):
-            with counted_loop(asm, C_TILE, count):
-                self.tile(ranges, n, wskip_slot)
+        if plan.scheme == "resident":
+            # the entry's kind from its kernel rows word: fewer than KH (clipped,
+            # the edge scheme), KH (one full row), KH + 1 (a pair of full rows)
+            # or, with resident clipped rows, the kind's index in kinds()
+            def body(k):
+                if k == "single":
+                    self.resident_row(n, 1, plan.p)
+                elif k == "pair":
+                    self.resident_row(n, 2, plan.pair_p)
+                elif k == "edge":
+                    self.edge_row(n, wskip_slot)
+                else:
+                    self.resident_row(n, 1, plan.p, range(k[1], k[2]))
+            kinds = self.kinds()
+            coded = self.coded()
+            if not coded:
+                order = {"single": 0, "pair": 1, "edge": 2}
+                kinds = sorted(kinds, key=order.get)
+            cond = {"single": "eq", "pair": "gt", "edge": "lt"}
+            labels = {k: asm.label() for k in kinds[1:]}
+            done = asm.label()
+            if len(kinds) > 1:
+                ctx.reload(r0, SL_NKY)
+                if not coded:
+                    asm.cmp(r0, g.KH)
+                for k in kinds[1:]:
+                    if coded:
+                        asm.cmp(r0, self.kinds().index(k))
+                    asm.b(labels[k], cond="eq" if coded else cond[k])
+            for i, k in enumerate(kinds):
+                if i:
+                    asm.bind(labels[k])
+                body(k)
+                if i + 1 < len(kinds):
+                    asm.b(done)
+            asm.bind(done)
+        else:
+            for ox0, count, q, ranges in row_tiles(g, plan.p):
+                with counted_loop(asm, C_TILE, count):
+                    self.tile(ranges, n, wskip_slot, plan.scheme)
         add_const(asm, R_WGRP, R_WGRP, self.group_bytes[n], scratch=r0)
         next_slice(ctx, 4 * n * self.m, extra=((SL_ROWIN, 4 * n),))
 
-    def tile(self, ranges, n: int, wskip_slot: int):
+    def edge_row(self, n: int, wskip_slot: int):
+        edge = self.plan.edge
+        for ox0, count, q, ranges in row_tiles(self.g, edge.p):
+            with counted_loop(self.asm, C_TILE, count):
+                self.tile(ranges, n, wskip_slot, edge.scheme)
+
+    def resident_row(self, n: int, rows: int, p: int, kys=None):
+        """`rows` rows whose kernel rows are all valid (or one row with kernel
+        rows `kys`): the weights loaded once, then the tiles."""
+        g, asm, m = self.g, self.asm, self.m
+        nm = n * m
+        nw = g.KH * g.KW * nm
+        bias = [S[FP_REGS - nw - nm + j] for j in range(nm)]
+        ws = [S[FP_REGS - nw + i] for i in range(nw)]
+        asm.vldm(R_WGRP, bias[0], nm)
+        asm.add(R_W, R_WGRP, 4 * nm)
+        if self.f16:
+            for t in range(g.KH * g.KW):
+                load_weights(asm, R_W, ws[t * nm:], nm, True)
+        else:
+            for i in range(0, nw, 16):
+                asm.vldm(R_W, ws[i], min(16, nw - i), wb=True)
+        w = {(ky, kx): ws[(ky * g.KW + kx) * nm:(ky * g.KW + kx + 1) * nm]
+             for ky in range(g.KH) for kx in range(g.KW)}
+        for ox0, count, q, ranges in row_tiles(g, p):
+            with counted_loop(asm, C_TILE, count):
+                self.resident_tile(ranges, n, bias, w, rows, kys)
+
+    def resident_tile(self, ranges, n: int, bias, w, rows: int = 1, kys=None):
+        """The tile's window streamed column by column, input row after input row
+        (each input row feeding every output row of the pass that reads it): each
+        column's load issued while the products of the column two before run
+        (INPUT_SETS sets of input registers), so no product waits for a load."""
+        g, asm, ctx, m = self.g, self.asm, self.ctx, self.m
+        p, nm, c4 = len(ranges), n * m, 4 * g.cin
+        acc = [[[S[(r * p + q) * nm + j] for j in range(nm)] for q in range(p)] for r in range(rows)]
+        base = rows * p * nm
+        xsets = [[S[base + k * n + i] for i in range(n)] for k in range(INPUT_SETS)]
+        temps = (S[base + INPUT_SETS * n], S[base + INPUT_SETS * n + 1])
+        cols, jobs = resident_jobs(g, ranges, rows, kys)
+        steps = column_loads([col * c4 for col in cols], n)
+        state = {"ptr": P, "turn": 0}
+
+        def address(j):            # the pointer work before job j's load (row step, new base)
+            ir, i, _ = jobs[j]
+            if j and i == 0:
+                add_const(asm, P, P, (ir - jobs[j - 1][0]) * g.W * c4, scratch=SCRATCH)
+                state["ptr"] = P
+            new_base = steps[i][0]
+            if i == 0 and new_base is None:
+                state["ptr"] = P
+            if new_base is not None:
+                state["ptr"] = (R, R2)[state["turn"]]
+                state["turn"] ^= 1
+                add_const(asm, state["ptr"], P, new_base, scratch=SCRATCH)
+
+        def load(j):
+            xs, rel = xsets[j % INPUT_SETS], steps[jobs[j][1]][1]
+            if n <= 2:
+                for k in range(n):
+                    asm.vldr(xs[k], state["ptr"], rel + 4 * k)
+            else:
+                asm.vldm(state["ptr"], xs[0], n)
+
+        asm.mov(P, R_TILE)
+        started = set()
+        items = []
+        for j, (ir, i, products) in enumerate(jobs):
+            xs = xsets[j % INPUT_SETS]
+            macs = []
+            for r, q, ky, kx in products:
+                for c in range(n):
+                    for jj in range(m):
+                        a = acc[r][q][c * m + jj]
+                        src = a if a in started else bias[c * m + jj]
+                        started.add(a)
+                        macs.append(("mac", (a, src, xs[c], w[ky, kx][c * m + jj])))
+            ahead = j + INPUT_SETS - 1       # the column loaded while this one's products run:
+            if ahead < len(jobs):            # its address after the first, the load after the second
+                ops = [("op", lambda k=ahead: address(k)), ("op", lambda k=ahead: load(k))]
+                macs[1:1] = ops[:1]
+                macs[2 + (len(macs) > 2):2 + (len(macs) > 2)] = ops[1:]
+            items += macs
+        for j in range(min(INPUT_SETS - 1, len(jobs))):
+            address(j)
+            load(j)
+        _emit_stream(asm, items, temps)
+        sfree = [S[i] for i in range(rows * p * nm, FP_REGS - g.KH * g.KW * nm - nm)]
+        for r in range(rows):
+            ptr = R_O
+            if r:                       # the next output row, through a free pointer
+                ptr = R2
+                add_const(asm, R2, R_O, 4 * g.OW * g.cout - 4 * p * g.cout, scratch=SCRATCH)
+            if nm == 1 and not self.op.residual and strided_store_ok(self.op.activation):
+                store_strided(asm, [a[0] for a in acc[r]], ptr, 4 * g.cout, self.op.activation, TEMPS)
+                continue
+            for q in range(p):
+                if self.op.residual:
+                    combine_residual(asm, acc[r][q], ptr, self.residual_delta, self.op.residual,
+                                     sfree, R,
+                                     delta_from=residual_delta_loader(ctx) if self.streamed else None)
+                store_activated(asm, acc[r][q], ptr, self.op.activation, temps=TEMPS, sfree=sfree)
+                if g.cout != nm:
+                    add_const(asm, ptr, ptr, 4 * (g.cout - nm), scratch=SCRATCH)
+        add_const(asm, R_TILE, R_TILE, p * g.sw * c4, scratch=SCRATCH)
+
+    def tile(self, ranges, n: int, wskip_slot: int, scheme: str):
         """p = len(ranges) output pixels; pixel q uses taps kx in ranges[q]."""
-        g, asm, ctx, plan, m = self.g, self.asm, self.ctx, self.plan, self.m
+        g, asm, ctx, m = self.g, self.asm, self.ctx, self.m
         p, nm, c4 = len(ranges), n * self.m, 4 * g.cin
         tb = tap_bytes(nm, self.f16)
         asm.mov(P, R_TILE)
@@ -206,7 +703,7 @@ class _Emitter:
         base = p * nm
         ctx.reload(C_KY, SL_NKY)
         top = asm.here()
-        window = plan.scheme == "window"
+        window = scheme == "window"
         if window:      # the columns the tile reads, loaded once per input row
             pos = positions(g, ranges)
             slots = max(pos) + 1
@@ -259,9 +756,84 @@ class _Emitter:
             load_columns(self.asm, P, [col * c4 for col in run], n, regs[run[0] * n:], (R, R2), SCRATCH)
 
 
+def _emit_stream(asm, items, temps) -> None:
+    """items: ("mac", (acc, src, x, w)): acc = src + x * w (src: acc itself, or
+    the bias for a sum's first product), each VADD one instruction behind its
+    VMUL; ("op", emit): other instructions, emitted between a VMUL and the VADD
+    of the product before it."""
+    pending, k = None, 0
+    for kind, v in items:
+        if kind == "op":
+            v()
+            continue
+        a, src, xr, wr = v
+        t = temps[k % 2]
+        k += 1
+        asm.vmul(t, xr, wr)
+        if pending is not None:
+            asm.vadd(*pending)
+        pending = (a, src, t)
+    if pending is not None:
+        asm.vadd(*pending)
+
+
+STR_REACH = 4095              # STR (immediate, T3)
+VSTR_REACH = 1020
+
+
+def strided_store_ok(act) -> bool:
+    """One value per pixel, the pixels a row's stride apart, stored at offsets
+    from one pointer: linear (VSTR) or plain ReLU / ReLU with immediates (STR)."""
+    return act.is_linear or (core_capable(act) and not core_consts(act))
+
+
+def _strided_bases(p: int, stride: int, reach: int):
+    """Per pixel: (pointer step before it or 0, offset from the pointer)."""
+    out, base = [], 0
+    for q in range(p):
+        if q * stride - base > reach:
+            out.append((q * stride - base, 0))
+            base = q * stride
+        else:
+            out.append((0, q * stride - base))
+    return out, base
+
+
+def store_strided(asm, regs, ptr, stride: int, act, temps) -> None:
+    """regs[q] (activated) to [ptr + q * stride]; ptr advances past them all.
+    Pairs of consecutive S registers move to core registers in one VMOV."""
+    bases, last = _strided_bases(len(regs), stride, VSTR_REACH if act.is_linear else STR_REACH)
+    if act.is_linear:
+        for r, (step, off) in zip(regs, bases):
+            if step:
+                add_const(asm, ptr, ptr, step, scratch=SCRATCH)
+            asm.vstr(r, ptr, off)
+    else:
+        for q in range(0, len(regs), 2):
+            pair = list(temps[:min(2, len(regs) - q)])
+            move_to_core(asm, pair, regs[q:q + len(pair)])
+            core_relu(asm, pair, act, {})
+            for k, t in enumerate(pair):
+                step, off = bases[q + k]
+                if step:
+                    add_const(asm, ptr, ptr, step, scratch=SCRATCH)
+                asm.str(t, ptr, off)
+    add_const(asm, ptr, ptr, len(regs) * stride - last, scratch=SCRATCH)
+
+
+def strided_store_cycles(act, p: int, stride: int) -> int:
+    bases, last = _strided_bases(p, stride, VSTR_REACH if act.is_linear else STR_REACH)
+    steps = sum(_add_cycles(step) for step, _ in bases if step) + _add_cycles(p * stride - last)
+    if act.is_linear:
+        return p * VSTR + steps
+    return ceil(p / 2) * 2 + p * ALU + p + 1 + steps     # VMOV pairs, BIC, STR (pipelined)
+
+
 @kernel(DepthwiseConv2D)
 def emit_depthwise(op: DepthwiseConv2D, ctx: KernelContext, ins: list[int], out_off: int) -> DwPlan:
-    plan = choose_plan(op, ctx.float16)
+    # pairs of rows read one input row further ahead than the output row they write
+    plan = choose_plan(op, ctx.float16, optimize=ctx.optimize,
+                       pairs=op.output not in ctx.overlapping and op.output not in ctx.reversed)
     _Emitter(op, ctx, plan, ins, out_off).emit()
     return plan
 
@@ -269,6 +841,6 @@ def emit_depthwise(op: DepthwiseConv2D, ctx: KernelContext, ins: list[int], out_
 def emit_depthwise_rows(op: DepthwiseConv2D, ctx: KernelContext, ins: list[int], out_off: int,
                         placement) -> DwPlan:
     """The depthwise convolution as a subroutine of a streamed region (see rowloop.py)."""
-    plan = choose_plan(op, ctx.float16)
+    plan = choose_plan(op, ctx.float16, optimize=ctx.optimize)
     _Emitter(op, ctx, plan, ins, out_off).emit_streamed(placement)
     return plan

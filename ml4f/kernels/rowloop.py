@@ -79,14 +79,18 @@ def row_table(g: Geometry, op, ky_bytes_full: int, ky_bytes_rest: int,
 
 def emit_row_loop(ctx: KernelContext, g: Geometry, *, table_off: int, in_off: int, out_off: int,
                   w_off: int, wreg, width: int, total: int, body, reverse: bool = False,
-                  streamed: bool = False, out_row_bytes: int | None = None) -> None:
+                  streamed: bool = False, out_row_bytes: int | None = None,
+                  rows: int | None = None, out_in_table: bool = False) -> None:
     """For every output row (top to bottom, or bottom to top if `reverse`: the
     table is in that order), for every slice of `width` of `total` output
     channels (and a last narrower one): body(slice_width, wskip_slot).  At each
     body call, SL_ROWIN holds the input row pointer, SL_OUTSLICE the output
     pointer of the slice, SL_NKY the kernel rows, and `wreg` the slice's
     weights (the body advances it to the next slice).  `out_row_bytes`: from
-    one output row to the next, if the rows are not packed."""
+    one output row to the next, if the rows are not packed.  `rows`: table
+    entries, if not one per output row; `out_in_table`: each entry has a fifth
+    word, its output offset (entries that make several rows, see
+    depthwise.py), instead of the rows following each other."""
     asm = ctx.asm
     row_bytes = 4 * g.OW * g.cout if out_row_bytes is None else out_row_bytes
     if streamed:                       # a subroutine: r0 = table offset of the first row, r1 = rows
@@ -98,13 +102,18 @@ def emit_row_loop(ctx: KernelContext, g: Geometry, *, table_off: int, in_off: in
     else:
         ctx.weights_ptr(r0, table_off)
         ctx.spill(r0, SL_TABLE)
-        ctx.arena_ptr(r0, out_off + ((g.OH - 1) * row_bytes if reverse else 0))
-        ctx.spill(r0, SL_OUTROW)
-        asm.mov_const(r0, g.OH)
+        if not out_in_table:
+            ctx.arena_ptr(r0, out_off + ((g.OH - 1) * row_bytes if reverse else 0))
+            ctx.spill(r0, SL_OUTROW)
+        asm.mov_const(r0, g.OH if rows is None else rows)
         ctx.spill(r0, SL_ROWS)
     row_top = asm.here()
     ctx.reload(r4, SL_TABLE)
-    asm.ldm(r4, [r0, r1, r2, r3], wb=True)
+    asm.ldm(r4, [r0, r1, r2, r3] + ([r5] if out_in_table else []), wb=True)
+    if out_in_table:
+        ctx.arena_ptr(r6, out_off)
+        asm.add(r5, r5, r6)
+        ctx.spill(r5, SL_OUTROW)
     if streamed:
         asm.ldm(r4, [r5, r6, lr], wb=True)      # output offset, repeated slot, operand distance
         ctx.spill(r6, SL_MIRROR)
@@ -138,7 +147,7 @@ def emit_row_loop(ctx: KernelContext, g: Geometry, *, table_off: int, in_off: in
         body(rest, SL_WSKIP_REST)
     if streamed:
         copy_to_repeated_slot(ctx, row_bytes)
-    else:
+    elif not out_in_table:
         ctx.reload(r0, SL_OUTROW)
         add_const(asm, r0, r0, -row_bytes if reverse else row_bytes, scratch=r1)
         ctx.spill(r0, SL_OUTROW)
