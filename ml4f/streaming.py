@@ -75,6 +75,7 @@ def schedule_rows(stream) -> RowSchedule:
     steps: list[list[int]] = []
     reads_of = [_reads(op) for op in ops]
     together = [op.rows_made_together() for op in ops]
+    out_rows_of = [rows_of(op.out_shape)[0] for op in ops]
     log: list[tuple[int, int]] = []                 # (op index, row) in the order made
 
     def need(tensor: str, row: int) -> None:
@@ -83,7 +84,7 @@ def schedule_rows(stream) -> RowSchedule:
             return                                  # a whole tensor: every row exists
         while made[tensor] <= row:
             y0 = made[tensor]
-            group = range(y0, min(y0 + together[k], len(reads_of[k][0][1])))
+            group = range(y0, min(y0 + together[k], out_rows_of[k]))
             for y in group:                     # a group's windows first, then its rows
                 for t, rows in reads_of[k]:
                     lo, hi = rows[y]

@@ -63,7 +63,7 @@ from .conv_geometry import Geometry, row_tiles
 from .conv_geometry import window_columns as positions
 from .cost import (ALU, BYTES_PER_CYCLE, BYTES_PER_INSN, LOOP, MAC, VLDR, VMOV, VSTR, code_budget, store,
                    vldm, weight_load)
-from .immediates import _imm_chunks, add_const
+from .immediates import add_const, add_const_insns
 from .loads import VLDR_REACH, load_columns, load_columns_cycles
 from .loops import counted_loop
 from .mac import emit_products, load_weights
@@ -139,9 +139,8 @@ def tile_cycles(g: Geometry, plan: DwPlan, ranges, n: int, nky: int, m: int,
 
 
 def _add_cycles(value: int) -> int:
-    """ALU instructions of add_const(rd, rn, value, scratch)."""
-    parts = _imm_chunks(abs(value)) if value else []
-    return 3 * ALU if len(parts) > 2 else len(parts) * ALU
+    """Cycles of add_const(rd, rn, value, scratch)."""
+    return add_const_insns(value) * ALU
 
 
 def column_loads(offsets, n: int):
@@ -162,15 +161,6 @@ def column_loads(offsets, n: int):
             base = off
             steps.append((off, 0))
     return steps
-
-
-def column_loads_cycles(offsets, n: int) -> int:
-    total = 0
-    for new_base, _ in column_loads(offsets, n):
-        if new_base is not None:
-            total += _add_cycles(new_base)
-        total += n * VLDR if n <= 2 else vldm(n)
-    return total
 
 
 def resident_regs(g: Geometry, p: int, n: int, m: int, rows: int = 1) -> int:
@@ -656,17 +646,17 @@ class _Emitter:
                         a = acc[r][q][c * m + jj]
                         src = a if a in started else bias[c * m + jj]
                         started.add(a)
-                        macs.append(("mac", (a, src, xs[c], w[ky, kx][c * m + jj])))
+                        macs.append((a, xs[c], w[ky, kx][c * m + jj], src))
             ahead = j + INPUT_SETS - 1       # the column loaded while this one's products run:
             if ahead < len(jobs):            # its address after the first, the load after the second
-                ops = [("op", lambda k=ahead: address(k)), ("op", lambda k=ahead: load(k))]
+                ops = [lambda k=ahead: address(k), lambda k=ahead: load(k)]
                 macs[1:1] = ops[:1]
                 macs[2 + (len(macs) > 2):2 + (len(macs) > 2)] = ops[1:]
             items += macs
         for j in range(min(INPUT_SETS - 1, len(jobs))):
             address(j)
             load(j)
-        _emit_stream(asm, items, temps)
+        emit_products(asm, items, temps)
         sfree = [S[i] for i in range(rows * p * nm, FP_REGS - g.KH * g.KW * nm - nm)]
         for r in range(rows):
             ptr = R_O
@@ -754,27 +744,6 @@ class _Emitter:
                 start = i
         for run in runs:
             load_columns(self.asm, P, [col * c4 for col in run], n, regs[run[0] * n:], (R, R2), SCRATCH)
-
-
-def _emit_stream(asm, items, temps) -> None:
-    """items: ("mac", (acc, src, x, w)): acc = src + x * w (src: acc itself, or
-    the bias for a sum's first product), each VADD one instruction behind its
-    VMUL; ("op", emit): other instructions, emitted between a VMUL and the VADD
-    of the product before it."""
-    pending, k = None, 0
-    for kind, v in items:
-        if kind == "op":
-            v()
-            continue
-        a, src, xr, wr = v
-        t = temps[k % 2]
-        k += 1
-        asm.vmul(t, xr, wr)
-        if pending is not None:
-            asm.vadd(*pending)
-        pending = (a, src, t)
-    if pending is not None:
-        asm.vadd(*pending)
 
 
 STR_REACH = 4095              # STR (immediate, T3)

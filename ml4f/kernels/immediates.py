@@ -21,6 +21,12 @@ def _imm_chunks(v: int) -> list[int]:
     return parts
 
 
+def add_const_insns(value: int) -> int:
+    """Instructions add_const(rd, rn, value, scratch) emits (rd != rn or a scratch given)."""
+    parts = _imm_chunks(abs(value)) if value else []
+    return 3 if len(parts) > 2 else len(parts)
+
+
 def add_const(asm: Assembler, rd, rn, value: int, scratch=None) -> None:
     """rd = rn + value for any 32-bit value, with the fewest instructions
     (a scratch register, if given, allows MOVW/MOVT + ADD for awkward values)."""

@@ -7,15 +7,22 @@ from __future__ import annotations
 
 
 def emit_products(asm, products, temps) -> None:
-    """acc += x * w for each (acc, x, w): VMUL into alternating temporaries, each
-    VADD one instruction behind its VMUL."""
-    pending = None
-    for n, (a, xr, wr) in enumerate(products):
-        t = temps[n % 2]
+    """acc = src + x * w for each (acc, x, w[, src]) (src: acc itself unless given, e.g.
+    the bias for a sum's first product): VMUL into alternating temporaries, each
+    VADD one instruction behind its VMUL.  A callable among the products emits
+    other instructions there (between a VMUL and the VADD of the product before)."""
+    pending, k = None, 0
+    for item in products:
+        if callable(item):
+            item()
+            continue
+        a, xr, wr, *src = item
+        t = temps[k % 2]
+        k += 1
         asm.vmul(t, xr, wr)
         if pending is not None:
             asm.vadd(*pending)
-        pending = (a, a, t)
+        pending = (a, src[0] if src else a, t)
     if pending is not None:
         asm.vadd(*pending)
 

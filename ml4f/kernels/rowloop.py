@@ -94,10 +94,7 @@ def emit_row_loop(ctx: KernelContext, g: Geometry, *, table_off: int, in_off: in
     asm = ctx.asm
     row_bytes = 4 * g.OW * g.cout if out_row_bytes is None else out_row_bytes
     if streamed:                       # a subroutine: r0 = table offset of the first row, r1 = rows
-        ctx.spill(lr, SL_RETURN)
-        ctx.weights_ptr(r2, table_off)
-        asm.add(r2, r2, r0)
-        ctx.spill(r2, SL_TABLE)
+        enter_subroutine(ctx, table_off)
         ctx.spill(r1, SL_ROWS)
     else:
         ctx.weights_ptr(r0, table_off)
@@ -137,10 +134,7 @@ def emit_row_loop(ctx: KernelContext, g: Geometry, *, table_off: int, in_off: in
         ctx.spill(r0, SL_SLICES)
         top = asm.here()
         body(width, SL_WSKIP)
-        ctx.reload(r0, SL_SLICES)
-        asm.subs(r0, r0, 1)
-        ctx.spill(r0, SL_SLICES)
-        asm.b(top, cond="ne")
+        count_down(ctx, SL_SLICES, top)
     elif full == 1:
         body(width, SL_WSKIP)
     if rest:
@@ -151,22 +145,43 @@ def emit_row_loop(ctx: KernelContext, g: Geometry, *, table_off: int, in_off: in
         ctx.reload(r0, SL_OUTROW)
         add_const(asm, r0, r0, -row_bytes if reverse else row_bytes, scratch=r1)
         ctx.spill(r0, SL_OUTROW)
-    ctx.reload(r0, SL_ROWS)
-    asm.subs(r0, r0, 1)
-    ctx.spill(r0, SL_ROWS)
-    asm.b(row_top, cond="ne")
+    count_down(ctx, SL_ROWS, row_top)
     if streamed:
-        ctx.reload(lr, SL_RETURN)
-        asm.bx(lr)
+        leave_subroutine(ctx)
 
 
-def copy_to_repeated_slot(ctx: KernelContext, row_bytes: int) -> None:
-    """The row just made, copied to its ring slot's repeat (if the table says so)."""
+def enter_subroutine(ctx: KernelContext, table_off: int, table_slot: int = SL_TABLE) -> None:
+    """A streamed region's subroutine entry (r0 = table offset of its first row, r1 =
+    rows): the return address to SL_RETURN, the first row's table entry to
+    `table_slot`; r1 is left for the caller."""
+    ctx.spill(lr, SL_RETURN)
+    ctx.weights_ptr(r2, table_off)
+    ctx.asm.add(r2, r2, r0)
+    ctx.spill(r2, table_slot)
+
+
+def leave_subroutine(ctx: KernelContext) -> None:
+    ctx.reload(lr, SL_RETURN)
+    ctx.asm.bx(lr)
+
+
+def count_down(ctx: KernelContext, slot: int, top) -> None:
+    """The counter spilled in `slot` decremented; back to `top` while not zero."""
+    ctx.reload(r0, slot)
+    ctx.asm.subs(r0, r0, 1)
+    ctx.spill(r0, slot)
+    ctx.asm.b(top, cond="ne")
+
+
+def copy_to_repeated_slot(ctx: KernelContext, row_bytes: int, mirror=None, out=None) -> None:
+    """The row just made, copied to its ring slot's repeat (if the table says so).
+    `mirror(reg)`, `out(reg)`: load the bytes to the repeat and the row's address
+    (by default from SL_MIRROR and SL_OUTROW)."""
     asm = ctx.asm
-    ctx.reload(r1, SL_MIRROR)
+    (mirror or (lambda reg: ctx.reload(reg, SL_MIRROR)))(r1)
     done = asm.label()
     asm.cbz(r1, done)
-    ctx.reload(r0, SL_OUTROW)
+    (out or (lambda reg: ctx.reload(reg, SL_OUTROW)))(r0)
     asm.add(r1, r1, r0)
     copy_floats(asm, r0, r1, row_bytes // 4, r2, COPY_CHUNK)
     asm.bind(done)
@@ -193,10 +208,7 @@ def row_subroutine(ctx: KernelContext, rows: list[tuple[int, ...]], *, table_reg
     words = max(map(len, rows))
     pad = [0] * (RowPlacement.WORDS - words)
     table_off = ctx.blob.add_words([w for row in rows for w in (*row, *[0] * (words - len(row)), *pad)])
-    ctx.spill(lr, SL_RETURN)
-    ctx.weights_ptr(r2, table_off)
-    asm.add(r2, r2, r0)
-    ctx.spill(r2, SL_TABLE)
+    enter_subroutine(ctx, table_off)
     ctx.spill(r1, SL_ROWS)
     row_top = asm.here()
     ctx.reload(table_reg, SL_TABLE)
@@ -213,9 +225,5 @@ def row_subroutine(ctx: KernelContext, rows: list[tuple[int, ...]], *, table_reg
     ctx.spill(dst, SL_OUTROW)
     body()
     copy_to_repeated_slot(ctx, row_bytes)
-    ctx.reload(r0, SL_ROWS)
-    asm.subs(r0, r0, 1)
-    ctx.spill(r0, SL_ROWS)
-    asm.b(row_top, cond="ne")
-    ctx.reload(lr, SL_RETURN)
-    asm.bx(lr)
+    count_down(ctx, SL_ROWS, row_top)
+    leave_subroutine(ctx)

@@ -39,17 +39,18 @@ from ..thumb.regs import S, lr, r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r12
 from .context import KernelContext
 from .conv_geometry import Geometry
 from .immediates import add_const
-from .loops import chunked, copy_floats, counted_loop
+from .loops import chunked, counted_loop
 from .mac import emit_macs, load_weights
 from .registry import kernel
-from .rowloop import COPY_CHUNK, SL_RETURN, RowPlacement
+from .rowloop import (RowPlacement, copy_to_repeated_slot, count_down, enter_subroutine,
+                      leave_subroutine)
 from .store import combine_residual, store_activated
 from .winograd_plan import VSTR_REACH, WinogradPlan, axes, plan_of, unroll_blocks
 
 # driver spill slots (context.FRAME_SPILL)
 SL_STRIP_IN, SL_STRIP_OUT, SL_STRIPS, SL_GROUP_IN, SL_GROUP_OUT, SL_GROUPS, SL_BLOCK_OUT, \
     SL_BLOCKS, SL_WBLK, SL_BIAS = range(10)
-# and in a streamed region (after SL_RETURN: rowloop.STREAM_SLOTS)
+# and in a streamed region (after rowloop.SL_RETURN, within rowloop.STREAM_SLOTS)
 SL_W_TABLE, SL_RES0 = 11, 12          # the strip's table entry; its rows' operand distances (2)
 
 
@@ -360,10 +361,7 @@ class _Emitter:
         ctx.spill(r0, slot)
         top = asm.here()
         body()
-        ctx.reload(r0, slot)
-        asm.subs(r0, r0, 1)
-        ctx.spill(r0, slot)
-        asm.b(top, cond="ne")
+        count_down(ctx, slot, top)
 
     def step_slot(self, slot, step):
         if step:
@@ -484,10 +482,7 @@ class _Emitter:
         words, kinds = self.strip_table(placement)
         table_off = ctx.blob.add_words(words)
         entry = 4 * RowPlacement.WORDS * my
-        ctx.spill(lr, SL_RETURN)
-        ctx.weights_ptr(r2, table_off)
-        asm.add(r2, r2, r0)
-        ctx.spill(r2, SL_W_TABLE)
+        enter_subroutine(ctx, table_off, SL_W_TABLE)
         if my > 1:                                       # tile rows: ceil(rows / my)
             asm.add(r1, r1, my - 1)
             asm.lsr(r1, r1, my.bit_length() - 1)
@@ -519,23 +514,18 @@ class _Emitter:
         asm.bind(done)
         out_row = 4 * g.OW * g.cout
         for y in range(my):                              # the rows' repeated slots
-            skip = asm.label()
-            ctx.reload(r4, SL_W_TABLE)
-            asm.ldr(r1, r4, 12 + 8 * y)
-            asm.cbz(r1, skip)
-            ctx.reload(r0, SL_STRIP_OUT)
-            if y:
-                add_const(asm, r0, r0, y * out_row, scratch=r2)
-            asm.add(r1, r1, r0)
-            copy_floats(asm, r0, r1, out_row // 4, r2, COPY_CHUNK)
-            asm.bind(skip)
+            def mirror(reg, y=y):
+                ctx.reload(r4, SL_W_TABLE)
+                asm.ldr(reg, r4, 12 + 8 * y)
+
+            def out(reg, y=y):
+                ctx.reload(reg, SL_STRIP_OUT)
+                if y:
+                    add_const(asm, reg, reg, y * out_row, scratch=r2)
+            copy_to_repeated_slot(ctx, out_row, mirror, out)
         self.step_slot(SL_W_TABLE, entry)
-        ctx.reload(r0, SL_STRIPS)
-        asm.subs(r0, r0, 1)
-        ctx.spill(r0, SL_STRIPS)
-        asm.b(top, cond="ne")
-        ctx.reload(lr, SL_RETURN)
-        asm.bx(lr)
+        count_down(ctx, SL_STRIPS, top)
+        leave_subroutine(ctx)
         self.emit_subroutines()
 
 
