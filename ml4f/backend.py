@@ -8,6 +8,8 @@ from .codegen import Generated, generate
 from .container import build_object
 from .graph.ops import Graph
 from .plan import ArenaPlan, plan_arena
+from .kernels.arena_allowance import arena_limit
+from .kernels.depthwise_pairs import choose_row_pairs
 from .kernels.winograd_plan import choose_winograd
 from .streaming import choose_regions
 
@@ -40,7 +42,12 @@ def plan_memory(graph: Graph, goal: str = "balanced", max_arena: int | None = No
 def choose_kernels(graph: Graph, *, float16: bool = False, optimize: str = "balanced",
                    winograd: str = "auto", max_arena: int | None = None,
                    arena_goal: str = "balanced") -> Graph:
-    """The graph with the convolutions that run as Winograd convolutions chosen
-    (ml4f/kernels/winograd_plan.py): after the streamed regions, before the arena plan."""
-    return choose_winograd(graph, float16=float16, optimize=optimize, mode=winograd,
-                           max_arena=max_arena, arena_goal=arena_goal)
+    """The graph with the kernel variants that trade arena for speed chosen, after
+    the streamed regions, before the arena plan: the convolutions that run as
+    Winograd convolutions (ml4f/kernels/winograd_plan.py), then the depthwise
+    convolutions making rows in pairs (ml4f/kernels/depthwise_pairs.py), both
+    within one allowance over the plain kernels' arena (arena_allowance.py)."""
+    limit = arena_limit(plan_arena(graph).arena_bytes, optimize, arena_goal, max_arena)
+    graph = choose_winograd(graph, float16=float16, optimize=optimize, mode=winograd,
+                            max_arena=max_arena, arena_goal=arena_goal, limit=limit)
+    return choose_row_pairs(graph, float16=float16, optimize=optimize, limit=limit)

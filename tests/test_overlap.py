@@ -143,3 +143,117 @@ def test_random_chains_use_both_directions():
         overlapping += len(plan.overlapping)
         reversed_ += len(plan.reversed)
     assert overlapping >= 20 and reversed_ >= 5
+
+
+# ------------------------------------------------------ depthwise row pairs
+def pair_chain(seed) -> Graph:
+    """A chain of 3x3 depthwise convolutions (strides 1 and 2, "same" and
+    "valid") making their full rows in pairs, each over its dying input."""
+    import dataclasses
+    rng = np.random.default_rng(seed)
+    shape = (int(rng.integers(5, 17)), int(rng.integers(3, 13)), int(rng.choice([4, 8, 16, 33, 64])))
+    g = Graph("x", "", shape, (), shapes={"x": shape})
+    t = "x"
+    for i in range(int(rng.integers(2, 4))):
+        h, w, c = g.shapes[t]
+        stride = 2 if rng.random() < 0.3 else 1
+        padding = "valid" if rng.random() < 0.3 and min(h, w) >= 5 else "same"
+        oh, pt, pb = conv_out_and_pads(h, 3, stride, 1, padding)
+        ow, pl, pr = conv_out_and_pads(w, 3, stride, 1, padding)
+        if oh < 2:
+            break
+        kernel = rng.uniform(-1, 1, (3, 3, c, 1)).astype(np.float32)
+        name = f"t{i}"
+        op = DepthwiseConv2D(name, "DepthwiseConv2D", [t], name, [(h, w, c)], (oh, ow, c),
+                             kernel=kernel, bias=rng.uniform(-1, 1, c).astype(np.float32),
+                             strides=(stride, stride), pads=(pt, pl, pb, pr))
+        g.ops.append(dataclasses.replace(op, row_pairs=True))
+        g.shapes[name] = (oh, ow, c)
+        t = name
+    g.output, g.output_shape = t, g.shapes[t]
+    return g
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_depthwise_row_pairs_over_their_input(seed):
+    """Depthwise convolutions told to make rows in pairs lie one output row
+    further behind the read front (their row_access) and run like the
+    reference with their output over their input."""
+    g = pair_chain(seed)
+    arena, gen, obj = compile_graph(g)
+    replay_rows(g, arena)
+    m = Machine(obj)
+    rng = np.random.default_rng(seed)
+    for _ in range(2):
+        x = rng.standard_normal(g.input_shape).astype(np.float32)
+        assert error(m.run(x).output, reference.run_graph(g, x)) <= 1e-5
+
+
+def tightest_plan(g: Graph, reverse: bool):
+    """The arena plan of a one-op graph with its output at the highest offset
+    below its input that the op's row_access allows, or with `reverse` the
+    lowest above it (as tight as the planner may place it)."""
+    import dataclasses
+    from ml4f.plan import plan_arena
+    plan = plan_arena(g)
+    op = g.ops[0]
+    forward, backward = op.overlap_offsets()
+    shift = backward if reverse else forward
+    x_off = RESERVED + max(0, -shift)
+    y_off = x_off + shift
+    sx, sy = plan.sizes[g.input], plan.sizes[op.output]
+    offsets = {**plan.offsets, g.input: x_off, op.output: y_off}
+    return dataclasses.replace(plan, offsets=offsets, arena_bytes=max(x_off + sx, y_off + sy),
+                               overlapping=frozenset([op.output]),
+                               reversed=frozenset([op.output] if reverse else []))
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_depthwise_row_pairs_run_over_their_input(monkeypatch, reverse):
+    """Each op of the chains above alone, its output as tight over its input as
+    its row_access allows (below it, or above it with the rows bottom to top):
+    the pairs of rows still read every input row before it is overwritten (the
+    emulator against the reference)."""
+    import dataclasses
+    from ml4f import backend
+    paired = 0
+    monkeypatch.setattr(backend, "plan_arena", lambda g: tightest_plan(g, reverse))
+    for seed in range(16):
+        for op in pair_chain(seed).ops:
+            op = dataclasses.replace(op, inputs=["x"])
+            g = Graph("x", op.output, op.in_shapes[0], op.out_shape,
+                      ops=[op], shapes={"x": op.in_shapes[0], op.output: op.out_shape})
+            arena, gen, obj = compile_graph(g)
+            replay_rows(g, arena)
+            paired += bool(getattr(gen.layers[0].plan, "pair_p", 0))
+            m = Machine(obj)
+            x = np.random.default_rng(seed).standard_normal(g.input_shape).astype(np.float32)
+            assert error(m.run(x).output, reference.run_graph(g, x)) <= 1e-5, (seed, op.out_shape)
+    assert paired >= 20, paired
+
+
+def test_row_pairs_chosen_within_the_arena_allowance():
+    """choose_kernels gives the depthwise ops of a DS-CNN-like chain (each output
+    over its input) their row pairs where the arena may grow by a row: within
+    the allowance of --optimize balanced, not with "size" nor past --max-arena."""
+    from ml4f.backend import choose_kernels
+    from ml4f.plan import plan_arena
+    rng = np.random.default_rng(5)
+    g = Graph("x", "t2", (25, 5, 64), (25, 5, 64), shapes={"x": (25, 5, 64)})
+    for i, t in enumerate(["x", "t0", "t1"]):
+        g.ops.append(DepthwiseConv2D(f"t{i}", "DepthwiseConv2D", [t], f"t{i}", [(25, 5, 64)], (25, 5, 64),
+                                     kernel=rng.uniform(-1, 1, (3, 3, 64, 1)).astype(np.float32),
+                                     pads=(1, 1, 1, 1)))
+        g.shapes[f"t{i}"] = (25, 5, 64)
+    plain = plan_arena(g).arena_bytes
+    balanced = choose_kernels(g, optimize="balanced")
+    assert all(op.row_pairs for op in balanced.ops)
+    assert plain < plan_arena(balanced).arena_bytes <= 1.10 * plain
+    arena, gen, obj = compile_graph(balanced)
+    assert all(layer.plan.pair_p and layer.op.output in arena.overlapping for layer in gen.layers[1:])
+    x = rng.standard_normal(g.input_shape).astype(np.float32)
+    assert error(Machine(obj).run(x).output, reference.run_graph(g, x)) <= 1e-5
+    for kw in (dict(optimize="size"), dict(optimize="speed", max_arena=plain)):
+        chosen = choose_kernels(g, **kw)
+        assert not any(op.row_pairs for op in chosen.ops), kw
+        assert plan_arena(chosen).arena_bytes == plain

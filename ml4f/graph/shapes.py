@@ -58,6 +58,24 @@ def rows_read(in_rows: int, out_rows: int, k: int, stride: int, dilation: int,
     return tuple(out)
 
 
+def row_groups(full, pairs: bool) -> list[tuple[str, int]]:
+    """A windowed kernel's row loop in row order, given which output rows see all
+    their kernel rows (`full`): ("edge", y) for a clipped row, ("single", y), or,
+    with `pairs`, ("pair", y) for two full rows y, y + 1 made in one pass."""
+    out, y = [], 0
+    while y < len(full):
+        if not full[y]:
+            out.append(("edge", y))
+            y += 1
+        elif pairs and y + 1 < len(full) and full[y + 1]:
+            out.append(("pair", y))
+            y += 2
+        else:
+            out.append(("single", y))
+            y += 1
+    return out
+
+
 def deconv_out_and_pad(size: int, k: int, stride: int, padding: str,
                        output_padding: int | None) -> tuple[int, int]:
     """Output length and leading crop of one axis of a transposed convolution.

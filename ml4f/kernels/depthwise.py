@@ -57,6 +57,7 @@ import numpy as np
 from ..cortex_m4 import FP_REGS
 from ..errors import CodegenError
 from ..graph.ops import DepthwiseConv2D
+from ..graph.shapes import row_groups
 from ..thumb.regs import S, lr, r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12
 from .context import KernelContext
 from .conv_geometry import Geometry, row_tiles
@@ -194,20 +195,9 @@ def resident_jobs(g: Geometry, ranges, rows: int, kys=None):
 
 def resident_entries(g: Geometry, pairs: bool):
     """The row loop's entries in row order: ("edge", oy) for a row with clipped
-    kernel rows, ("single", oy), or ("pair", oy) for the full rows oy, oy + 1."""
-    full = [ky1 - ky0 == g.KH for ky0, ky1 in g.row_ranges()]
-    out, oy = [], 0
-    while oy < g.OH:
-        if not full[oy]:
-            out.append(("edge", oy))
-            oy += 1
-        elif pairs and oy + 1 < g.OH and full[oy + 1]:
-            out.append(("pair", oy))
-            oy += 2
-        else:
-            out.append(("single", oy))
-            oy += 1
-    return out
+    kernel rows, ("single", oy), or ("pair", oy) for the full rows oy, oy + 1
+    (the grouping DepthwiseConv2D.row_access describes to the arena planner)."""
+    return row_groups([ky1 - ky0 == g.KH for ky0, ky1 in g.row_ranges()], pairs)
 
 
 def resident_weight_cycles(g: Geometry, nm: int, f16: bool) -> int:
@@ -309,6 +299,11 @@ def layer_cycles(g: Geometry, plan: DwPlan, m: int, f16: bool, act, residual=Non
                 per_row += count * (tile_cycles(g, plan, ranges, n, nky, m, f16, act) + LOOP)
             total += nrows * ng * per_row
     return total
+
+
+def op_cycles(op: DepthwiseConv2D, plan: DwPlan, f16: bool) -> float:
+    """Estimated cycles of the op run with `plan`."""
+    return layer_cycles(_geometry(op), plan, op.kernel.shape[3], f16, op.activation, op.residual)
 
 
 def plan_fits(g: Geometry, plan: DwPlan, m: int) -> bool:
@@ -464,9 +459,11 @@ class _Emitter:
                           placement)
         coded = self.coded()
         if self.entries is not None:      # one entry per row or pair: its output offset added
-            rows = [words[4 * oy:4 * oy + 4] for oy in range(g.OH)]
+            rows = [words[4 * i:4 * i + 4] for i in range(g.OH)]
+            if self.reverse:
+                rows = rows[::-1]
             words = []
-            for kind, oy in self.entries:
+            for kind, oy in (self.entries[::-1] if self.reverse else self.entries):
                 code = self.kinds().index(self.kind_of(kind, oy)) if coded else (
                     g.KH + 1 if kind == "pair" else rows[oy][1])
                 words += rows[oy][:1] + [code] + rows[oy][2:]
@@ -800,9 +797,10 @@ def strided_store_cycles(act, p: int, stride: int) -> int:
 
 @kernel(DepthwiseConv2D)
 def emit_depthwise(op: DepthwiseConv2D, ctx: KernelContext, ins: list[int], out_off: int) -> DwPlan:
-    # pairs of rows read one input row further ahead than the output row they write
+    # pairs of rows read one input row further than the output row they write: over
+    # the input only where the planner left room for them (row_pairs)
     plan = choose_plan(op, ctx.float16, optimize=ctx.optimize,
-                       pairs=op.output not in ctx.overlapping and op.output not in ctx.reversed)
+                       pairs=op.row_pairs or op.output not in ctx.overlapping)
     _Emitter(op, ctx, plan, ins, out_off).emit()
     return plan
 

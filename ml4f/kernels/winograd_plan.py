@@ -16,6 +16,7 @@ from functools import lru_cache
 
 from ..graph.ops import Conv2D, Graph
 from ..graph.ops.conv import WINOGRAD, WinogradConv2D, winograd_transform
+from .arena_allowance import arena_limit
 from .conv_geometry import Geometry
 from .cost import (ACTIVATED_STORE_PER_VALUE, ALU, BYTES_PER_INSN, LDR, LOOP, MAC, VCVT, VMLA,
                    store, vldm, vstm)
@@ -34,11 +35,6 @@ DRIVER_PER_CALL = 8          # spill-slot reloads and pointer arithmetic around 
 SUB_SETUP = 10               # a subroutine's pointer set-up
 #: the whole object may grow by this factor at most with Winograd layers ("balanced")
 BALANCED_OBJECT_GROWTH = 1.25
-#: the arena with Winograd layers may exceed the direct kernels' arena by this factor at
-#: most, by --optimize (the scratch and, in streamed regions, rings one window row longer
-#: holding whole tile rows); with --arena-goal small by ARENA_SLACK_SMALL at most
-ARENA_SLACK = {"speed": 1.25, "balanced": 1.10}
-ARENA_SLACK_SMALL = 1.03
 
 
 @dataclass(frozen=True)
@@ -431,14 +427,16 @@ WINOGRAD_MODES = ("auto", "off", "always")
 
 
 def choose_winograd(graph: Graph, *, float16: bool, optimize: str, mode: str = "auto",
-                    max_arena: int | None = None, arena_goal: str = "balanced") -> Graph:
+                    max_arena: int | None = None, arena_goal: str = "balanced",
+                    limit: float | None = None) -> Graph:
     """The graph with the convolutions that run faster as Winograd replaced by
     WinogradConv2D ops: "speed" takes every faster one, "balanced" the ones
     saving the most cycles per extra byte while the object's weights grow by at
     most BALANCED_OBJECT_GROWTH, "size" none.  Each takes the fastest of its
     plans that fits what is left of that budget and whose scratch keeps the
-    arena within ARENA_SLACK of the direct kernels' arena (and `max_arena`),
-    or stays direct.  The convolutions of the graph and of its streamed regions
+    arena within `limit` (by default arena_allowance.arena_limit of the direct
+    kernels' arena), or stays direct; "always" takes every one that fits
+    `max_arena`.  The convolutions of the graph and of its streamed regions
     are considered (a region's rings then hold the Winograd windows and whole tile
     rows, streaming.py); those of frame-by-frame ops stay direct."""
     from ..plan import plan_arena
@@ -454,11 +452,10 @@ def choose_winograd(graph: Graph, *, float16: bool, optimize: str, mode: str = "
     else:
         found.sort(key=lambda c: (-c.best.saved, c.index, c.inner or 0))
         budget = None
-    arena = plan_arena(graph).arena_bytes
-    slack = ARENA_SLACK_SMALL if arena_goal == "small" else ARENA_SLACK.get(optimize, 1.0)
-    limit = slack * arena if not always else float("inf")
-    if max_arena is not None:
-        limit = min(limit, max_arena)
+    if always:
+        limit = float("inf") if max_arena is None else max_arena
+    elif limit is None:
+        limit = arena_limit(plan_arena(graph).arena_bytes, optimize, arena_goal, max_arena)
     ops = list(graph.ops)
     spent = 0
     taken: dict[int, Choice] = {}

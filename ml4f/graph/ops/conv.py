@@ -1,12 +1,13 @@
 """Convolution ops."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 
-from ..shapes import hwc, transposed_taps
+from ..shapes import hwc, row_groups, transposed_taps, valid_taps
 from .base import LINEAR, Activation, FusedResidual, Op, RowAccess, elems, window_access
 
 
@@ -134,6 +135,7 @@ class DepthwiseConv2D(FusedResidual, Op):
     pads: tuple[int, int, int, int] = (0, 0, 0, 0)
     activation: Activation = LINEAR
     residual: str = ""            # a merge fused into the store (RESIDUAL_MODES), inputs[1]
+    row_pairs: bool = False       # full rows made two per pass even over its input (choose_row_pairs)
 
     kind: ClassVar[str] = "depthwise"
     WEIGHTS: ClassVar[tuple[str, ...]] = ("kernel",)
@@ -144,12 +146,27 @@ class DepthwiseConv2D(FusedResidual, Op):
         return elems(self.out_shape) * kh * kw
 
     def row_access(self) -> RowAccess:
-        return window_access(self, self.kernel.shape[0], self.strides[0], self.dilation[0],
-                             self.pads[0], reversible=True)
+        """With row_pairs, both rows of a pair read the pair's whole window (both
+        are stored while it is read)."""
+        access = window_access(self, self.kernel.shape[0], self.strides[0], self.dilation[0],
+                               self.pads[0], reversible=True)
+        if not self.row_pairs:
+            return access
+        rows = list(access.rows)
+        for kind, y in row_groups(self.full_rows(), True):
+            if kind == "pair":
+                rows[y] = rows[y + 1] = (rows[y][0], rows[y + 1][1])
+        return dataclasses.replace(access, rows=tuple(rows))
+
+    def full_rows(self) -> list[bool]:
+        """Per output row: whether its window sees all kernel rows (no padding rows)."""
+        h = hwc(self.in_shape)[0]
+        kh = self.kernel.shape[0]
+        return [valid_taps(y, self.strides[0], self.pads[0], self.dilation[0], kh, h) == (0, kh)
+                for y in range(hwc(self.out_shape)[0])]
 
     def weight_arrays(self):
         return [self.kernel] + ([self.bias] if self.bias is not None else [])
-
 
 
 @dataclass
