@@ -7,7 +7,8 @@ makes them together, after all their windows).  An inner tensor then only ever h
 the oldest one a reader still needs and the newest one made: a ring of R rows
 (row r in slot r mod R).  So that a reader's window of E consecutive rows is
 always contiguous, the first E - 1 slots are repeated after the ring (the
-producer copies such a row there too); R is a multiple of the rows its producer
+producer copies such a row there too), unless every windowed reader addresses
+each window row by itself (Op.reads_window_rows_apart); R is a multiple of the rows its producer
 makes together, so that they lie in consecutive slots.  The region's output may overlap the
 input it consumes (inputs[0]) when each output row lies below every input row
 still to be read at the step that writes it.
@@ -108,7 +109,9 @@ def schedule_rows(stream) -> RowSchedule:
     inner = {op.output for op in ops} - {OUTPUT}
     suffix_low = {}                        # (reader, tensor) -> lowest row read from row r on
     span = {t: 1 for t in inner}
+    contiguous = {t: 1 for t in inner}     # the longest window read as one block of rows
     for c, reads in enumerate(reads_of):
+        apart = ops[c].reads_window_rows_apart()
         for t, rows in reads:
             if t not in inner:
                 continue
@@ -118,6 +121,8 @@ def schedule_rows(stream) -> RowSchedule:
                 if hi >= lo:
                     low = lo if low is None else min(low, lo)
                     span[t] = max(span[t], hi - lo + 1)
+                    if not apart:
+                        contiguous[t] = max(contiguous[t], hi - lo + 1)
                 lows[r] = low
             if (c, t) in suffix_low:            # the window's tensor is the merge operand too
                 lows = [b if a is None else a if b is None else min(a, b)
@@ -140,7 +145,7 @@ def schedule_rows(stream) -> RowSchedule:
         if t in inner:
             _, row_bytes = rows_of(op.out_shape)
             m = op.rows_made_together()         # a group's rows in consecutive slots
-            ring = Ring(-(-max(live[t], span[t]) // m) * m, span[t] - 1, row_bytes, offset)
+            ring = Ring(-(-max(live[t], span[t]) // m) * m, contiguous[t] - 1, row_bytes, offset)
             sched.rings[t] = ring
             offset += ring.bytes
     sched.scratch_bytes = offset

@@ -132,7 +132,9 @@ def random_region(seed):
 
 
 def replay(stream) -> None:
-    """The schedule with tags: a step may only read rows that are in their slot."""
+    """The schedule with tags: a step may only read rows that are in their slot
+    (a window's rows from its first row's slot on, contiguous, unless the reader
+    addresses each window row by itself)."""
     sched = stream.schedule
     slots = {t: [None] * (r.rows + r.mirror) for t, r in sched.rings.items()}
     made = {}
@@ -146,8 +148,10 @@ def replay(stream) -> None:
             for t, r in reads:
                 if t in slots:
                     ring = sched.rings[t]
-                    base = ring.slot(lo if t == op.inputs[0] else r)
-                    at = base + (r - (lo if t == op.inputs[0] else r))
+                    if t == op.inputs[0] and not op.reads_window_rows_apart():
+                        at = ring.slot(lo) + r - lo
+                    else:
+                        at = ring.slot(r)
                     assert slots[t][at] == (t, r), f"{op.name} row {y} reads {t} row {r}"
             t = op.output
             if t in slots:

@@ -428,6 +428,9 @@ def test_streamed_winograd_matches_reference(seed):
     for t, ring in stream.schedule.rings.items():
         made_by = next(op for op in stream.ops if op.output == t)
         assert ring.rows % made_by.rows_made_together() == 0
+        windowed = [op for op in stream.ops if op.inputs[0] == t and op.row_access() is not None]
+        if all(op.kind == "winograd" for op in windowed):
+            assert ring.mirror == 0, (t, ring)     # Winograd windows need no repeated rows
     streamed = with_region(g, 0, len(g.ops) - 1, stream)
     low = compile_graph(streamed, float16=f16)
     m = Machine(low.object, check_reads=True)
@@ -442,19 +445,26 @@ def test_streamed_winograd_matches_reference(seed):
 def test_streamed_regions_cover_every_case():
     """The random regions above hold "same" and "valid" Winograd layers, odd output
     heights (a last tile row of one row), fused merges, and Winograd layers whose
-    output is a ring and whose input is a ring."""
-    same = valid = odd = merged = ring_out = ring_in = 0
+    output is a ring and whose input is a ring, some of whose windows wrap around
+    the ring's end (rows addressed one by one, no repeated rows)."""
+    from ml4f.streaming import region_at
+    same = valid = odd = merged = ring_out = ring_in = wrapped = 0
     for seed in range(30):
         g = _winograd_region(seed)
         names = {op.output for op in g.ops[:-1]}
+        rings = region_at(g, 0, len(g.ops) - 1).schedule.rings
         for op in g.ops:
             if op.kind != "winograd":
                 continue
+            ring = rings.get(op.inputs[0])
+            if ring is not None and ring.mirror == 0:
+                wrapped += any(ring.slot(lo) + hi - lo >= ring.rows
+                               for lo, hi in op.row_access().rows if hi >= lo)
             same += op.pads[0] == 1
             valid += op.pads[0] == 0
             odd += op.out_shape[0] % 2
             merged += bool(op.residual)
             ring_out += op.output in names
             ring_in += op.inputs[0] in names
-    assert min(same, valid, odd, merged, ring_out, ring_in) >= 3, (same, valid, odd, merged,
-                                                                   ring_out, ring_in)
+    assert min(same, valid, odd, merged, ring_out, ring_in, wrapped) >= 3, (
+        same, valid, odd, merged, ring_out, ring_in, wrapped)

@@ -52,6 +52,7 @@ SL_STRIP_IN, SL_STRIP_OUT, SL_STRIPS, SL_GROUP_IN, SL_GROUP_OUT, SL_GROUPS, SL_B
     SL_BLOCKS, SL_WBLK, SL_BIAS = range(10)
 # and in a streamed region (after rowloop.SL_RETURN, within rowloop.STREAM_SLOTS)
 SL_W_TABLE, SL_RES0 = 11, 12          # the strip's table entry; its rows' operand distances (2)
+DELTA_WORD = 7                         # a streamed strip's entry: from window row 0 to rows 1.. (bytes)
 
 
 class _Value:
@@ -173,15 +174,22 @@ class _Emitter:
 
     def input_transform(self, mask_rows, mask_cols):
         """r0: the tile's window (row 0, column 0, channel 0; may lie outside
-        the input), r1: its V column in the scratch."""
+        the input), r1: its V column in the scratch.  In a streamed region the
+        window's rows lie where the strip table's row deltas say (ring slots)."""
         g, asm, plan, P = self.g, self.asm, self.plan, self.P
         ny, nx = len(mask_rows), len(mask_cols)
         row_ptrs = [r2, r3, r4, r5]
         rows = [r for r in range(ny) if mask_rows[r]]
         ptr_of = {}
+        if self.streamed and any(rows):
+            self.ctx.reload(r12, SL_W_TABLE)
         for k, r in enumerate(rows):
             ptr_of[r] = row_ptrs[k]
-            add_const(asm, row_ptrs[k], r0, 4 * r * g.W * g.cin, scratch=r12)
+            if self.streamed and r:
+                asm.ldr(row_ptrs[k], r12, 4 * (DELTA_WORD + r - 1))
+                asm.add(row_ptrs[k], row_ptrs[k], r0)
+            else:
+                add_const(asm, row_ptrs[k], r0, 4 * r * g.W * g.cin, scratch=r12)
         cin4 = 4 * g.cin
         pos_bytes = 4 * plan.cblock * plan.a
         values = constants_of(self.bty, self.btx)
@@ -448,11 +456,15 @@ class _Emitter:
     def strip_table(self, placement: RowPlacement) -> tuple[list[int], list]:
         """RowPlacement.WORDS words per output row; the first row of each tile row
         holds the strip's: window offset (row 0 of the window, column -pad), output
-        offset, pattern index, then per output row of the strip the bytes to its
-        repeated slot and the distance to the fused merge operand (rows of the
-        window and of the strip lie in consecutive slots: streaming.py)."""
+        offset, pattern index, per output row of the strip the bytes to its
+        repeated slot and the distance to the fused merge operand, then from
+        DELTA_WORD on the bytes from window row 0 to rows 1.. (ring slots need not
+        follow each other; the strip's output rows do: streaming.py)."""
         g, my = self.g, self.plan.tile[0]
         row_bytes = 4 * g.W * g.cin
+        ay = self.ay.alpha
+        assert DELTA_WORD == 3 + 2 * my or my == 1
+        assert DELTA_WORD + ay - 1 <= RowPlacement.WORDS * my or ay == 1
         kinds, words = [], []
         for k in range(self.ay.tiles):
             spat = self.ay.tile(k)
@@ -461,15 +473,17 @@ class _Emitter:
             y0 = k * my
             iy0 = y0 - g.pt
             iv = min(max(iy0, 0), g.H - 1)
-            entry = [placement.in_row(iv) - (iv - iy0) * row_bytes - 4 * g.pl * g.cin,
-                     placement.out_row(y0), kinds.index(spat)]
+            row0 = placement.in_row(iv) - (iv - iy0) * row_bytes
+            entry = [row0 - 4 * g.pl * g.cin, placement.out_row(y0), kinds.index(spat)]
             for y in range(y0, y0 + my):
                 inside = y < g.OH
                 entry += [placement.mirror(y) if inside else 0,
                           placement.residual(y) if inside and placement.residual else 0]
+            if ay > 1:
+                entry += [placement.in_row(iy0 + r) - row0 if 0 <= iy0 + r < g.H else 0
+                          for r in range(1, ay)]
             entry += [0] * (RowPlacement.WORDS * my - len(entry))
-            rows = min(my, g.OH - y0)
-            words += entry[:RowPlacement.WORDS * rows]
+            words += entry          # (a last, shorter tile row keeps its row deltas)
         return words, kinds
 
     def emit_streamed(self, placement: RowPlacement) -> None:

@@ -157,6 +157,11 @@ class Op:
         (streaming.py makes them together; their ring holds whole groups)."""
         return 1
 
+    def reads_window_rows_apart(self) -> bool:
+        """Whether its kernel, inside a streamed region, addresses each row of its
+        window by itself (a ring it reads then needs no repeated rows for it)."""
+        return False
+
     def map_arrays(self, fn) -> "Op":
         """A copy with fn(field, array, stored_as_weights) applied to each array
         (WEIGHTS: in the weight type, f32 or f16; FLOAT32: always float32)."""

@@ -119,6 +119,9 @@ class WinogradConv2D(Conv2D):
     def rows_made_together(self) -> int:
         return self.tile[0]
 
+    def reads_window_rows_apart(self) -> bool:
+        return True                      # a row pointer per window row (the strip table's)
+
     def writes_pixels_apart(self) -> bool:
         return False                     # the output transform stores dense tiles
 
