@@ -463,8 +463,6 @@ class _Emitter:
         g, my = self.g, self.plan.tile[0]
         row_bytes = 4 * g.W * g.cin
         ay = self.ay.alpha
-        assert DELTA_WORD == 3 + 2 * my or my == 1
-        assert DELTA_WORD + ay - 1 <= RowPlacement.WORDS * my or ay == 1
         kinds, words = [], []
         for k in range(self.ay.tiles):
             spat = self.ay.tile(k)
@@ -480,6 +478,7 @@ class _Emitter:
                 entry += [placement.mirror(y) if inside else 0,
                           placement.residual(y) if inside and placement.residual else 0]
             if ay > 1:
+                assert len(entry) == DELTA_WORD and DELTA_WORD + ay - 1 <= RowPlacement.WORDS * my
                 entry += [placement.in_row(iy0 + r) - row0 if 0 <= iy0 + r < g.H else 0
                           for r in range(1, ay)]
             entry += [0] * (RowPlacement.WORDS * my - len(entry))
