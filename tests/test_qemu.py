@@ -104,15 +104,22 @@ def test_digits_in_qemu_matches_unicorn(tmp_path, extra):
     assert (qemu_out.argmax(-1) == labels).mean() >= 0.9
 
 
-def test_streamed_resnet8_in_qemu_matches_unicorn(tmp_path):
+@pytest.mark.parametrize("extra", [(), ("--optimize", "speed")], ids=["balanced", "speed"])
+def test_streamed_resnet8_in_qemu_matches_unicorn(tmp_path, extra):
     """ResNet-8 as compiled by default: a region streamed row by row (rings in
     the arena, repeated rows, a fused residual over its operand) and outputs
-    over their inputs behind the read front, bit for bit on both CPU models."""
+    over their inputs behind the read front; in --optimize speed every 3x3
+    stride-1 layer of the region a Winograd convolution whose windows wrap
+    around rings without repeated rows; bit for bit on both CPU models."""
     model = HERE.parent / "benchmarks" / "models" / "resnet8.h5"
     x = np.random.default_rng(8).uniform(-1, 1, (2, 32, 32, 3)).astype(np.float32)
-    qemu_out, obj = build_and_run(tmp_path, model, "resnet8", x)
-    report = (tmp_path / "built" / "resnet8.json").read_text()
-    assert '"streamed": [\n' in report and '"op": "stream"' in report
+    qemu_out, obj = build_and_run(tmp_path, model, "resnet8", x, extra)
+    text = (tmp_path / "built" / "resnet8.json").read_text()
+    assert '"streamed": [\n' in text and '"op": "stream"' in text
+    if extra:
+        region = json.loads(text)["arena"]["streamed"][0]
+        assert sum(op.get("algorithm") == "winograd" for op in region["inner"]) >= 4
+        assert any(ring["repeated_rows"] == 0 for ring in region["rings"].values())
     machine = Machine(obj)
     unicorn_out = np.stack([machine.run(v).output for v in x])
     assert np.array_equal(qemu_out.view(np.uint32), unicorn_out.view(np.uint32))
