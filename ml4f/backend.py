@@ -49,5 +49,7 @@ def choose_kernels(graph: Graph, *, float16: bool = False, optimize: str = "bala
     within one allowance over the plain kernels' arena (arena_allowance.py)."""
     limit = arena_limit(plan_arena(graph).arena_bytes, optimize, arena_goal, max_arena)
     graph = choose_winograd(graph, float16=float16, optimize=optimize, mode=winograd,
-                            max_arena=max_arena, arena_goal=arena_goal, limit=limit)
+                            max_arena=max_arena, limit=limit)
+    if winograd == "always":      # its layers may be over the allowance: the pairs add nothing then
+        limit = max(limit, plan_arena(graph).arena_bytes)
     return choose_row_pairs(graph, float16=float16, optimize=optimize, limit=limit)

@@ -37,7 +37,7 @@ def build_report(model, graph, gen, arena, header, cycles, options, errors, stac
             "cycles_per_mac": round(cyc / macs, 3) if macs else None,
             "floor_cycles_per_mac": round(fl.cycles / macs, 3) if fl else None,
             "kernel": _plan_text(L.plan),
-            **_algorithm(op, L, options.float16),
+            **_algorithm(op, options.float16),
             "max_error": errors.get(op.name),
         })
     total_macs = sum(L["macs"] for L in layers)
@@ -79,7 +79,7 @@ def build_report(model, graph, gen, arena, header, cycles, options, errors, stac
     }
 
 
-def _algorithm(op, layer, float16: bool) -> dict:
+def _algorithm(op, float16: bool) -> dict:
     """For a convolution: direct or Winograd, and the flash its weights take
     beyond the original kernel (the transformed weights are 16/9 of it in 2-D);
     for a streamed region, its Winograd convolutions' extra flash."""
@@ -115,11 +115,7 @@ def _inner(op, cycles: int, float16: bool) -> dict:
     out = {"name": op.name, "op": op.kind, "macs": macs, "cycles": cycles,
            "cycles_per_mac": round(cycles / macs, 3) if macs else None,
            "floor_cycles_per_mac": round(fl.cycles / macs, 3) if fl and macs else None}
-    if op.kind in ("conv2d", "winograd"):
-        out["algorithm"] = "winograd" if op.kind == "winograd" else "direct"
-        out["extra_flash_bytes"] = _extra_flash(op, float16) if op.kind == "winograd" else 0
-        out.update(_conv_geometry(op))
-    return out
+    return {**out, **_algorithm(op, float16)}
 
 
 def _arena(arena, memory, gen, cycles, options) -> dict:

@@ -3,15 +3,16 @@
 The region's ops run row by row, each row as late as possible: to make row y
 of the output, the rows of every inner tensor its window needs are made
 first, recursively (an op making several rows per pass, Winograd's tile rows,
-makes them together, after all their windows).  An inner tensor then only ever holds the rows between
-the oldest one a reader still needs and the newest one made: a ring of R rows
-(row r in slot r mod R).  So that a reader's window of E consecutive rows is
-always contiguous, the first E - 1 slots are repeated after the ring (the
-producer copies such a row there too), unless every windowed reader addresses
-each window row by itself (Op.reads_window_rows_apart); R is a multiple of the rows its producer
-makes together, so that they lie in consecutive slots.  The region's output may overlap the
-input it consumes (inputs[0]) when each output row lies below every input row
-still to be read at the step that writes it.
+makes them together, after all their windows).  An inner tensor then only ever
+holds the rows between the oldest one a reader still needs and the newest one
+made: a ring of R rows (row r in slot r mod R).  So that a reader's window of
+E consecutive rows is always contiguous, the first E - 1 slots are repeated
+after the ring (the producer copies such a row there too), unless every
+windowed reader addresses each window row by itself
+(Op.reads_window_rows_apart); R is a multiple of the rows its producer makes
+together, so that they lie in consecutive slots.  The region's output may
+overlap the input it consumes (inputs[0]) when each output row lies below
+every input row still to be read at the step that writes it.
 """
 from __future__ import annotations
 

@@ -8,14 +8,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ml4f import reference
 from ml4f.backend import compile_graph
 from ml4f.emulator import Machine
 from ml4f.graph.ops import Conv2D, DepthwiseConv2D, Graph, Pool2D, elems
 from ml4f.graph.ops.base import RowAccess
 from ml4f.graph.shapes import conv_out_and_pads
 from ml4f.plan import RESERVED, overlap_offsets
-from ml4f.validate import error
+from test_plan import worst_reference_error
 
 pytestmark = pytest.mark.unit
 
@@ -129,11 +128,7 @@ def test_random_chains_overlap_safely_and_run_like_the_reference(seed):
     arena, _, obj = compile_graph(g)
     replay_rows(g, arena)
     assert arena.arena_bytes <= arena.op_by_op_bound
-    m = Machine(obj)
-    rng = np.random.default_rng(seed)
-    for _ in range(2):
-        x = rng.standard_normal(g.input_shape).astype(np.float32)
-        assert error(m.run(x).output, reference.run_graph(g, x)) <= 1e-5
+    assert worst_reference_error(Machine(obj), g, np.random.default_rng(seed)) <= 1e-5
 
 
 def test_random_chains_use_both_directions():
@@ -182,11 +177,7 @@ def test_depthwise_row_pairs_over_their_input(seed):
     g = pair_chain(seed)
     arena, gen, obj = compile_graph(g)
     replay_rows(g, arena)
-    m = Machine(obj)
-    rng = np.random.default_rng(seed)
-    for _ in range(2):
-        x = rng.standard_normal(g.input_shape).astype(np.float32)
-        assert error(m.run(x).output, reference.run_graph(g, x)) <= 1e-5
+    assert worst_reference_error(Machine(obj), g, np.random.default_rng(seed)) <= 1e-5
 
 
 def tightest_plan(g: Graph, reverse: bool):
@@ -226,9 +217,8 @@ def test_depthwise_row_pairs_run_over_their_input(monkeypatch, reverse):
             arena, gen, obj = compile_graph(g)
             replay_rows(g, arena)
             paired += bool(getattr(gen.layers[0].plan, "pair_p", 0))
-            m = Machine(obj)
-            x = np.random.default_rng(seed).standard_normal(g.input_shape).astype(np.float32)
-            assert error(m.run(x).output, reference.run_graph(g, x)) <= 1e-5, (seed, op.out_shape)
+            err = worst_reference_error(Machine(obj), g, np.random.default_rng(seed), inputs=1)
+            assert err <= 1e-5, (seed, op.out_shape)
     assert paired >= 20, paired
 
 
@@ -251,8 +241,7 @@ def test_row_pairs_chosen_within_the_arena_allowance():
     assert plain < plan_arena(balanced).arena_bytes <= 1.10 * plain
     arena, gen, obj = compile_graph(balanced)
     assert all(layer.plan.pair_p and layer.op.output in arena.overlapping for layer in gen.layers[1:])
-    x = rng.standard_normal(g.input_shape).astype(np.float32)
-    assert error(Machine(obj).run(x).output, reference.run_graph(g, x)) <= 1e-5
+    assert worst_reference_error(Machine(obj), g, rng, inputs=1) <= 1e-5
     for kw in (dict(optimize="size"), dict(optimize="speed", max_arena=plain)):
         chosen = choose_kernels(g, **kw)
         assert not any(op.row_pairs for op in chosen.ops), kw

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from functools import lru_cache
 from math import ceil
 
 import numpy as np
@@ -362,11 +363,15 @@ def choose_plan(op: DepthwiseConv2D, f16: bool, schemes=SCHEMES, optimize: str =
     resident plan always run one of the others); with `optimize` other than
     "speed", a resident plan must fit the code budget and pays for its code
     bytes as the convolution's plans do (BYTES_PER_CYCLE per byte and row).
-    `pairs`: the rows may run in any order (the output does not overlap the
-    input, not in a streamed region): full rows may be made in pairs."""
-    g = _geometry(op)
-    m = op.kernel.shape[3]
-    act, residual = op.activation, op.residual
+    `pairs`: full rows may be made in pairs (not in a streamed region; over the
+    input only where the planner left room for them)."""
+    return _choose(_geometry(op), op.kernel.shape[3], op.activation, op.residual,
+                   op.kernel.size, f16, tuple(schemes), optimize, pairs, op.name, op.layer_class)
+
+
+@lru_cache(maxsize=1024)          # the pair choice, the kernel and validation ask again
+def _choose(g: Geometry, m: int, act, residual, kernel_size: int, f16: bool, schemes,
+            optimize: str, pairs: bool, name: str, layer_class: str) -> DwPlan:
     best = None
     best_of_n = {}
     for p in range(1, min(MAX_TILE_PIXELS, g.OW) + 1):
@@ -381,7 +386,7 @@ def choose_plan(op: DepthwiseConv2D, f16: bool, schemes=SCHEMES, optimize: str =
                 if n not in best_of_n or key < best_of_n[n][0]:
                     best_of_n[n] = (key, plan)
     partial = any(ky1 - ky0 < g.KH for ky0, ky1 in g.row_ranges())
-    budget = code_budget(op.kernel.size * (2 if f16 else 4))
+    budget = code_budget(kernel_size * (2 if f16 else 4))
     if best is not None:
         best = ((best[0][0] + BYTES_PER_CYCLE[optimize] * code_estimate(g, best[1], m) * g.OH,)
                 + best[0][1:], best[1])
@@ -415,7 +420,7 @@ def choose_plan(op: DepthwiseConv2D, f16: bool, schemes=SCHEMES, optimize: str =
                     best = (key, plan)
     if best is None:
         raise CodegenError(f"depth_multiplier {m} needs more registers than the M4F has",
-                           layer=op.name, layer_class=op.layer_class)
+                           layer=name, layer_class=layer_class)
     return best[1]
 
 

@@ -28,8 +28,7 @@ def pair_saving(op: DepthwiseConv2D, float16: bool, optimize: str) -> float:
 def choose_row_pairs(graph: Graph, *, float16: bool, optimize: str, limit: float) -> Graph:
     """The graph with row_pairs set on the depthwise ops (outside streamed regions)
     that gain from them, most cycles saved first, while the planned arena stays
-    within `limit` bytes (or, where the graph's arena is already over it, does
-    not grow)."""
+    within `limit` bytes."""
     from ..plan import plan_arena
     found = sorted(((saving, i) for i, op in enumerate(graph.ops)
                     if isinstance(op, DepthwiseConv2D) and not op.row_pairs
@@ -37,7 +36,6 @@ def choose_row_pairs(graph: Graph, *, float16: bool, optimize: str, limit: float
                    key=lambda t: (-t[0], t[1]))
     if not found:
         return graph
-    limit = max(limit, plan_arena(graph).arena_bytes)    # (Winograd "always" may be over it)
 
     def with_pairs(ops, indices):
         ops = list(ops)

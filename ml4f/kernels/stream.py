@@ -28,8 +28,9 @@ from .registry import kernel
 from .rowloop import STREAM_SLOTS, RowPlacement
 from .winograd import emit_winograd_rows
 
-ROWS_OF = {Conv2D: emit_conv2d_rows, WinogradConv2D: emit_winograd_rows, DepthwiseConv2D: emit_depthwise_rows,
-           Pool2D: emit_pool2d_rows, Elementwise: emit_elementwise_rows, Pad: emit_pad_rows}
+ROWS_OF = {Conv2D: emit_conv2d_rows, WinogradConv2D: emit_winograd_rows,
+           DepthwiseConv2D: emit_depthwise_rows, Pool2D: emit_pool2d_rows,
+           Elementwise: emit_elementwise_rows, Pad: emit_pad_rows}
 
 
 @dataclass(frozen=True)

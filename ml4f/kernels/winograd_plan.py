@@ -16,7 +16,6 @@ from functools import lru_cache
 
 from ..graph.ops import Conv2D, Graph
 from ..graph.ops.conv import WINOGRAD, WinogradConv2D, winograd_transform
-from .arena_allowance import arena_limit
 from .conv_geometry import Geometry
 from .cost import (ACTIVATED_STORE_PER_VALUE, ALU, BYTES_PER_INSN, LDR, LOOP, MAC, VCVT, VMLA,
                    store, vldm, vstm)
@@ -426,17 +425,15 @@ def object_estimate(graph: Graph, float16: bool) -> int:
 WINOGRAD_MODES = ("auto", "off", "always")
 
 
-def choose_winograd(graph: Graph, *, float16: bool, optimize: str, mode: str = "auto",
-                    max_arena: int | None = None, arena_goal: str = "balanced",
-                    limit: float | None = None) -> Graph:
+def choose_winograd(graph: Graph, *, float16: bool, optimize: str, limit: float,
+                    mode: str = "auto", max_arena: int | None = None) -> Graph:
     """The graph with the convolutions that run faster as Winograd replaced by
     WinogradConv2D ops: "speed" takes every faster one, "balanced" the ones
     saving the most cycles per extra byte while the object's weights grow by at
     most BALANCED_OBJECT_GROWTH, "size" none.  Each takes the fastest of its
     plans that fits what is left of that budget and whose scratch keeps the
-    arena within `limit` (by default arena_allowance.arena_limit of the direct
-    kernels' arena), or stays direct; "always" takes every one that fits
-    `max_arena`.  The convolutions of the graph and of its streamed regions
+    arena within `limit` (arena_allowance.arena_limit of the direct kernels'
+    arena), or stays direct; "always" takes every one that fits `max_arena`.  The convolutions of the graph and of its streamed regions
     are considered (a region's rings then hold the Winograd windows and whole tile
     rows, streaming.py); those of frame-by-frame ops stay direct."""
     from ..plan import plan_arena
@@ -454,8 +451,6 @@ def choose_winograd(graph: Graph, *, float16: bool, optimize: str, mode: str = "
         budget = None
     if always:
         limit = float("inf") if max_arena is None else max_arena
-    elif limit is None:
-        limit = arena_limit(plan_arena(graph).arena_bytes, optimize, arena_goal, max_arena)
     ops = list(graph.ops)
     spent = 0
     taken: dict[int, Choice] = {}
