@@ -45,7 +45,8 @@ from .registry import kernel
 from .rowloop import (RowPlacement, copy_to_repeated_slot, count_down, enter_subroutine,
                       leave_subroutine)
 from .store import combine_residual, store_activated
-from .winograd_plan import VSTR_REACH, WinogradPlan, axes, plan_of, unroll_blocks
+from .winograd_plan import (WinogradPlan, axes, column_bases, group_columns, plan_of,
+                            unroll_blocks)
 
 # driver spill slots (context.FRAME_SPILL)
 SL_STRIP_IN, SL_STRIP_OUT, SL_STRIPS, SL_GROUP_IN, SL_GROUP_OUT, SL_GROUPS, SL_BLOCK_OUT, \
@@ -172,12 +173,16 @@ class _Emitter:
             self.pending.append((self.subs[key], emit))
         return self.subs[key]
 
-    def input_transform(self, mask_rows, mask_cols):
-        """r0: the tile's window (row 0, column 0, channel 0; may lie outside
-        the input), r1: its V column in the scratch.  In a streamed region the
+    def input_transform(self, mask_rows, masks):
+        """One group's transforms (masks: each tile's columns inside the input).
+        r0: the group's window (row 0, column 0, channel 0; may lie outside the
+        input), r1: its first tile's V column in the scratch (tile k's is 4k bytes
+        on).  Per channel, each window column is loaded and transformed along y
+        once, and tile by tile along x, each row stored as it is made: the columns
+        two neighbouring tiles share stay in registers.  In a streamed region the
         window's rows lie where the strip table's row deltas say (ring slots)."""
         g, asm, plan, P = self.g, self.asm, self.plan, self.P
-        ny, nx = len(mask_rows), len(mask_cols)
+        ny, nx, mx = len(mask_rows), len(masks[0]), plan.tile[1]
         row_ptrs = [r2, r3, r4, r5]
         rows = [r for r in range(ny) if mask_rows[r]]
         ptr_of = {}
@@ -192,62 +197,65 @@ class _Emitter:
                 add_const(asm, row_ptrs[k], r0, 4 * r * g.W * g.cin, scratch=r12)
         cin4 = 4 * g.cin
         pos_bytes = 4 * plan.cblock * plan.a
+        columns = set(group_columns(mx, masks))
+        bases, last = column_bases(g.cin, sorted(columns))
         values = constants_of(self.bty, self.btx)
         consts = {v: S[31 - k] for k, v in enumerate(values)}
         for v, reg in consts.items():
             asm.vmov_imm(reg, v)
+        zero = _Value()
 
         def body():
             regs = _Regs([S[i] for i in range(32 - len(consts))])
-            d = {}
-            for r in rows:
-                for x in range(nx):
-                    if not mask_cols[x]:
+            t, base, zero_reg = {}, 0, None
+            for k in range(len(masks)):
+                x0 = k * mx
+                new = [x for x in range(x0, x0 + nx) if (0, x) not in t]
+                d = {}
+                for x in new:
+                    if x not in columns:
                         continue
-                    reg = regs.take()
-                    off = x * cin4
-                    if off <= VSTR_REACH:
-                        asm.vldr(reg, ptr_of[r], off)
-                    else:
-                        asm.ldr(r9, ptr_of[r], off)
-                        asm.vmov_from_core(reg, r9)
-                    d[r, x] = _Value(reg)
-            zero = _Value()
-            val = lambda r, x: d.get((r, x), zero)         # noqa: E731
-            # along y (columns of the window), then along x
-            t = {}
-            for i in range(ny):
-                for x in range(nx):
-                    t[i, x] = _combine(asm, regs, [(self.bty[i][r], val(r, x)) for r in range(ny)],
-                                       consts)
-            used = {v.reg for v in t.values() if not v.zero}
-            for v in d.values():
-                if v.reg not in used:
-                    regs.give(v.reg)
-            v_out = []
-            for i in range(ny):
-                for j in range(nx):
-                    v = _combine(asm, regs, [(self.btx[j][x], t[i, x]) for x in range(nx)], consts)
-                    v_out.append(v)
-            zero_reg = None
-            for k, v in enumerate(v_out):
-                if v.zero:
-                    if zero_reg is None:
+                    if bases[x] != base:
+                        for r in rows:
+                            add_const(asm, ptr_of[r], ptr_of[r], (bases[x] - base) * cin4,
+                                      scratch=r12)
+                        base = bases[x]
+                    for r in rows:
+                        d[r, x] = _Value(regs.take())
+                        asm.vldr(d[r, x].reg, ptr_of[r], (x - base) * cin4)
+                for x in new:                           # along y
+                    for i in range(ny):
+                        t[i, x] = _combine(asm, regs, [(self.bty[i][r], d.get((r, x), zero))
+                                                       for r in range(ny)], consts)
+                kept = {v.reg for v in t.values() if not v.zero}
+                for v in d.values():
+                    if v.reg not in kept:
+                        regs.give(v.reg)
+                for i in range(ny):                     # along x, a row at a time
+                    row = [_combine(asm, regs, [(self.btx[j][x], t[i, x0 + x]) for x in range(nx)],
+                                    consts) for j in range(nx)]
+                    if any(v.zero for v in row) and zero_reg is None:
                         zero_reg = regs.take()
                         asm.movs(r9, 0)
                         asm.vmov_from_core(zero_reg, r9)
-                    asm.vstr(zero_reg, r1, k * pos_bytes)
-                    continue
-                if v.sign < 0:
-                    shared = sum(1 for u in v_out if u.reg is v.reg) > 1
-                    dst = regs.take() if shared else v.reg
-                    asm.vneg(dst, v.reg)
-                    v_out[k] = _Value(dst)
-            for k, v in enumerate(v_out):
-                if not v.zero:
-                    asm.vstr(v.reg, r1, k * pos_bytes)
+                    for j, v in enumerate(row):
+                        if not v.zero and v.sign < 0:
+                            shared = v.reg in kept or sum(1 for u in row if u.reg is v.reg) > 1
+                            dst = regs.take() if shared else v.reg
+                            asm.vneg(dst, v.reg)
+                            row[j] = _Value(dst)
+                    for j, v in enumerate(row):
+                        asm.vstr(zero_reg if v.zero else v.reg, r1, 4 * k + (i * nx + j) * pos_bytes)
+                    for v in row:
+                        if not v.zero and v.reg not in kept:
+                            regs.give(v.reg)
+                for x in range(x0, x0 + mx):             # columns no later tile reads
+                    for i in range(ny):
+                        if not t[i, x].zero:
+                            regs.give(t[i, x].reg)
+                kept = None
             for r in rows:
-                asm.add(ptr_of[r], ptr_of[r], 4)
+                add_const(asm, ptr_of[r], ptr_of[r], 4 - last * cin4, scratch=r12)
             asm.add(r1, r1, 4 * plan.a)
 
         nb = g.cin // plan.cblock
@@ -389,12 +397,11 @@ class _Emitter:
         def group(gpat):
             cy, mask_rows = spat
             a = len(gpat)
-            for t, (cx, mask_cols) in enumerate(gpat):
-                ctx.reload(r0, SL_GROUP_IN)
-                add_const(asm, r0, r0, t * mx * cin4, scratch=r1)
-                ctx.arena_ptr(r1, self.v_off + 4 * t)
-                asm.bl(self.sub(("in", mask_rows, mask_cols),
-                                lambda mr=mask_rows, mc=mask_cols: self.input_transform(mr, mc)))
+            masks = tuple(mask for _, mask in gpat)
+            ctx.reload(r0, SL_GROUP_IN)
+            ctx.arena_ptr(r1, self.v_off)
+            asm.bl(self.sub(("in", mask_rows, masks),
+                            lambda mr=mask_rows, ms=masks: self.input_transform(mr, ms)))
             ctx.reload(r0, SL_GROUP_OUT)
             ctx.spill(r0, SL_BLOCK_OUT)
             ctx.weights_ptr(r0, self.w_off)

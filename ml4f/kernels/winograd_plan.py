@@ -144,12 +144,37 @@ def eligible(op) -> bool:
 
 def cblock_for(cin: int, a: int, positions: int) -> int:
     """Input channels per block of the scratch layout [block][position][channel][tile]:
-    the largest divisor of Cin keeping every position of a channel within a VSTR's reach."""
+    the largest divisor of Cin keeping every position of a channel, for every tile of
+    the group, within a VSTR's reach."""
     best = 1
     for cb in range(1, cin + 1):
-        if cin % cb == 0 and (positions - 1) * cb * a * 4 <= VSTR_REACH:
+        if cin % cb == 0 and (positions - 1) * cb * a * 4 + 4 * (a - 1) <= VSTR_REACH:
             best = cb
     return best
+
+
+def group_columns(mx: int, masks) -> list[int]:
+    """The window columns (from the group's first tile's column 0) that a group's
+    input transform loads: tile k reads columns k*mx .. k*mx + alpha - 1, and the
+    columns two neighbouring tiles share are loaded and transformed along y once."""
+    cols = set()
+    for k, mask in enumerate(masks):
+        for x, inside in enumerate(mask):
+            if inside:
+                cols.add(k * mx + x)
+    return sorted(cols)
+
+
+def column_bases(cin: int, columns) -> tuple[dict[int, int], int]:
+    """The column the row pointers point at when each column is loaded (they move
+    on, every row pointer by one ADD, when a column lies beyond a VLDR's reach),
+    and where they are left."""
+    base, bases = 0, {}
+    for x in columns:
+        if (x - base) * 4 * cin > VSTR_REACH:
+            base = x
+        bases[x] = base
+    return bases, base
 
 
 def make_plan(g: Geometry, tile, a: int, b: int) -> WinogradPlan:
@@ -192,30 +217,40 @@ def _combo_cycles(coefs) -> int:
     return 1 + VMLA * (other - 1)
 
 
-def _transform_ops(bt, mask_rows, mask_cols) -> int:
-    """Cycles of the separable input transform of one channel with these taps valid."""
+def _transform_ops(bt, mask_rows, masks, mx: int) -> int:
+    """Cycles of the separable input transform of one channel for a group of tiles
+    with these taps valid: along y once per column, along x per tile."""
     bty, btx = bt
-    ny, nx = len(mask_rows), len(mask_cols)
+    ny, nx = len(mask_rows), len(masks[0])
+    cols = set(group_columns(mx, masks))
     total = 0
     t_nonzero = {}
-    for i in range(ny):
-        for x in range(nx):
-            coefs = [bty[i][r] for r in range(ny) if bty[i][r] and mask_rows[r] and mask_cols[x]]
+    for x in range(max(cols, default=-1) + 1):
+        for i in range(ny):
+            coefs = [bty[i][r] for r in range(ny) if bty[i][r] and mask_rows[r] and x in cols]
             total += _combo_cycles(coefs)
             t_nonzero[i, x] = bool(coefs)
-    for i in range(ny):
-        for j in range(nx):
-            total += _combo_cycles([btx[j][x] for x in range(nx) if btx[j][x] and t_nonzero[i, x]])
+    for k in range(len(masks)):
+        for i in range(ny):
+            for j in range(nx):
+                total += _combo_cycles([btx[j][x] for x in range(nx)
+                                        if btx[j][x] and t_nonzero.get((i, k * mx + x))])
     return total
 
 
-def input_transform_cycles(g: Geometry, plan: WinogradPlan, mask_rows, mask_cols) -> float:
-    """One tile's input transform over every input channel."""
+def input_transform_cycles(g: Geometry, plan: WinogradPlan, mask_rows, masks) -> float:
+    """One group's input transform (masks: each tile's columns inside the input) over
+    every input channel."""
     bty, btx = WINOGRAD[plan.tile[0]][0], WINOGRAD[plan.tile[1]][0]
-    loads = sum(mask_rows) * sum(mask_cols)
-    far = sum(1 for x in range(len(mask_cols)) if mask_cols[x] and x * g.cin * 4 > VSTR_REACH)
-    per = (2 * loads + 2 * far * sum(mask_rows) + _transform_ops((bty, btx), mask_rows, mask_cols)
-           + 2 * plan.positions + sum(mask_rows) + 1)          # VLDR, ops, VSTR, pointer steps
+    mx, rows = plan.tile[1], sum(mask_rows)
+    cols = group_columns(mx, masks)
+    bases, last = column_bases(g.cin, cols)
+    moves = len(set(bases.values()) - {0})
+    zeros = any(not all(m) for m in masks) or not all(mask_rows)
+    per = (2 * rows * len(cols) + ALU * rows * moves
+           + _transform_ops((bty, btx), mask_rows, masks, mx)
+           + 2 * plan.positions * len(masks) + rows + 1          # VLDR, ops, VSTR, pointer steps
+           + (2 if zeros else 0))                                 # a zero register
     nb = g.cin // plan.cblock
     return (CALL + SUB_SETUP + g.cin * (per + (LOOP if plan.cblock > 1 else 0))
             + nb * (ALU + LOOP) + DRIVER_PER_CALL)
@@ -271,7 +306,7 @@ def layer_cycles(g: Geometry, plan: WinogradPlan, f16: bool, act: str, residual:
         cy, mask_rows = spat
         for _, groups, gpat in ax.runs(plan.a):
             a = len(gpat)
-            per = sum(input_transform_cycles(g, plan, mask_rows, mask_cols) for _, mask_cols in gpat)
+            per = input_transform_cycles(g, plan, mask_rows, tuple(m for _, m in gpat))
             for bb, nb in blocks:
                 per += nb * (gemm_cycles(g, plan, a, bb, f16) + LOOP + 2 * LDR
                              + sum(output_transform_cycles(plan, (cy, cx), bb, act, residual)
@@ -282,7 +317,7 @@ def layer_cycles(g: Geometry, plan: WinogradPlan, f16: bool, act: str, residual:
 
 
 def code_estimate(g: Geometry, plan: WinogradPlan, f16: bool) -> int:
-    """Approximate code bytes: the driver, one input transform per tap pattern, one
+    """Approximate code bytes: the driver, one input transform per group pattern, one
     element-wise stage per (group size, block size), one output transform per
     (output pattern, block size)."""
     ay, ax = axes(g, plan.tile)
@@ -291,11 +326,11 @@ def code_estimate(g: Geometry, plan: WinogradPlan, f16: bool) -> int:
     for _, _, (spat,) in ay.runs():
         for _, _, gpat in ax.runs(plan.a):
             gemms |= {(len(gpat), bb) for bb in sizes}
-            for cx, mask in gpat:
-                in_pats.add((spat[1], mask))
+            in_pats.add((spat[1], tuple(mask for _, mask in gpat)))
+            for cx, _ in gpat:
                 out_pats |= {((spat[0], cx), bb) for bb in sizes}
-            driver += 20 + len(gpat) * 5 + len(sizes) * (12 + 6 * len(gpat))
-    insns = driver + 40 * len(in_pats) + sum(plan.positions * 4 + 16 for _ in in_pats)
+            driver += 24 + len(sizes) * (12 + 6 * len(gpat))
+    insns = driver + sum(56 + plan.positions * 4 * len(masks) for _, masks in in_pats)
     for a, bb in gemms:
         w = 1 + (bb if f16 else 0)
         insns += plan.positions * (a * bb * (1 + 2 * 0) + 12
