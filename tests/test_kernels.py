@@ -134,6 +134,34 @@ def test_dense_f16_weights_widened_as_used(monkeypatch, widen):
         assert err <= RTOL, (n, units, plan, err)
 
 
+@pytest.mark.parametrize("rows", [2, 3, 4])
+def test_dense_f32_weight_rows_per_load(monkeypatch, rows):
+    """float32 weights `rows` rows per VLDM: chunks with a partial group of rows,
+    a tail chunk, a last block of fewer units."""
+    import ml4f.kernels.dense as dense
+    rng = np.random.default_rng(rows)
+    m = rows + 1
+    for n, units in [(37, 11), (40, 8), (9, 3)]:
+        u = max(u for u in range(1, min(units, 16) + 1)
+                if dense.fp_regs(u, m, True, 0, rows) <= 32 and u < units)
+        plan = dense.DensePlan(u, m, True, 2, 0, rows)
+        monkeypatch.setattr(dense, "choose_plan", lambda *a, plan=plan: plan)
+        op = Dense("dense", "Dense", ["x"], "y", [(n,)], (units,),
+                   kernel=rng.uniform(-1, 1, (n, units)).astype(np.float32),
+                   bias=rng.uniform(-1, 1, units).astype(np.float32), activation=RELU)
+        err, gen = run_op(op, seed=rows)
+        assert gen.layers[0].plan.rows == rows
+        assert err <= RTOL, (n, units, plan, err)
+
+
+def test_dense_few_units_load_rows_together():
+    """The cost model loads several float32 rows per VLDM where a block has few
+    units (8 outputs: a VLDM per row would cost a cycle in eight)."""
+    from ml4f.kernels.dense import choose_plan
+    assert choose_plan(128, 8, False, "balanced", "relu").rows > 1
+    assert choose_plan(128, 128, False, "balanced", "relu").rows == 1
+
+
 def test_dense_f16_large_layers_widen_as_used():
     """The cost model picks weights widened as used for wide float16 layers:
     16 units per block, which the in-place widening has no registers for."""

@@ -10,6 +10,8 @@ a whole load in place before its products (mac.load_weights), or ("widen=r",
 weights by rows) each weight into a temporary just before its product
 (mac.emit_widening_products), so that r rows of packed words per VLDM are all
 the weight registers a block needs and blocks of up to 16 units fit.
+float32 weights by rows may come `rows` rows per VLDM: with few units (a layer
+of 8 outputs) a VLDM per row would cost about one cycle in eight.
 """
 from __future__ import annotations
 
@@ -46,20 +48,25 @@ class DensePlan:
     wrows: bool     # weights loaded one input (u values) at a time
     unroll: int     # chunks per loop iteration
     widen: int = 0  # float16 by rows: rows per VLDM, each weight widened as used (0: in place)
+    rows: int = 1   # float32 by rows: rows per VLDM (fewer VLDMs, more weight registers)
 
 
 WIDEN_ROWS = (1, 2, 3, 4)     # rows of float16 weights per VLDM tried
+LOAD_ROWS = (2, 3, 4)         # rows of float32 weights per VLDM tried (besides one)
 
 
 def _row_words(u: int) -> int:
     return (u + 1) // 2          # a row of u float16 weights, padded to a word
 
 
-def chunk_cycles(u: int, m: int, wrows: bool, f16: bool, widen: int = 0) -> int:
+def chunk_cycles(u: int, m: int, wrows: bool, f16: bool, widen: int = 0, rows: int = 1) -> int:
     if widen:
         loads = sum(vldm(min(widen, m - i) * _row_words(u)) for i in range(0, m, widen))
         return vldm(m) + loads + (MAC + VCVT) * u * m
-    weights = m * weight_load(u, f16) if wrows else weight_load(u * m, f16)
+    if wrows:
+        weights = sum(weight_load(u * min(rows, m - i), f16) for i in range(0, m, rows))
+    else:
+        weights = weight_load(u * m, f16)
     return vldm(m) + weights + MAC * u * m
 
 
@@ -68,18 +75,18 @@ def block_cycles(n: int, u: int, plan: DensePlan, f16: bool, act: str) -> float:
     # linear: VSTM of the block; an activated store: about 3 cycles per value
     stores = vstm(u) if act == "linear" else 3 * u + 2
     c = vldm(u) + BLOCK_SETUP + stores
-    c += chunks * chunk_cycles(u, plan.m, plan.wrows, f16, plan.widen)
-    c += chunk_cycles(u, tail, plan.wrows, f16, plan.widen) if tail else 0
+    c += chunks * chunk_cycles(u, plan.m, plan.wrows, f16, plan.widen, plan.rows)
+    c += chunk_cycles(u, tail, plan.wrows, f16, plan.widen, plan.rows) if tail else 0
     c += LOOP * (chunks // plan.unroll)
     return c
 
 
-def fp_regs(u: int, m: int, wrows: bool, widen: int = 0) -> int:
+def fp_regs(u: int, m: int, wrows: bool, widen: int = 0, rows: int = 1) -> int:
     """Sums, inputs, weights and the two product temporaries (widening as used:
     the packed words and two widening temporaries)."""
     if widen:
         return u + m + widen * _row_words(u) + 4
-    return u + m + (u if wrows else u * m) + 2
+    return u + m + (rows * u if wrows else u * m) + 2
 
 
 #: float16 code may grow to this factor of the float32 plan's code, no more (the
@@ -96,22 +103,26 @@ def code_insns(n: int, units: int, plan: DensePlan, f16: bool) -> int:
     for u in {plan.u, units % plan.u} - {0}:
         body = 2 + (3 if loops else 0) + 1 + 2 * u      # pointer, bias, loop, store
         for mm in emitted:
-            loads = ceil(mm / plan.widen) if plan.widen else mm if plan.wrows else 1
+            loads = (ceil(mm / plan.widen) if plan.widen else ceil(mm / plan.rows) if plan.wrows
+                     else 1)
             body += 1 + loads + (u * mm if f16 else 0) + INSNS_PER_MAC * u * mm
         total += body
     return total
 
 
 def _candidates(n: int, units: int, f16: bool):
-    """(u, m, wrows, widen) within the registers."""
+    """(u, m, wrows, widen, rows) within the registers."""
     for u in range(1, min(units, MAX_UNITS) + 1):
         for m in range(1, min(n, MAX_CHUNK) + 1):
             for wrows in (False, True):
                 if wrows and m == 1:
                     continue
                 for widen in (0,) + (WIDEN_ROWS if f16 and wrows else ()):
-                    if widen <= m and fp_regs(u, m, wrows, widen) <= FP_REGS:
-                        yield u, m, wrows, widen
+                    # several float32 rows per VLDM: fewer than the chunk's (that is wrows=False)
+                    for rows in (1,) + (LOAD_ROWS if wrows and not f16 and not widen else ()):
+                        if (widen <= m and rows < max(m, 2)
+                                and fp_regs(u, m, wrows, widen, rows) <= FP_REGS):
+                            yield u, m, wrows, widen, rows
 
 
 def choose_plan(n: int, units: int, f16: bool, optimize: str, act: str) -> DensePlan:
@@ -120,13 +131,13 @@ def choose_plan(n: int, units: int, f16: bool, optimize: str, act: str) -> Dense
         f32 = choose_plan(n, units, False, optimize, act)
         cap = F16_CODE_FACTOR * code_insns(n, units, f32, False)
     best = None
-    for u, m, wrows, widen in _candidates(n, units, f16):
+    for u, m, wrows, widen, rows in _candidates(n, units, f16):
         blocks, rest = divmod(units, u)
         unroll = max(1, min(n // m, UNROLL[optimize]))
-        plan = DensePlan(u, m, wrows, unroll, widen)
+        plan = DensePlan(u, m, wrows, unroll, widen, rows)
         while cap is not None and unroll > 1 and code_insns(n, units, plan, f16) > cap:
             unroll //= 2
-            plan = DensePlan(u, m, wrows, unroll, widen)
+            plan = DensePlan(u, m, wrows, unroll, widen, rows)
         if cap is not None and code_insns(n, units, plan, f16) > cap:
             continue
         cyc = blocks * block_cycles(n, u, plan, f16, act)
@@ -135,12 +146,13 @@ def choose_plan(n: int, units: int, f16: bool, optimize: str, act: str) -> Dense
         bodies = (1 if blocks else 0) + (1 if rest else 0)
         code = bodies * unroll * (CHUNK_EXTRA_INSNS + INSNS_PER_MAC * u * m) * BYTES_PER_INSN
         score = cyc + (code * SIZE_BYTES_PER_CYCLE if optimize == "size" else 0)
-        key = (score, u, m, wrows, widen)
+        key = (score, u, m, wrows, widen, rows)
         if best is None or key < best[0]:
             best = (key, plan)
     if best is None:                     # nothing within the cap: the smallest f16 code
-        return min((DensePlan(u, m, w, 1, r) for u, m, w, r in _candidates(n, units, f16)),
-                   key=lambda p: (code_insns(n, units, p, f16), p.u, p.m, p.wrows, p.widen))
+        return min((DensePlan(u, m, w, 1, r, k) for u, m, w, r, k in _candidates(n, units, f16)),
+                   key=lambda p: (code_insns(n, units, p, f16), p.u, p.m, p.wrows, p.widen,
+                                  p.rows))
     return best[1]
 
 
@@ -218,16 +230,18 @@ def gemv_block(asm, plan: DensePlan, u: int, r_x, r_w, f16: bool):
                                      load if j == 0 else None))
             emit_widening_products(asm, products, cvt_temps, prod_temps)
         return acc, chunk
-    wn = u if plan.wrows else u * m
+    wn = plan.rows * u if plan.wrows else u * m
     ws = [S[u + m + i] for i in range(wn)]
     temps = (S[u + m + wn], S[u + m + wn + 1])
 
     def chunk(mm):
         asm.vldm(r_x, xs[0], mm, wb=True)
         if plan.wrows:
-            for i in range(mm):
-                load_weights(asm, r_w, ws, u, f16)
-                emit_macs(asm, [acc], [[xs[i]]], [ws[:u]], temps)
+            for i in range(0, mm, plan.rows):
+                rr = min(plan.rows, mm - i)
+                load_weights(asm, r_w, ws, u * rr, f16)
+                emit_macs(asm, [acc], [xs[i:i + rr]],
+                          [ws[k * u:(k + 1) * u] for k in range(rr)], temps)
         else:
             load_weights(asm, r_w, ws, u * mm, f16)
             w = [[ws[i * u + j] for j in range(u)] for i in range(mm)]
