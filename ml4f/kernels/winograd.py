@@ -253,7 +253,6 @@ class _Emitter:
                     for i in range(ny):
                         if not t[i, x].zero:
                             regs.give(t[i, x].reg)
-                kept = None
             for r in rows:
                 add_const(asm, ptr_of[r], ptr_of[r], 4 - last * cin4, scratch=r12)
             asm.add(r1, r1, 4 * plan.a)
