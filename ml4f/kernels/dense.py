@@ -103,8 +103,7 @@ def code_insns(n: int, units: int, plan: DensePlan, f16: bool) -> int:
     for u in {plan.u, units % plan.u} - {0}:
         body = 2 + (3 if loops else 0) + 1 + 2 * u      # pointer, bias, loop, store
         for mm in emitted:
-            loads = (ceil(mm / plan.widen) if plan.widen else ceil(mm / plan.rows) if plan.wrows
-                     else 1)
+            loads = ceil(mm / (plan.widen or plan.rows)) if plan.wrows else 1
             body += 1 + loads + (u * mm if f16 else 0) + INSNS_PER_MAC * u * mm
         total += body
     return total
@@ -120,7 +119,7 @@ def _candidates(n: int, units: int, f16: bool):
                 for widen in (0,) + (WIDEN_ROWS if f16 and wrows else ()):
                     # several float32 rows per VLDM: fewer than the chunk's (that is wrows=False)
                     for rows in (1,) + (LOAD_ROWS if wrows and not f16 and not widen else ()):
-                        if (widen <= m and rows < max(m, 2)
+                        if (widen <= m and (rows == 1 or rows < m)
                                 and fp_regs(u, m, wrows, widen, rows) <= FP_REGS):
                             yield u, m, wrows, widen, rows
 

@@ -197,13 +197,49 @@ class _Emitter:
                 add_const(asm, row_ptrs[k], r0, 4 * r * g.W * g.cin, scratch=r12)
         cin4 = 4 * g.cin
         pos_bytes = 4 * plan.cblock * plan.a
-        columns = set(group_columns(mx, masks))
-        bases, last = column_bases(g.cin, sorted(columns))
+        cols = group_columns(mx, masks)
+        columns = set(cols)
+        bases, last = column_bases(g.cin, cols)
         values = constants_of(self.bty, self.btx)
         consts = {v: S[31 - k] for k, v in enumerate(values)}
         for v, reg in consts.items():
             asm.vmov_imm(reg, v)
         zero = _Value()
+
+        def load(xs, base, regs):
+            """Window columns xs (every row inside the input), the row pointers moved
+            on where a column lies beyond a VLDR's reach: ({(row, column): value}, base)."""
+            d = {}
+            for x in (x for x in xs if x in columns):
+                if bases[x] != base:
+                    for r in rows:
+                        add_const(asm, ptr_of[r], ptr_of[r], (bases[x] - base) * cin4, scratch=r12)
+                    base = bases[x]
+                for r in rows:
+                    d[r, x] = _Value(regs.take())
+                    asm.vldr(d[r, x].reg, ptr_of[r], (x - base) * cin4)
+            return d, base
+
+        def store_row(row, k, i, regs, kept, zero_reg):
+            """Row i of tile k's V: VNEG where a sum came out negated (into a new
+            register where the value is kept or shared), zeros from a zero register
+            made on first use; frees what no later step reads.  Returns that register."""
+            if any(v.zero for v in row) and zero_reg is None:
+                zero_reg = regs.take()
+                asm.movs(r9, 0)
+                asm.vmov_from_core(zero_reg, r9)
+            for j, v in enumerate(row):
+                if not v.zero and v.sign < 0:
+                    shared = v.reg in kept or sum(1 for u in row if u.reg is v.reg) > 1
+                    dst = regs.take() if shared else v.reg
+                    asm.vneg(dst, v.reg)
+                    row[j] = _Value(dst)
+            for j, v in enumerate(row):
+                asm.vstr(zero_reg if v.zero else v.reg, r1, 4 * k + (i * nx + j) * pos_bytes)
+            for v in row:
+                if not v.zero and v.reg not in kept:
+                    regs.give(v.reg)
+            return zero_reg
 
         def body():
             regs = _Regs([S[i] for i in range(32 - len(consts))])
@@ -211,18 +247,7 @@ class _Emitter:
             for k in range(len(masks)):
                 x0 = k * mx
                 new = [x for x in range(x0, x0 + nx) if (0, x) not in t]
-                d = {}
-                for x in new:
-                    if x not in columns:
-                        continue
-                    if bases[x] != base:
-                        for r in rows:
-                            add_const(asm, ptr_of[r], ptr_of[r], (bases[x] - base) * cin4,
-                                      scratch=r12)
-                        base = bases[x]
-                    for r in rows:
-                        d[r, x] = _Value(regs.take())
-                        asm.vldr(d[r, x].reg, ptr_of[r], (x - base) * cin4)
+                d, base = load(new, base, regs)
                 for x in new:                           # along y
                     for i in range(ny):
                         t[i, x] = _combine(asm, regs, [(self.bty[i][r], d.get((r, x), zero))
@@ -234,21 +259,7 @@ class _Emitter:
                 for i in range(ny):                     # along x, a row at a time
                     row = [_combine(asm, regs, [(self.btx[j][x], t[i, x0 + x]) for x in range(nx)],
                                     consts) for j in range(nx)]
-                    if any(v.zero for v in row) and zero_reg is None:
-                        zero_reg = regs.take()
-                        asm.movs(r9, 0)
-                        asm.vmov_from_core(zero_reg, r9)
-                    for j, v in enumerate(row):
-                        if not v.zero and v.sign < 0:
-                            shared = v.reg in kept or sum(1 for u in row if u.reg is v.reg) > 1
-                            dst = regs.take() if shared else v.reg
-                            asm.vneg(dst, v.reg)
-                            row[j] = _Value(dst)
-                    for j, v in enumerate(row):
-                        asm.vstr(zero_reg if v.zero else v.reg, r1, 4 * k + (i * nx + j) * pos_bytes)
-                    for v in row:
-                        if not v.zero and v.reg not in kept:
-                            regs.give(v.reg)
+                    zero_reg = store_row(row, k, i, regs, kept, zero_reg)
                 for x in range(x0, x0 + mx):             # columns no later tile reads
                     for i in range(ny):
                         if not t[i, x].zero:

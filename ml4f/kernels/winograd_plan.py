@@ -225,9 +225,9 @@ def _transform_ops(bt, mask_rows, masks, mx: int) -> int:
     cols = set(group_columns(mx, masks))
     total = 0
     t_nonzero = {}
-    for x in range(max(cols, default=-1) + 1):
+    for x in cols:
         for i in range(ny):
-            coefs = [bty[i][r] for r in range(ny) if bty[i][r] and mask_rows[r] and x in cols]
+            coefs = [bty[i][r] for r in range(ny) if bty[i][r] and mask_rows[r]]
             total += _combo_cycles(coefs)
             t_nonzero[i, x] = bool(coefs)
     for k in range(len(masks)):
@@ -244,7 +244,7 @@ def input_transform_cycles(g: Geometry, plan: WinogradPlan, mask_rows, masks) ->
     bty, btx = WINOGRAD[plan.tile[0]][0], WINOGRAD[plan.tile[1]][0]
     mx, rows = plan.tile[1], sum(mask_rows)
     cols = group_columns(mx, masks)
-    bases, last = column_bases(g.cin, cols)
+    bases, _ = column_bases(g.cin, cols)
     moves = len(set(bases.values()) - {0})
     zeros = any(not all(m) for m in masks) or not all(mask_rows)
     per = (2 * rows * len(cols) + ALU * rows * moves
@@ -468,9 +468,10 @@ def choose_winograd(graph: Graph, *, float16: bool, optimize: str, limit: float,
     most BALANCED_OBJECT_GROWTH, "size" none.  Each takes the fastest of its
     plans that fits what is left of that budget and whose scratch keeps the
     arena within `limit` (arena_allowance.arena_limit of the direct kernels'
-    arena), or stays direct; "always" takes every one that fits `max_arena`.  The convolutions of the graph and of its streamed regions
-    are considered (a region's rings then hold the Winograd windows and whole tile
-    rows, streaming.py); those of frame-by-frame ops stay direct."""
+    arena), or stays direct; "always" takes every one that fits `max_arena`.
+    The convolutions of the graph and of its streamed regions are considered (a
+    region's rings then hold the Winograd windows and whole tile rows,
+    streaming.py); those of frame-by-frame ops stay direct."""
     from ..plan import plan_arena
     always = mode == "always"
     if mode == "off" or (optimize == "size" and not always):
