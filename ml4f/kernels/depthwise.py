@@ -146,23 +146,32 @@ def _add_cycles(value: int) -> int:
 
 
 def column_loads(offsets, n: int):
-    """How a resident tile loads n floats at each byte offset of one input row
-    (from the row pointer): per offset (new base offset or None, offset from
-    the base).  n <= 2: VLDR at an offset within reach of the base; else VLDM
-    at the base.  A base moves only when the next column is out of reach."""
-    steps, base = [], 0
-    for off in offsets:
-        rel = off - base
-        if n <= 2:
-            ok = 0 <= rel and rel + 4 * (n - 1) <= VLDR_REACH
-        else:
-            ok = rel == 0
-        if ok:
-            steps.append((None, rel))
-        else:
+    """How a resident tile loads n floats at each byte offset of one input row:
+    (the row pointer's offset from the row start, per offset (new base offset
+    from the row start or None, offset from the current base)).  n <= 2: VLDR
+    within reach (+-VLDR_REACH) of the base, so a base placed VLDR_REACH past
+    a column serves the columns on both sides of it (one pointer for a window
+    of up to 2 * VLDR_REACH bytes); else VLDM at the base.  A base moves only
+    when the next column is out of reach."""
+    if n > 2:
+        steps, base = [], 0
+        for off in offsets:
+            steps.append((None, 0) if off == base else (off, 0))
             base = off
-            steps.append((off, 0))
-    return steps
+        return 0, steps
+    hi = VLDR_REACH - 4 * (n - 1)
+
+    def placed(off):        # the farthest base that still reaches `off`
+        return off + VLDR_REACH if offsets[-1] - off > hi else off
+    origin = base = placed(offsets[0])
+    steps = []
+    for off in offsets:
+        if -VLDR_REACH <= off - base <= hi:
+            steps.append((None, off - base))
+        else:
+            base = placed(off)
+            steps.append((base, off - base))
+    return origin, steps
 
 
 def resident_regs(g: Geometry, p: int, n: int, m: int, rows: int = 1) -> int:
@@ -228,8 +237,8 @@ def resident_tile_cycles(g: Geometry, ranges, n: int, m: int, act, residual, row
                          kys=None) -> float:
     p, nm, c4 = len(ranges), n * m, 4 * g.cin
     cols, jobs = resident_jobs(g, ranges, rows, kys)
-    steps = column_loads([q * c4 for q in cols], n)
-    load = [(_add_cycles(b) if b is not None else 0) + (n * VLDR if n <= 2 else vldm(n)) for b, _ in steps]
+    origin, steps = column_loads([q * c4 for q in cols], n)
+    load = [(_add_cycles(b - origin) if b is not None else 0) + (n * VLDR if n <= 2 else vldm(n)) for b, _ in steps]
     loads = sum(load[i] for _, i, _ in jobs)
     in_rows = sorted({ir for ir, _, _ in jobs})
     row_steps = sum(_add_cycles((b - a) * g.W * c4) for a, b in zip(in_rows, in_rows[1:]))
@@ -612,7 +621,7 @@ class _Emitter:
         xsets = [[S[base + k * n + i] for i in range(n)] for k in range(INPUT_SETS)]
         temps = (S[base + INPUT_SETS * n], S[base + INPUT_SETS * n + 1])
         cols, jobs = resident_jobs(g, ranges, rows, kys)
-        steps = column_loads([col * c4 for col in cols], n)
+        origin, steps = column_loads([col * c4 for col in cols], n)
         state = {"ptr": P, "turn": 0}
 
         def address(j):            # the pointer work before job j's load (row step, new base)
@@ -626,7 +635,7 @@ class _Emitter:
             if new_base is not None:
                 state["ptr"] = (R, R2)[state["turn"]]
                 state["turn"] ^= 1
-                add_const(asm, state["ptr"], P, new_base, scratch=SCRATCH)
+                add_const(asm, state["ptr"], P, new_base - origin, scratch=SCRATCH)
 
         def load(j):
             xs, rel = xsets[j % INPUT_SETS], steps[jobs[j][1]][1]
@@ -636,7 +645,7 @@ class _Emitter:
             else:
                 asm.vldm(state["ptr"], xs[0], n)
 
-        asm.mov(P, R_TILE)
+        add_const(asm, P, R_TILE, origin, scratch=SCRATCH)     # the row pointer at the window's origin
         started = set()
         items = []
         for j, (ir, i, products) in enumerate(jobs):
