@@ -39,7 +39,7 @@ from .conv_layout import (
     ky_bytes,
     merged,
 )
-from .conv_plan import MAX_TILE_PIXELS, ConvPlan, choose_plan, kx_unrolled, tile_groups
+from .conv_plan import MAX_TILE_PIXELS, ConvPlan, bias_shared, choose_plan, kx_unrolled, tile_groups
 from .immediates import add_const
 from .loads import load_columns
 from .loops import chunked, counted_loop
@@ -80,6 +80,7 @@ class _Emitter:
         self.residual_delta = ins[1] - out_off if op.residual else 0   # fused merge operand
         self.reverse = op.output in ctx.reversed      # rows bottom to top (see plan.py)
         self.streamed = False
+        self.bias_pending = False     # the tile's first products start the sums from the bias
 
     def layout(self, placement=None) -> None:
         g, ctx, plan = self.g, self.ctx, self.plan
@@ -145,9 +146,11 @@ class _Emitter:
             add_const(asm, R_W, R_W, start, scratch=C_CHUNK)
         acc = [[S[q * bb + j] for j in range(bb)] for q in range(p)]
         asm.vldm(R_WBLK, acc[0][0], bb)                        # bias
-        for q in range(1, p):
-            for j in range(bb):
-                asm.vmov(acc[q][j], acc[0][j])
+        self.bias_pending = bias_shared(g, plan, ranges, self.f16)   # the first products add it
+        if not self.bias_pending:
+            for q in range(1, p):
+                for j in range(bb):
+                    asm.vmov(acc[q][j], acc[0][j])
         if not unrolled:
             ctx.reload(C_KY, SL_NKY)
             top = asm.here()
@@ -194,14 +197,17 @@ class _Emitter:
         pixels = range(len(acc)) if pixels is None else pixels
         acc_p = [acc[q] for q in pixels]
         x_p = [x[q] for q in pixels]
+        first, self.bias_pending = self.bias_pending, False
+        assert not first or len(acc_p) == len(acc)
         if self.plan.wrows:
             for i in range(mc):
                 load_weights(asm, R_W, ws, bb, f16)
-                emit_macs(asm, acc_p, [[row[i]] for row in x_p], [ws[:bb]], temps)
+                emit_macs(asm, acc_p, [[row[i]] for row in x_p], [ws[:bb]], temps,
+                          bias_in_first=first and i == 0)
         else:
             load_weights(asm, R_W, ws, mc * bb, f16)
             w = [[ws[i * bb + j] for j in range(bb)] for i in range(mc)]
-            emit_macs(asm, acc_p, x_p, w, temps)
+            emit_macs(asm, acc_p, x_p, w, temps, bias_in_first=first)
 
     def chunk_row(self, p, bb, nkx, acc, ptrs) -> int:
         """One input row of the reduction with per-pixel pointers; returns the

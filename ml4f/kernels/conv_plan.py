@@ -66,6 +66,23 @@ def kx_unrolled(nkx: int, unroll: int) -> bool:
     return nkx <= KX_UNROLL and not (nkx > KX_UNROLL_WITH_CHUNKS and unroll > 1)
 
 
+def bias_shared(g: Geometry, plan: ConvPlan, ranges, f16: bool) -> bool:
+    """Whether a tile's sums start from its first pixel's bias registers (see
+    mac.emit_macs bias_in_first) instead of (p - 1) * bb copies of them: the
+    chunks scheme, where every pixel reads every tap, when the tile's first
+    chunk is straight-line code (not the body of a loop that runs it again)."""
+    if plan.scheme != "chunks" or len(ranges) < 2 or not (g.KH == 1 or plan.unroll_ky):
+        return False
+    nkx = ranges[0][1] - ranges[0][0]
+    if merged(g, plan, f16):
+        length = nkx * g.cin
+    elif nkx == 1 or kx_unrolled(nkx, plan.unroll):
+        length = g.cin
+    else:
+        return False
+    return length // plan.m < 2 * plan.unroll           # chunked(): at most one pass of its loop
+
+
 # ------------------------------------------------------------------ register needs
 def tile_groups(g: Geometry, plan: ConvPlan):
     """(count, ranges) per group of identical tiles along an output row; ranges
@@ -145,7 +162,8 @@ def row_cycles(g: Geometry, plan: ConvPlan, ranges, bb: int, f16: bool) -> float
 def tile_cycles(g: Geometry, plan: ConvPlan, ranges, bb: int, nky: int, f16: bool, act: str) -> float:
     p = len(ranges)
     pointers = p if plan.scheme == "chunks" else 1
-    setup = pointers * ALU + KY_SETUP + vldm(bb) + (p - 1) * bb * VMOV + TILE_SETUP_EXTRA
+    copies = 0 if bias_shared(g, plan, ranges, f16) else (p - 1) * bb
+    setup = pointers * ALU + KY_SETUP + vldm(bb) + copies * VMOV + TILE_SETUP_EXTRA
     if act == "linear":
         stores = p * store(bb)
     else:
