@@ -393,3 +393,45 @@ def test_depthwise_cost_model_is_close_to_the_emulator(monkeypatch, h, w, c, m, 
         plan = gen.layers[0].plan
         estimate = dw.layer_cycles(dw._geometry(op), plan, m, f16, op.activation, op.residual)
         assert abs(estimate - cycles) <= 0.05 * cycles, (plan, estimate, cycles)
+
+
+@pytest.mark.parametrize("stride_bytes,count,n", [(256, 13, 1), (128, 25, 1), (64, 7, 2), (512, 9, 1),
+                                                  (4, 3, 1), (12, 5, 3)])
+def test_depthwise_column_loads_reach_both_sides(stride_bytes, count, n):
+    """Each column is loaded within VLDR's reach of its base (+-1020 bytes); a
+    base covers up to 2 KB of window, so a new one comes only every 2 KB
+    (VLDM, n > 2: one base per column)."""
+    from ml4f.kernels.depthwise import column_loads
+    from ml4f.kernels.loads import VLDR_REACH
+    offsets = [stride_bytes * i for i in range(count)]
+    origin, steps = column_loads(offsets, n)
+    base, moves = origin, 0
+    for off, (new_base, rel) in zip(offsets, steps):
+        if new_base is not None:
+            base, moves = new_base, moves + 1
+        assert off == base + rel
+        if n > 2:
+            assert rel == 0
+        else:
+            assert -VLDR_REACH <= rel and rel + 4 * (n - 1) <= VLDR_REACH
+    span = offsets[-1] - offsets[0]
+    if n <= 2:
+        assert moves <= (span // (2 * VLDR_REACH) if span > VLDR_REACH else 0)
+        assert 0 <= origin <= 4095                      # one ADDW from the tile pointer
+    else:
+        assert moves == count - 1
+
+
+def test_conv_tiles_start_from_the_first_pixels_bias():
+    """A pointwise convolution with several pixels per tile: no bias copies
+    (VMOV between S registers) in the tile, the outputs as the reference's."""
+    from ml4f.kernels.conv_geometry import Geometry
+    from ml4f.kernels.conv_plan import bias_shared, tile_groups
+    rng = np.random.default_rng(8)
+    op = conv_op(rng, 6, 9, 8, 16, (1, 1), (1, 1), "valid", act=RELU)
+    err, gen = run_op(op, inputs=3)
+    assert err <= RTOL
+    plan, g = gen.layers[0].plan, Geometry.of(op)
+    assert plan.a > 1 and all(bias_shared(g, plan, ranges, False) for _, ranges in tile_groups(g, plan))
+    listing = gen.program.listing()
+    assert "vmov.f32 s" not in listing, listing
