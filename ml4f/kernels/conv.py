@@ -45,7 +45,7 @@ from .loads import load_columns
 from .loops import chunked, counted_loop
 from .mac import emit_macs, load_weights
 from .registry import kernel
-from .rowloop import (SL_NKY, SL_OUTSLICE, SL_ROWIN, emit_row_loop, next_slice, residual_delta_loader,
+from .rowloop import (SL_NKY, SL_OUTSLICE, SL_ROWIN, emit_row_loop, residual_delta_loader,
                       row_table)
 from .store import combine_residual, store_activated
 
@@ -105,8 +105,8 @@ class _Emitter:
         self.layout()
         emit_row_loop(self.ctx, self.g, table_off=self.table_off, in_off=self.in_off,
                       out_off=self.out_off, w_off=self.w_off, wreg=R_WBLK, width=self.plan.b,
-                      total=self.g.cout, body=self.block, reverse=self.reverse,
-                      out_row_bytes=self.out.row_bytes)
+                      total=self.g.cout, body=self.block, slice_steps=self.slice_steps(),
+                      reverse=self.reverse, out_row_bytes=self.out.row_bytes)
 
     def emit_streamed(self, placement) -> None:
         """A subroutine running a range of rows inside a streamed region
@@ -115,7 +115,11 @@ class _Emitter:
         self.layout(placement)
         emit_row_loop(self.ctx, self.g, table_off=self.table_off, in_off=self.in_off,
                       out_off=self.out_off, w_off=self.w_off, wreg=R_WBLK, width=self.plan.b,
-                      total=self.g.cout, body=self.block, streamed=True)
+                      total=self.g.cout, body=self.block, slice_steps=self.slice_steps(), streamed=True)
+
+    def slice_steps(self):
+        """The per-block slot the row loop advances: the output pointer."""
+        return ((SL_OUTSLICE, 4 * self.plan.b),)
 
     def block(self, bb: int, wskip_slot: int) -> None:
         g, asm, ctx, plan = self.g, self.asm, self.ctx, self.plan
@@ -125,7 +129,6 @@ class _Emitter:
             with counted_loop(asm, C_TILE, count):
                 self.tile(ranges, bb, wskip_slot)
         add_const(asm, R_WBLK, R_WBLK, self.block_bytes[bb], scratch=r0)
-        next_slice(ctx, 4 * bb)
 
     def tile(self, ranges, bb: int, wskip_slot: int) -> None:
         """One tile: p = len(ranges) pixels x bb channels; pixel q uses taps kx in ranges[q]."""

@@ -70,7 +70,7 @@ from .loads import VLDR_REACH, load_columns, load_columns_cycles
 from .loops import counted_loop
 from .mac import emit_products, load_weights
 from .registry import kernel
-from .rowloop import (SL_NKY, SL_OUTSLICE, SL_ROWIN, RowPlacement, emit_row_loop, next_slice,
+from .rowloop import (SL_NKY, SL_OUTSLICE, SL_ROWIN, RowPlacement, emit_row_loop,
                       residual_delta_loader, row_table)
 from .activations import core_capable, core_consts, core_relu
 from .store import combine_residual, move_to_core, store_activated
@@ -79,9 +79,10 @@ MAX_TILE_PIXELS = 10         # pixels per tile tried
 MAX_GROUP_CHANNELS = 8       # input channels per group tried
 MAX_RESIDENT_PIXELS = 24     # pixels per tile tried with resident weights
 INPUT_SETS = 3               # resident: input registers in flight (loaded two columns ahead)
+MAX_VLDM = 16                # S registers per VLDM of the resident weights
 # estimates (named as in conv_plan.py)
 ROW_LOOP = 20                # per output row: the row table, spills and reloads (emit_row_loop)
-SLICE_LOOP = 12              # per output row and group: pointer reloads, the group loop
+SLICE_LOOP = 6               # per output row and group: pointer reloads and steps, the group loop
 TILE_SETUP = 8               # pointers, the weight pointer from its spill slot, the ky count
 ROW_STEP_EXTRA = 1           # per kernel row besides the input step and the ky loop
 RESIDENT_TILE_SETUP = 2      # resident: the window pointer, the tile step
@@ -214,10 +215,12 @@ def resident_weight_cycles(g: Geometry, nm: int, f16: bool) -> int:
     taps = g.KH * g.KW
     if f16:
         return vldm(nm) + ALU + taps * weight_load(nm, True)
+    if nm + taps * nm <= MAX_VLDM:
+        return vldm(nm + taps * nm)
     count, total = taps * nm, vldm(nm) + ALU
     while count:
-        total += vldm(min(count, 16))
-        count -= min(count, 16)
+        total += vldm(min(count, MAX_VLDM))
+        count -= min(count, MAX_VLDM)
     return total
 
 
@@ -520,7 +523,8 @@ class _Emitter:
         self.layout()
         emit_row_loop(self.ctx, self.g, table_off=self.table_off, in_off=self.in_off,
                       out_off=self.out_off, w_off=self.w_off, wreg=R_WGRP, width=self.plan.n,
-                      total=self.g.cin, body=self.group, reverse=self.reverse,
+                      total=self.g.cin, body=self.group, slice_steps=self.slice_steps(),
+                      reverse=self.reverse,
                       rows=len(self.entries) if pairs else None, out_in_table=pairs)
 
     def emit_streamed(self, placement) -> None:
@@ -532,10 +536,17 @@ class _Emitter:
         self.layout(placement)
         emit_row_loop(self.ctx, self.g, table_off=self.table_off, in_off=self.in_off,
                       out_off=self.out_off, w_off=self.w_off, wreg=R_WGRP, width=self.plan.n,
-                      total=self.g.cin, body=self.group, streamed=True)
+                      total=self.g.cin, body=self.group, slice_steps=self.slice_steps(), streamed=True)
+
+    def slice_steps(self):
+        """The per-group slots the row loop advances: the output and input pointers."""
+        return ((SL_OUTSLICE, 4 * self.plan.n * self.m), (SL_ROWIN, 4 * self.plan.n))
 
     def group(self, n: int, wskip_slot: int):
         g, asm, ctx, plan = self.g, self.asm, self.ctx, self.plan
+        dispatch = plan.scheme == "resident" and len(self.kinds()) > 1
+        if dispatch:
+            ctx.reload(r0, SL_NKY)          # first: the test below does not wait for it
         ctx.reload(R_TILE, SL_ROWIN)
         ctx.reload(R_O, SL_OUTSLICE)
         if plan.scheme == "resident":
@@ -559,8 +570,7 @@ class _Emitter:
             cond = {"single": "eq", "pair": "gt", "edge": "lt"}
             labels = {k: asm.label() for k in kinds[1:]}
             done = asm.label()
-            if len(kinds) > 1:
-                ctx.reload(r0, SL_NKY)
+            if dispatch:
                 if not coded:
                     asm.cmp(r0, g.KH)
                 for k in kinds[1:]:
@@ -579,7 +589,6 @@ class _Emitter:
                 with counted_loop(asm, C_TILE, count):
                     self.tile(ranges, n, wskip_slot, plan.scheme)
         add_const(asm, R_WGRP, R_WGRP, self.group_bytes[n], scratch=r0)
-        next_slice(ctx, 4 * n * self.m, extra=((SL_ROWIN, 4 * n),))
 
     def edge_row(self, n: int, wskip_slot: int):
         edge = self.plan.edge
@@ -595,14 +604,17 @@ class _Emitter:
         nw = g.KH * g.KW * nm
         bias = [S[FP_REGS - nw - nm + j] for j in range(nm)]
         ws = [S[FP_REGS - nw + i] for i in range(nw)]
-        asm.vldm(R_WGRP, bias[0], nm)
-        asm.add(R_W, R_WGRP, 4 * nm)
+        if not self.f16 and nm + nw <= MAX_VLDM:        # bias and taps: one VLDM
+            asm.vldm(R_WGRP, bias[0], nm + nw)
+        else:
+            asm.vldm(R_WGRP, bias[0], nm)
+            asm.add(R_W, R_WGRP, 4 * nm)
         if self.f16:
             for t in range(g.KH * g.KW):
                 load_weights(asm, R_W, ws[t * nm:], nm, True)
-        else:
-            for i in range(0, nw, 16):
-                asm.vldm(R_W, ws[i], min(16, nw - i), wb=True)
+        elif nm + nw > MAX_VLDM:
+            for i in range(0, nw, MAX_VLDM):
+                asm.vldm(R_W, ws[i], min(MAX_VLDM, nw - i), wb=True)
         w = {(ky, kx): ws[(ky * g.KW + kx) * nm:(ky * g.KW + kx + 1) * nm]
              for ky in range(g.KH) for kx in range(g.KW)}
         for ox0, count, q, ranges in row_tiles(g, p):

@@ -80,7 +80,8 @@ def row_table(g: Geometry, op, ky_bytes_full: int, ky_bytes_rest: int,
 def emit_row_loop(ctx: KernelContext, g: Geometry, *, table_off: int, in_off: int, out_off: int,
                   w_off: int, wreg, width: int, total: int, body, reverse: bool = False,
                   streamed: bool = False, out_row_bytes: int | None = None,
-                  rows: int | None = None, out_in_table: bool = False) -> None:
+                  rows: int | None = None, out_in_table: bool = False,
+                  slice_steps: tuple = ()) -> None:
     """For every output row (top to bottom, or bottom to top if `reverse`: the
     table is in that order), for every slice of `width` of `total` output
     channels (and a last narrower one): body(slice_width, wskip_slot).  At each
@@ -90,7 +91,9 @@ def emit_row_loop(ctx: KernelContext, g: Geometry, *, table_off: int, in_off: in
     one output row to the next, if the rows are not packed.  `rows`: table
     entries, if not one per output row; `out_in_table`: each entry has a fifth
     word, its output offset (entries that make several rows, see
-    depthwise.py), instead of the rows following each other."""
+    depthwise.py), instead of the rows following each other.  `slice_steps`:
+    per-slice slots ((slot, bytes), SL_OUTSLICE's included) the loop advances
+    after each body, with the slice count (see step_slots)."""
     asm = ctx.asm
     row_bytes = 4 * g.OW * g.cout if out_row_bytes is None else out_row_bytes
     if streamed:                       # a subroutine: r0 = table offset of the first row, r1 = rows
@@ -134,11 +137,12 @@ def emit_row_loop(ctx: KernelContext, g: Geometry, *, table_off: int, in_off: in
         ctx.spill(r0, SL_SLICES)
         top = asm.here()
         body(width, SL_WSKIP)
-        count_down(ctx, SL_SLICES, top)
+        step_slots(ctx, slice_steps, SL_SLICES, top)
     elif full == 1:
         body(width, SL_WSKIP)
+        step_slots(ctx, slice_steps if rest else ())
     if rest:
-        body(rest, SL_WSKIP_REST)
+        body(rest, SL_WSKIP_REST)     # the last slice: its pointers are not needed after it
     if streamed:
         copy_to_repeated_slot(ctx, row_bytes)
     elif not out_in_table:
@@ -187,13 +191,30 @@ def copy_to_repeated_slot(ctx: KernelContext, row_bytes: int, mirror=None, out=N
     asm.bind(done)
 
 
-def next_slice(ctx: KernelContext, out_step: int, extra=()) -> None:
-    """Advance the slice output pointer (and other per-slice slots: (slot, step))."""
+STEP_REGS = (r0, r1, r2)         # free at the end of every slice body (scratch: r3)
+
+
+def step_slots(ctx: KernelContext, steps, counter: int | None = None, top=None) -> None:
+    """The spilled per-slice slots advanced ((slot, bytes) each) and, with `counter`,
+    that slot counted down, back to `top` while not zero: every slot loaded first,
+    into its own register (the loads pipeline and no add waits for its load), the
+    counter's SUBS last (the flags the branch reads)."""
     asm = ctx.asm
-    for slot, step in ((SL_OUTSLICE, out_step),) + tuple(extra):
-        ctx.reload(r0, slot)
-        add_const(asm, r0, r0, step, scratch=r1)
-        ctx.spill(r0, slot)
+    slots = list(steps) + ([(counter, -1)] if counter is not None else [])
+    if len(slots) > len(STEP_REGS):
+        raise ValueError(f"{len(slots)} slots stepped at once, at most {len(STEP_REGS)}")
+    regs = STEP_REGS[:len(slots)]
+    for (slot, _), reg in zip(slots, regs):
+        ctx.reload(reg, slot)
+    for (slot, step), reg in zip(slots, regs):
+        if slot != counter:
+            add_const(asm, reg, reg, step, scratch=r3)
+    if counter is not None:
+        asm.subs(regs[-1], regs[-1], 1)
+    for (slot, _), reg in zip(slots, regs):
+        ctx.spill(reg, slot)
+    if counter is not None:
+        asm.b(top, cond="ne")
 
 
 def row_subroutine(ctx: KernelContext, rows: list[tuple[int, ...]], *, table_reg,
