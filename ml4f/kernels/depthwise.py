@@ -27,20 +27,20 @@ regions run the same code row by row.
 Pairs of full rows (`pair_p` > 0): one pass makes 2 output rows of pair_p
 pixels, each loaded input row feeding both (4 input rows for 2 output rows
 at stride 1, 5 at stride 2).  A pair reads one input row further ahead of
-the output rows it writes, so pairs are made only when the output does not
-overlap the input (ctx.overlapping) and not in streamed regions; the row
-loop's entries then carry their output offset (rowloop.emit_row_loop with
-out_in_table).  The planner puts most depthwise outputs over their input
-(2 rows of margin), so in the benchmark models the pairs are not taken.
+the output rows it writes, so pairs are made only where the output does
+not overlap the input or the op's row_pairs lets the planner keep the output
+a row further away (depthwise_pairs.py, within the arena allowance), and not
+in streamed regions; the row loop's entries then carry their output offset
+(rowloop.emit_row_loop with out_in_table).
 
 Measured with the emulator's cycle model (f32, fused ReLU; the layers of
-MobileNetV1-0.25, DS-CNN and dw_bn, compiled op by op): stride 1 from
-3.60-3.85 to 3.20-3.28 cycles/MAC where the resident scheme is taken
-(48x48x8 3.85 -> 3.23, 24x24x32 3.76 -> 3.22, 12x12x64 3.60 -> 3.28,
-24x24x16 3.77 -> 3.20, 12x12x32 3.61 -> 3.24); stride 2 48x48x16
-4.54 -> 3.92, 24x24x32 4.46 -> 4.03.  With pairs (outputs apart from the
-inputs, clipped rows in the window scheme): 12x12x64 3.13, 25x5x64 3.23
-(the "window" scheme: 3.66), stride 2 48x48x16 3.76, 24x24x32 3.84.
+MobileNetV1-0.25, DS-CNN and dw_bn, compiled op by op, default options):
+stride 1 48x48x8 3.21, 24x24x32 3.15, 24x24x16 3.15 cycles/MAC (single
+rows), 12x12x64 2.89, 6x6x128 2.90, 12x12x32 2.89 (pairs), 25x5x64 3.05
+(the "window" scheme: 3.66); stride 2 48x48x16 3.86 (single rows),
+24x24x32 3.67, 12x12x64 3.82 (pairs), 6x6x128 3.94 (the window scheme).
+The tile scheme before the resident one took 3.60-3.85 at stride 1 and
+4.46-4.54 at stride 2.
 
 Weights per group: [bias n*M f32] [ky][kx][c][m] (each tap word-padded in
 float16).  Padding is never copied: the same row table and column runs as the
