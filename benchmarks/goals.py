@@ -65,6 +65,12 @@ def kernel_layers(m: dict, precision: str) -> list[dict]:
     return layers
 
 
+def _floor_note(layer: dict) -> str:
+    """The layer's floor (ml4f/floors.py), where it has one."""
+    floor = layer.get("floor_cycles_per_mac")
+    return f", floor {floor:.2f}" if floor else ""
+
+
 def evaluate(models: list[dict]) -> list[dict]:
     """One row per goal: what was measured, the limit, and whether it is met
     (None: not measurable in this run, e.g. the model is not part of it)."""
@@ -85,7 +91,8 @@ def evaluate(models: list[dict]) -> list[dict]:
             met = sum(1 for _, L in layers if L["cycles_per_mac"] <= limit)
             rows.append(_row(f"{text}, {precision}: ≤ {limit} c/MAC",
                              f"{met} of {len(layers)} layers; worst {worst['cycles_per_mac']:.3f} "
-                             f"({worst_model}/{worst['name']})", limit, met == len(layers)))
+                             f"({worst_model}/{worst['name']}{_floor_note(worst)})",
+                             limit, met == len(layers)))
 
     lenet = next((m for m in ok if m["name"] == LENET), None)
     if lenet is None:
