@@ -236,6 +236,7 @@ def pixel_store_cycles(act, nm: int) -> int:
     return 2 * consts + 2 * ceil(nm / 2) + per * nm + groups + nm + ALU
 
 
+@lru_cache(maxsize=1 << 14)      # plans of one layer share their tiles
 def resident_tile_cycles(g: Geometry, ranges, n: int, m: int, act, residual, rows: int = 1,
                          kys=None) -> float:
     p, nm, c4 = len(ranges), n * m, 4 * g.cin
@@ -353,11 +354,11 @@ def code_estimate(g: Geometry, plan: DwPlan, m: int) -> int:
     insns = 0
     if plan.scheme == "resident":
         clipped = sorted({r for r in g.row_ranges() if r[1] - r[0] < g.KH}) if plan.edge is None else []
-        for rows, p, kys in [(1, plan.p, None), (2, plan.pair_p, None)] + [(1, plan.p, range(*r)) for r in clipped]:
-            for ox0, count, q, ranges in row_tiles(g, p) if p else ():
-                cols, jobs = resident_jobs(g, ranges, rows, kys)
-                insns += sum(2 * len(pr) * nm + (plan.n if plan.n <= 2 else 2) for _, _, pr in jobs)
-                insns += rows * len(ranges) * (nm + 3) + 8
+        kinds = {k for k, _ in resident_entries(g, plan.pair_p > 0)}
+        rows_made = [(1, plan.p, None)] if "single" in kinds else []
+        rows_made += [(2, plan.pair_p, None)] if "pair" in kinds else []
+        for rows, p, kys in rows_made + [(1, plan.p, r) for r in clipped]:
+            insns += _resident_row_insns(g, p, plan.n, m, rows, kys) if p else 0
     for ox0, count, q, ranges in row_tiles(g, plan.p) if plan.scheme != "resident" else ():
         p = len(ranges)
         products = sum(k1 - k0 for k0, k1 in ranges) * nm
@@ -367,6 +368,18 @@ def code_estimate(g: Geometry, plan: DwPlan, m: int) -> int:
     if plan.scheme == "resident" and plan.edge is not None:
         insns += code_estimate(g, plan.edge, m) // BYTES_PER_INSN + 12
     return BYTES_PER_INSN * insns
+
+
+@lru_cache(maxsize=1 << 12)
+def _resident_row_insns(g: Geometry, p: int, n: int, m: int, rows: int, kys) -> int:
+    """Instructions of the resident tiles making `rows` rows of p-pixel tiles
+    (kys: the valid kernel rows (ky0, ky1) of a clipped row, or None)."""
+    nm, insns = n * m, 0
+    for ox0, count, q, ranges in row_tiles(g, p):
+        cols, jobs = resident_jobs(g, ranges, rows, range(*kys) if kys else None)
+        insns += sum(2 * len(pr) * nm + (n if n <= 2 else 2) for _, _, pr in jobs)
+        insns += rows * len(ranges) * (nm + 3) + 8
+    return insns
 
 
 def choose_plan(op: DepthwiseConv2D, f16: bool, schemes=SCHEMES, optimize: str = "balanced",
@@ -422,14 +435,18 @@ def _choose(g: Geometry, m: int, act, residual, kernel_size: int, f16: bool, sch
             continue
         if best is None or single[0] < best[0]:
             best = single
-        if pairs and any(k == "pair" for k, _ in resident_entries(g, True)):
+        entries = resident_entries(g, True)
+        singles = any(k == "single" for k, _ in entries)
+        if pairs and any(k == "pair" for k, _ in entries):
             for pp in range(1, min(MAX_RESIDENT_PIXELS, g.OW) + 1):
-                plan = dataclasses.replace(single[1], pair_p=pp)
-                if not plan_fits(g, plan, m):
+                if not plan_fits(g, dataclasses.replace(single[1], pair_p=pp), m):
                     break
-                key = resident_key(g, plan, m, f16, act, residual, optimize, budget)
-                if key is not None and key < best[0]:
-                    best = (key, plan)
+                # the rows left single: as wide as alone, or narrower (less code, few such rows)
+                for p in range(single[1].p, 0, -1) if singles else (single[1].p,):
+                    plan = dataclasses.replace(single[1], p=p, pair_p=pp)
+                    key = resident_key(g, plan, m, f16, act, residual, optimize, budget)
+                    if key is not None and key < best[0]:
+                        best = (key, plan)
     if best is None:
         raise CodegenError(f"depth_multiplier {m} needs more registers than the M4F has",
                            layer=name, layer_class=layer_class)
