@@ -435,3 +435,22 @@ def test_conv_tiles_start_from_the_first_pixels_bias():
     assert plan.a > 1 and all(bias_shared(g, plan, ranges, False) for _, ranges in tile_groups(g, plan))
     listing = gen.program.listing()
     assert "vmov.f32 s" not in listing, listing
+
+
+@pytest.mark.parametrize("h,w,c,m,stride,padding,f16,pair_rows", [
+    (8, 40, 3, 1, 1, "same", False, False), (9, 41, 2, 1, 2, "valid", False, False),
+    (10, 50, 4, 1, 1, "same", True, False), (11, 47, 5, 1, 2, "same", False, True),
+    (9, 44, 2, 1, 2, "valid", True, False), (12, 30, 3, 1, 1, "same", False, True)])
+def test_depthwise_resident_tiles_hand_on_shared_columns(monkeypatch, h, w, c, m, stride, padding,
+                                                         f16, pair_rows):
+    """Rows of several resident tiles: the columns a tile shares with the next
+    one are handed on in registers (row_carries), the outputs as the reference's."""
+    from ml4f.kernels import depthwise as dw
+    force_resident(monkeypatch, pair_rows, "resident")
+    rng = np.random.default_rng(h * w + c)
+    op = depthwise_op(rng, h, w, c, m, (3, 3), (stride, stride), padding, act=RELU)
+    err, gen = run_op(op, float16=f16, seed=c)
+    plan, g = gen.layers[0].plan, dw._geometry(op)
+    widths = [(plan.p, 1)] + ([(plan.pair_p, 2)] if plan.pair_p else [])
+    assert any(cin for p, rows in widths for cin, _, _ in dw.row_carries(g, p, plan.n, m, rows)), plan
+    assert err <= RTOL, (plan, err)

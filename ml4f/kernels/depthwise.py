@@ -17,7 +17,11 @@ product of the tile that reads it; the kernel rows are unrolled and the first
 product of each sum adds the bias register (no copy of the bias into the
 sums).  With n = 1 (the usual choice) up to 17 pixels fit: 17 sums, 9
 weights, the bias, 3 inputs, 2 temporaries; one value per pixel is stored at
-offsets from one pointer (VMOV pairs, the integer ReLU, STR).  Rows with
+offsets from one pointer (VMOV pairs, the integer ReLU, STR).  Where the
+registers allow, the columns a tile shares with the next tile of its row (2
+per input row at stride 1, 1 at stride 2) are loaded into registers the next
+tile reads them from instead of loading them again (row_carries; a loop of
+tiles has them loaded once before it).  Rows with
 clipped kernel rows (padding at the top and bottom) run resident too, with
 their valid kernel rows only (edge_p = 0; the row table's kernel rows word
 then holds the row's kind, see _Emitter.kinds), or branch to the "window" or
@@ -182,6 +186,72 @@ def resident_regs(g: Geometry, p: int, n: int, m: int, rows: int = 1) -> int:
     return rows * p * nm + INPUT_SETS * n + 2 + nm + g.KH * g.KW * nm
 
 
+def carry_pairs(g: Geometry, p: int) -> list[tuple[int, int]]:
+    """The window columns a row's p-pixel tiles share with the next tile: (the
+    column in a tile, the same column in the next tile), in column order."""
+    cols = positions(g, ((0, g.KW),) * p)
+    shift, have = p * g.sw, set(cols)
+    return [(c, c - shift) for c in cols if c >= shift and c - shift in have]
+
+
+def carry_regs(g: Geometry, p: int, n: int, rows: int, kys=None) -> int:
+    """S registers holding the shared columns of every input row of a tile."""
+    nky = g.KH if kys is None else len(kys)
+    in_rows = len({r * g.sh + k * g.dh for r in range(rows) for k in range(nky)})
+    return in_rows * len(carry_pairs(g, p)) * n
+
+
+@lru_cache(maxsize=1 << 12)
+def row_carries(g: Geometry, p: int, n: int, m: int, rows: int = 1, kys=None) -> list:
+    """How the tiles of a resident row hand on the columns the next tile reads
+    too, in registers instead of loading them again: per group of row_tiles
+    (g, p), (carry_in, carry_out, preload).  carry_in: its shared columns come
+    from the tile before; carry_out: it loads the next tile's into the
+    registers; preload: a loop whose first tile has no tile before handing
+    them on loads them first.  A loop's tiles all do the same; a shape takes
+    part only with the registers for the columns (after its sums, inputs and
+    temporaries) and, if it both receives and hands on, when each received
+    column is used up before the load of its successor is issued."""
+    groups = row_tiles(g, p)
+    pairs = carry_pairs(g, p)
+    need = carry_regs(g, p, n, rows, kys)
+    none = [(False, False, False)] * len(groups)
+    if not pairs or resident_regs(g, p, n, m, rows) + need > FP_REGS:
+        return none
+
+    def able(ranges, side):          # side 0: holds the columns it hands on, 1: those it receives
+        cols = set(positions(g, ranges))
+        return all(pair[side] in cols for pair in pairs)
+
+    def apart(ranges):               # received columns used up before their successors load
+        index = {c: i for i, c in enumerate(positions(g, ranges))}
+        return all(index[out] - index[inp] >= INPUT_SETS for out, inp in pairs)
+
+    def loops(ranges):
+        return able(ranges, 0) and able(ranges, 1) and apart(ranges)
+
+    def receives(k):
+        count, ranges = groups[k][1], groups[k][3]
+        return loops(ranges) if count > 1 else able(ranges, 1)
+    out = []
+    for k, (_, count, _, ranges) in enumerate(groups):
+        handed = bool(out) and out[-1][1]
+        if count > 1:
+            self_ = loops(ranges)
+            out.append((self_, self_, self_ and not handed))
+            continue
+        carry_in = handed and able(ranges, 1)
+        carry_out = (k + 1 < len(groups) and able(ranges, 0) and receives(k + 1)
+                     and (not carry_in or apart(ranges)))
+        out.append((carry_in, carry_out, False))
+    # a tile that hands on to one that does not take them: nothing to hand on
+    fixed = []
+    for k, (cin, cout, pre) in enumerate(out):
+        nxt = out[k + 1][0] if k + 1 < len(out) else False
+        fixed.append((cin, cout and (nxt or groups[k][1] > 1), pre))
+    return fixed if any(c or o for c, o, _ in fixed) else none
+
+
 def resident_jobs(g: Geometry, ranges, rows: int, kys=None):
     """A resident tile making `rows` output rows with kernel rows `kys` (all,
     or the valid ones of a clipped row): the columns it reads and, in load
@@ -238,11 +308,16 @@ def pixel_store_cycles(act, nm: int) -> int:
 
 @lru_cache(maxsize=1 << 14)      # plans of one layer share their tiles
 def resident_tile_cycles(g: Geometry, ranges, n: int, m: int, act, residual, rows: int = 1,
-                         kys=None) -> float:
+                         kys=None, carried: int = 0) -> float:
+    """One tile; `carried`: p of the row's tiles if its shared columns come
+    from the tile before (row_carries), else 0."""
     p, nm, c4 = len(ranges), n * m, 4 * g.cin
     cols, jobs = resident_jobs(g, ranges, rows, kys)
     origin, steps = column_loads([q * c4 for q in cols], n)
-    load = [(_add_cycles(b - origin) if b is not None else 0) + (n * VLDR if n <= 2 else vldm(n)) for b, _ in steps]
+    skipped = {cols.index(c) for _, c in carry_pairs(g, carried)} if carried else set()
+    value = n * VLDR if n <= 2 else vldm(n)
+    load = [(_add_cycles(b - origin) if b is not None else 0) + (0 if i in skipped else value)
+            for i, (b, _) in enumerate(steps)]
     loads = sum(load[i] for _, i, _ in jobs)
     in_rows = sorted({ir for ir, _, _ in jobs})
     row_steps = sum(_add_cycles((b - a) * g.W * c4) for a, b in zip(in_rows, in_rows[1:]))
@@ -264,6 +339,19 @@ def resident_tile_cycles(g: Geometry, ranges, n: int, m: int, act, residual, row
     return RESIDENT_TILE_SETUP + stalls + loads + row_steps + products * MAC + stores
 
 
+def row_tiles_cycles(g: Geometry, p: int, n: int, m: int, act, residual, rows: int = 1,
+                     kys=None) -> float:
+    """The resident tiles of one row (of `rows` rows), their loops and shared columns."""
+    total = 0
+    in_rows = carry_regs(g, p, n, rows, kys) // (n * len(carry_pairs(g, p)) or 1)
+    for (ox0, count, q, ranges), (cin, cout, pre) in zip(row_tiles(g, p), row_carries(g, p, n, m, rows, kys)):
+        # a preload: per input row and shared column a pointer (and its wait) and n VLDR
+        total += in_rows * len(carry_pairs(g, p)) * (2 * ALU + n * VLDR) if pre else 0
+        total += count * (resident_tile_cycles(g, ranges, n, m, act, residual, rows, kys,
+                                               p if cin else 0) + LOOP)
+    return total
+
+
 def _resident_layer_cycles(g: Geometry, plan: ResidentPlan, m: int, f16: bool, act, residual) -> float:
     entries = resident_entries(g, plan.pair_p > 0)
     kinds = {k for k, _ in entries}
@@ -280,17 +368,14 @@ def _resident_layer_cycles(g: Geometry, plan: ResidentPlan, m: int, f16: bool, a
                 per = SLICE_LOOP + (EDGE_TEST[kind == "edge"] if len(kinds) > 1 or edge is None else 0)
                 if kind == "edge" and edge is None:       # clipped rows resident too
                     per += RESIDENT_ROW_SETUP + resident_weight_cycles(g, n * m, f16)
-                    kys = range(*ranges_of[oy])
-                    for ox0, count, q, ranges in row_tiles(g, plan.p):
-                        per += count * (resident_tile_cycles(g, ranges, n, m, act, residual, 1, kys) + LOOP)
+                    per += row_tiles_cycles(g, plan.p, n, m, act, residual, 1, range(*ranges_of[oy]))
                 elif kind == "edge":
                     for ox0, count, q, ranges in row_tiles(g, edge.p):
                         per += count * (tile_cycles(g, edge, ranges, n, nky, m, f16, act) + LOOP)
                 else:
                     rows, p = (2, plan.pair_p) if kind == "pair" else (1, plan.p)
                     per += RESIDENT_ROW_SETUP + resident_weight_cycles(g, n * m, f16)
-                    for ox0, count, q, ranges in row_tiles(g, p):
-                        per += count * (resident_tile_cycles(g, ranges, n, m, act, residual, rows) + LOOP)
+                    per += row_tiles_cycles(g, p, n, m, act, residual, rows)
                 cache[key] = per
             total += ng * cache[key]
     return total
@@ -634,15 +719,48 @@ class _Emitter:
                 asm.vldm(R_W, ws[i], min(MAX_VLDM, nw - i), wb=True)
         w = {(ky, kx): ws[(ky * g.KW + kx) * nm:(ky * g.KW + kx + 1) * nm]
              for ky in range(g.KH) for kx in range(g.KW)}
-        for ox0, count, q, ranges in row_tiles(g, p):
+        carries = row_carries(g, p, n, m, rows, kys)
+        for (ox0, count, q, ranges), (cin, cout, pre) in zip(row_tiles(g, p), carries):
+            if pre:
+                self.preload_carry(p, n, rows, kys)
             with counted_loop(asm, C_TILE, count):
-                self.resident_tile(ranges, n, bias, w, rows, kys)
+                self.resident_tile(ranges, n, bias, w, rows, kys, (cin, cout, p))
 
-    def resident_tile(self, ranges, n: int, bias, w, rows: int = 1, kys=None):
+    def carry_map(self, p: int, n: int, rows: int, kys) -> dict:
+        """(input row, column) -> the S registers a row's tiles hand on (after
+        the sums, inputs and temporaries of its widest tile): each shared
+        column's registers under its column in the tile handing it on and in
+        the next tile (carry_pairs)."""
+        g = self.g
+        nky = g.KH if kys is None else len(kys)
+        in_rows = sorted({r * g.sh + k * g.dh for r in range(rows) for k in range(nky)})
+        k = rows * p * n * self.m + INPUT_SETS * n + 2
+        regs = {}
+        for ir in in_rows:
+            for out, inp in carry_pairs(g, p):
+                regs[ir, out] = regs[ir, inp] = [S[k + i] for i in range(n)]
+                k += n
+        return regs
+
+    def preload_carry(self, p: int, n: int, rows: int, kys) -> None:
+        """The shared columns of a loop's first tile, loaded before the loop."""
+        g, asm, c4 = self.g, self.asm, 4 * self.g.cin
+        regs = self.carry_map(p, n, rows, kys)
+        for ir in sorted({ir for ir, _ in regs}):
+            for _, inp in carry_pairs(g, p):
+                add_const(asm, P, R_TILE, ir * g.W * c4 + inp * c4, scratch=SCRATCH)
+                for i, reg in enumerate(regs[ir, inp]):
+                    asm.vldr(reg, P, 4 * i)
+
+    def resident_tile(self, ranges, n: int, bias, w, rows: int = 1, kys=None, carry=(False, False, 0)):
         """The tile's window streamed column by column, input row after input row
         (each input row feeding every output row of the pass that reads it): each
         column's load issued while the products of the column two before run
-        (INPUT_SETS sets of input registers), so no product waits for a load."""
+        (INPUT_SETS sets of input registers), so no product waits for a load.
+        `carry` (carry_in, carry_out, p of the row's tiles, see row_carries):
+        the columns shared with the tile before come from its registers (not
+        loaded), those shared with the next one are loaded into registers it
+        finds them in (carry_map)."""
         g, asm, ctx, m = self.g, self.asm, self.ctx, self.m
         p, nm, c4 = len(ranges), n * m, 4 * g.cin
         acc = [[[S[(r * p + q) * nm + j] for j in range(nm)] for q in range(p)] for r in range(rows)]
@@ -652,6 +770,16 @@ class _Emitter:
         cols, jobs = resident_jobs(g, ranges, rows, kys)
         origin, steps = column_loads([col * c4 for col in cols], n)
         state = {"ptr": P, "turn": 0}
+        carry_in, carry_out, row_p = carry
+        pairs = carry_pairs(g, row_p) if carry_in or carry_out else []
+        mapped = self.carry_map(row_p, n, rows, kys) if pairs else {}
+        handed = {inp for _, inp in pairs} if carry_in else set()
+        kept = ({inp for _, inp in pairs} if carry_in else set()) | ({out for out, _ in pairs} if carry_out else set())
+        carry_regs_ = {key: regs for key, regs in mapped.items() if key[1] in kept}
+
+        def inputs(j):             # the registers job j's column goes to
+            ir, i, _ = jobs[j]
+            return carry_regs_.get((ir, cols[i]), xsets[j % INPUT_SETS])
 
         def address(j):            # the pointer work before job j's load (row step, new base)
             ir, i, _ = jobs[j]
@@ -667,7 +795,9 @@ class _Emitter:
                 add_const(asm, state["ptr"], P, new_base - origin, scratch=SCRATCH)
 
         def load(j):
-            xs, rel = xsets[j % INPUT_SETS], steps[jobs[j][1]][1]
+            xs, rel = inputs(j), steps[jobs[j][1]][1]
+            if cols[jobs[j][1]] in handed:
+                return                 # the tile before loaded it
             if n <= 2:
                 for k in range(n):
                     asm.vldr(xs[k], state["ptr"], rel + 4 * k)
@@ -678,7 +808,7 @@ class _Emitter:
         started = set()
         items = []
         for j, (ir, i, products) in enumerate(jobs):
-            xs = xsets[j % INPUT_SETS]
+            xs = inputs(j)
             macs = []
             for r, q, ky, kx in products:
                 for c in range(n):
@@ -697,7 +827,8 @@ class _Emitter:
             address(j)
             load(j)
         emit_products(asm, items, temps)
-        sfree = [S[i] for i in range(rows * p * nm, FP_REGS - g.KH * g.KW * nm - nm)]
+        held = {reg for regs in mapped.values() for reg in regs}      # the next tile's, or this row's
+        sfree = [S[i] for i in range(rows * p * nm, FP_REGS - g.KH * g.KW * nm - nm) if S[i] not in held]
         for r in range(rows):
             ptr = R_O
             if r:                       # the next output row, through a free pointer
