@@ -89,8 +89,8 @@ ROW_LOOP = 20                # per output row: the row table, spills and reloads
 SLICE_LOOP = 6               # per output row and group: pointer reloads and steps, the group loop
 TILE_SETUP = 8               # pointers, the weight pointer from its spill slot, the ky count
 ROW_STEP_EXTRA = 1           # per kernel row besides the input step and the ky loop
-RESIDENT_TILE_SETUP = 2      # resident: the window pointer, the tile step
-RESIDENT_ROW_SETUP = 7       # resident: per full row, the weight pointer and the first loads' wait
+RESIDENT_TILE_SETUP = 1      # resident: the tile step (the tile pointer is the row pointer)
+RESIDENT_ROW_SETUP = 4       # resident: per full row, the first loads' wait
 EDGE_TEST = (7, 5)           # resident with edge rows: the kernel-row test and branches (full, edge row)
 P, R, R_W, R_TILE, R_O, R_WGRP, C_TILE, C_KY, R2 = r0, r1, r2, r3, r4, r5, r6, r7, lr
 TEMPS = (r8, r9, r10, r11)           # free core registers for the fused activation
@@ -184,6 +184,25 @@ def resident_regs(g: Geometry, p: int, n: int, m: int, rows: int = 1) -> int:
     temporaries, the bias and the KH*KW*n*M weights."""
     nm = n * m
     return rows * p * nm + INPUT_SETS * n + 2 + nm + g.KH * g.KW * nm
+
+
+def final_product_move(sums: list, first: int):
+    """`sums`: the sum each product of a tile adds to, in emission order.  If
+    the last two add to the same sum (its final VADD would wait for the one
+    before), the index of a product to move to just before the last one: the
+    latest one at or after `first` of another sum that adds nothing after it
+    (so every sum keeps its order); else None."""
+    if len(sums) < 3 or sums[-1] != sums[-2]:
+        return None
+    for i in range(len(sums) - 3, first - 1, -1):
+        if sums[i] != sums[-1] and sums[i] not in sums[i + 1:]:
+            return i
+    return None
+
+
+def tile_origin(g: Geometry, ranges, n: int) -> int:
+    """Where a resident tile's row pointer sits, from its window start (column_loads)."""
+    return column_loads([col * 4 * g.cin for col in positions(g, ranges)], n)[0]
 
 
 def carry_pairs(g: Geometry, p: int) -> list[tuple[int, int]]:
@@ -329,22 +348,27 @@ def resident_tile_cycles(g: Geometry, ranges, n: int, m: int, act, residual, row
         _, i, _ = jobs[j]
         return bool(j and i == 0) or steps[i][0] is not None
     ahead = INPUT_SETS - 1
-    stalls = 1 + sum(1 for j in range(len(jobs) - ahead) if len(jobs[j][2]) * nm < 2 and emits(j + ahead))
+    sums = [(r, q, c) for _, _, pr in jobs for r, q, _, _ in pr for c in range(nm)]
+    tail = sum(len(pr) for _, _, pr in jobs[:max(0, len(jobs) - INPUT_SETS)]) * nm
+    stalls = int(final_product_move(sums, tail) is None)          # the last two VADDs to one sum
+    stalls += sum(1 for j in range(len(jobs) - ahead) if len(jobs[j][2]) * nm < 2 and emits(j + ahead))
     stalls += sum(1 for j in range(1, min(ahead, len(jobs))) if emits(j))
     if nm == 1 and not residual and strided_store_ok(act):
-        stores = strided_store_cycles(act, p, 4 * g.cout)
+        stores = strided_store_cycles(act, p, 4 * g.cout, rows, 4 * g.OW * g.cout)
     else:
-        stores = p * pixel_store_cycles(act, nm)
-    stores = rows * stores + (rows - 1) * _add_cycles(4 * g.OW * g.cout)
+        stores = rows * p * pixel_store_cycles(act, nm) + (rows - 1) * _add_cycles(4 * g.OW * g.cout)
     return RESIDENT_TILE_SETUP + stalls + loads + row_steps + products * MAC + stores
 
 
 def row_tiles_cycles(g: Geometry, p: int, n: int, m: int, act, residual, rows: int = 1,
                      kys=None) -> float:
     """The resident tiles of one row (of `rows` rows), their loops and shared columns."""
-    total = 0
+    total, at = 0, 0
     in_rows = carry_regs(g, p, n, rows, kys) // (n * len(carry_pairs(g, p)) or 1)
     for (ox0, count, q, ranges), (cin, cout, pre) in zip(row_tiles(g, p), row_carries(g, p, n, m, rows, kys)):
+        origin = tile_origin(g, ranges, n)
+        total += ALU if origin != at else 0           # the tile pointer to the window's origin
+        at = origin
         # a preload: per input row and shared column a pointer (and its wait) and n VLDR
         total += in_rows * len(carry_pairs(g, p)) * (2 * ALU + n * VLDR) if pre else 0
         total += count * (resident_tile_cycles(g, ranges, n, m, act, residual, rows, kys,
@@ -655,42 +679,52 @@ class _Emitter:
             # the entry's kind from its kernel rows word: fewer than KH (clipped,
             # the edge scheme), KH (one full row), KH + 1 (a pair of full rows)
             # or, with resident clipped rows, the kind's index in kinds()
-            def body(k):
+            def body(k):                    # True if it moved R_WGRP to the next group
                 if k == "single":
-                    self.resident_row(n, 1, plan.p)
-                elif k == "pair":
-                    self.resident_row(n, 2, plan.pair_p)
-                elif k == "edge":
+                    return self.resident_row(n, 1, plan.p)
+                if k == "pair":
+                    return self.resident_row(n, 2, plan.pair_p)
+                if k == "edge":
                     self.edge_row(n, wskip_slot)
-                else:
-                    self.resident_row(n, 1, plan.p, range(k[1], k[2]))
+                    return False
+                return self.resident_row(n, 1, plan.p, range(k[1], k[2]))
             kinds = self.kinds()
             coded = self.coded()
-            if not coded:
-                order = {"single": 0, "pair": 1, "edge": 2}
-                kinds = sorted(kinds, key=order.get)
+            # the most frequent kind last, tested first: one taken branch, no jump to the end
+            common = self.common_kind()
+            bodies = [k for k in kinds if k != common] + [common]
             cond = {"single": "eq", "pair": "gt", "edge": "lt"}
-            labels = {k: asm.label() for k in kinds[1:]}
+            labels = {k: asm.label() for k in bodies[1:]}
             done = asm.label()
             if dispatch:
                 if not coded:
                     asm.cmp(r0, g.KH)
-                for k in kinds[1:]:
+                for k in [common] + bodies[1:-1]:
                     if coded:
                         asm.cmp(r0, self.kinds().index(k))
                     asm.b(labels[k], cond="eq" if coded else cond[k])
-            for i, k in enumerate(kinds):
+            for i, k in enumerate(bodies):
                 if i:
                     asm.bind(labels[k])
-                body(k)
-                if i + 1 < len(kinds):
+                if not body(k):
+                    add_const(asm, R_WGRP, R_WGRP, self.group_bytes[n], scratch=r0)
+                if i + 1 < len(bodies):
                     asm.b(done)
             asm.bind(done)
+            return
         else:
             for ox0, count, q, ranges in row_tiles(g, plan.p):
                 with counted_loop(asm, C_TILE, count):
                     self.tile(ranges, n, wskip_slot, plan.scheme)
         add_const(asm, R_WGRP, R_WGRP, self.group_bytes[n], scratch=r0)
+
+    def common_kind(self):
+        """The kind of row entry the layer has most of (the first in kinds() on a tie)."""
+        if self.entries is not None:
+            found = [self.kind_of(k, oy) for k, oy in self.entries]
+        else:
+            found = [self.kind_of("row", oy) for oy in range(self.g.OH)]
+        return max(self.kinds(), key=found.count)
 
     def edge_row(self, n: int, wskip_slot: int):
         edge = self.plan.edge
@@ -706,8 +740,10 @@ class _Emitter:
         nw = g.KH * g.KW * nm
         bias = [S[FP_REGS - nw - nm + j] for j in range(nm)]
         ws = [S[FP_REGS - nw + i] for i in range(nw)]
-        if not self.f16 and nm + nw <= MAX_VLDM:        # bias and taps: one VLDM
-            asm.vldm(R_WGRP, bias[0], nm + nw)
+        combined = not self.f16 and nm + nw <= MAX_VLDM
+        if combined:                                    # bias and taps: one VLDM, to the next group
+            assert self.group_bytes[n] == 4 * (nm + nw)
+            asm.vldm(R_WGRP, bias[0], nm + nw, wb=True)
         else:
             asm.vldm(R_WGRP, bias[0], nm)
             asm.add(R_W, R_WGRP, 4 * nm)
@@ -720,11 +756,17 @@ class _Emitter:
         w = {(ky, kx): ws[(ky * g.KW + kx) * nm:(ky * g.KW + kx + 1) * nm]
              for ky in range(g.KH) for kx in range(g.KW)}
         carries = row_carries(g, p, n, m, rows, kys)
+        at = 0                      # R_TILE's offset from the current tile's window start
         for (ox0, count, q, ranges), (cin, cout, pre) in zip(row_tiles(g, p), carries):
+            if count > 1:           # a loop's tiles start at their origin
+                origin = tile_origin(g, ranges, n)
+                add_const(asm, R_TILE, R_TILE, origin - at, scratch=SCRATCH)
+                at = origin
             if pre:
-                self.preload_carry(p, n, rows, kys)
+                self.preload_carry(p, n, rows, kys, at)
             with counted_loop(asm, C_TILE, count):
-                self.resident_tile(ranges, n, bias, w, rows, kys, (cin, cout, p))
+                at = self.resident_tile(ranges, n, bias, w, rows, kys, (cin, cout, p), at)
+        return combined
 
     def carry_map(self, p: int, n: int, rows: int, kys) -> dict:
         """(input row, column) -> the S registers a row's tiles hand on (after
@@ -742,17 +784,19 @@ class _Emitter:
                 k += n
         return regs
 
-    def preload_carry(self, p: int, n: int, rows: int, kys) -> None:
-        """The shared columns of a loop's first tile, loaded before the loop."""
+    def preload_carry(self, p: int, n: int, rows: int, kys, at: int) -> None:
+        """The shared columns of a loop's first tile, loaded before the loop
+        (R_TILE `at` bytes past its window start)."""
         g, asm, c4 = self.g, self.asm, 4 * self.g.cin
         regs = self.carry_map(p, n, rows, kys)
         for ir in sorted({ir for ir, _ in regs}):
             for _, inp in carry_pairs(g, p):
-                add_const(asm, P, R_TILE, ir * g.W * c4 + inp * c4, scratch=SCRATCH)
+                add_const(asm, P, R_TILE, ir * g.W * c4 + inp * c4 - at, scratch=SCRATCH)
                 for i, reg in enumerate(regs[ir, inp]):
                     asm.vldr(reg, P, 4 * i)
 
-    def resident_tile(self, ranges, n: int, bias, w, rows: int = 1, kys=None, carry=(False, False, 0)):
+    def resident_tile(self, ranges, n: int, bias, w, rows: int = 1, kys=None, carry=(False, False, 0),
+                      at: int = 0) -> int:
         """The tile's window streamed column by column, input row after input row
         (each input row feeding every output row of the pass that reads it): each
         column's load issued while the products of the column two before run
@@ -760,7 +804,10 @@ class _Emitter:
         `carry` (carry_in, carry_out, p of the row's tiles, see row_carries):
         the columns shared with the tile before come from its registers (not
         loaded), those shared with the next one are loaded into registers it
-        finds them in (carry_map)."""
+        finds them in (carry_map).  R_TILE points `at` bytes past the tile's
+        window start and is its row pointer (moved to the window's origin, see
+        column_loads); it ends at the next tile's, as far past it as here: the
+        origin, which is returned."""
         g, asm, ctx, m = self.g, self.asm, self.ctx, self.m
         p, nm, c4 = len(ranges), n * m, 4 * g.cin
         acc = [[[S[(r * p + q) * nm + j] for j in range(nm)] for q in range(p)] for r in range(rows)]
@@ -769,7 +816,7 @@ class _Emitter:
         temps = (S[base + INPUT_SETS * n], S[base + INPUT_SETS * n + 1])
         cols, jobs = resident_jobs(g, ranges, rows, kys)
         origin, steps = column_loads([col * c4 for col in cols], n)
-        state = {"ptr": P, "turn": 0}
+        state = {"ptr": R_TILE, "turn": 0}     # the tile pointer is the row pointer too
         carry_in, carry_out, row_p = carry
         pairs = carry_pairs(g, row_p) if carry_in or carry_out else []
         mapped = self.carry_map(row_p, n, rows, kys) if pairs else {}
@@ -784,15 +831,15 @@ class _Emitter:
         def address(j):            # the pointer work before job j's load (row step, new base)
             ir, i, _ = jobs[j]
             if j and i == 0:
-                add_const(asm, P, P, (ir - jobs[j - 1][0]) * g.W * c4, scratch=SCRATCH)
-                state["ptr"] = P
+                add_const(asm, R_TILE, R_TILE, (ir - jobs[j - 1][0]) * g.W * c4, scratch=SCRATCH)
+                state["ptr"] = R_TILE
             new_base = steps[i][0]
             if i == 0 and new_base is None:
-                state["ptr"] = P
+                state["ptr"] = R_TILE
             if new_base is not None:
                 state["ptr"] = (R, R2)[state["turn"]]
                 state["turn"] ^= 1
-                add_const(asm, state["ptr"], P, new_base - origin, scratch=SCRATCH)
+                add_const(asm, state["ptr"], R_TILE, new_base - origin, scratch=SCRATCH)
 
         def load(j):
             xs, rel = inputs(j), steps[jobs[j][1]][1]
@@ -804,11 +851,14 @@ class _Emitter:
             else:
                 asm.vldm(state["ptr"], xs[0], n)
 
-        add_const(asm, P, R_TILE, origin, scratch=SCRATCH)     # the row pointer at the window's origin
+        add_const(asm, R_TILE, R_TILE, origin - at, scratch=SCRATCH)   # at the window's origin
         started = set()
         items = []
+        tail = 0                          # where the products of the third-last column begin
         for j, (ir, i, products) in enumerate(jobs):
             xs = inputs(j)
+            if j == len(jobs) - INPUT_SETS:
+                tail = sum(1 for it in items if not callable(it))
             macs = []
             for r, q, ky, kx in products:
                 for c in range(n):
@@ -823,20 +873,27 @@ class _Emitter:
                 macs[1:1] = ops[:1]
                 macs[2 + (len(macs) > 2):2 + (len(macs) > 2)] = ops[1:]
             items += macs
+        where = [k for k, it in enumerate(items) if not callable(it)]
+        move = final_product_move([items[k][0] for k in where], tail)
+        if move is not None:              # no further load overwrites its input (none are ahead)
+            items.insert(where[-1] - 1, items.pop(where[move]))
         for j in range(min(INPUT_SETS - 1, len(jobs))):
             address(j)
             load(j)
         emit_products(asm, items, temps)
         held = {reg for regs in mapped.values() for reg in regs}      # the next tile's, or this row's
         sfree = [S[i] for i in range(rows * p * nm, FP_REGS - g.KH * g.KW * nm - nm) if S[i] not in held]
-        for r in range(rows):
+        if nm == 1 and not self.op.residual and strided_store_ok(self.op.activation):
+            store_strided(asm, [[a[0] for a in acc[r]] for r in range(rows)], R_O, 4 * g.cout,
+                          self.op.activation, TEMPS, row_bytes=4 * g.OW * g.cout)
+            rows_left = 0
+        else:
+            rows_left = rows
+        for r in range(rows_left):
             ptr = R_O
             if r:                       # the next output row, through a free pointer
                 ptr = R2
                 add_const(asm, R2, R_O, 4 * g.OW * g.cout - 4 * p * g.cout, scratch=SCRATCH)
-            if nm == 1 and not self.op.residual and strided_store_ok(self.op.activation):
-                store_strided(asm, [a[0] for a in acc[r]], ptr, 4 * g.cout, self.op.activation, TEMPS)
-                continue
             for q in range(p):
                 if self.op.residual:
                     combine_residual(asm, acc[r][q], ptr, self.residual_delta, self.op.residual,
@@ -845,7 +902,9 @@ class _Emitter:
                 store_activated(asm, acc[r][q], ptr, self.op.activation, temps=TEMPS, sfree=sfree)
                 if g.cout != nm:
                     add_const(asm, ptr, ptr, 4 * (g.cout - nm), scratch=SCRATCH)
-        add_const(asm, R_TILE, R_TILE, p * g.sw * c4, scratch=SCRATCH)
+        # to the next tile's window, at the same origin (the row steps undone)
+        add_const(asm, R_TILE, R_TILE, p * g.sw * c4 - jobs[-1][0] * g.W * c4, scratch=SCRATCH)
+        return origin
 
     def tile(self, ranges, n: int, wskip_slot: int, scheme: str):
         """p = len(ranges) output pixels; pixel q uses taps kx in ranges[q]."""
@@ -927,46 +986,53 @@ def strided_store_ok(act) -> bool:
     return act.is_linear or (core_capable(act) and not core_consts(act))
 
 
-def _strided_bases(p: int, stride: int, reach: int):
-    """Per pixel: (pointer step before it or 0, offset from the pointer)."""
+def _strided_bases(p: int, stride: int, reach: int, rows: int = 1, row_bytes: int = 0):
+    """Per value (row after row): (pointer step before it or 0, offset from the
+    pointer); and where the pointer ends, from where it started."""
     out, base = [], 0
-    for q in range(p):
-        if q * stride - base > reach:
-            out.append((q * stride - base, 0))
-            base = q * stride
+    for off in (r * row_bytes + q * stride for r in range(rows) for q in range(p)):
+        if off - base > reach:
+            out.append((off - base, 0))
+            base = off
         else:
-            out.append((0, q * stride - base))
+            out.append((0, off - base))
     return out, base
 
 
-def store_strided(asm, regs, ptr, stride: int, act, temps) -> None:
-    """regs[q] (activated) to [ptr + q * stride]; ptr advances past them all.
-    Pairs of consecutive S registers move to core registers in one VMOV."""
-    bases, last = _strided_bases(len(regs), stride, VSTR_REACH if act.is_linear else STR_REACH)
+def store_strided(asm, regs, ptr, stride: int, act, temps, row_bytes: int = 0) -> None:
+    """regs[r][q] (activated) to [ptr + r * row_bytes + q * stride], the rows
+    at offsets from the one pointer while in reach; ptr advances past a row's
+    values.  Pairs of consecutive S registers move to core registers in one VMOV."""
+    p = len(regs[0])
+    bases, last = _strided_bases(p, stride, VSTR_REACH if act.is_linear else STR_REACH, len(regs),
+                                 row_bytes)
+    values = [r for row in regs for r in row]
     if act.is_linear:
-        for r, (step, off) in zip(regs, bases):
+        for r, (step, off) in zip(values, bases):
             if step:
                 add_const(asm, ptr, ptr, step, scratch=SCRATCH)
             asm.vstr(r, ptr, off)
     else:
-        for q in range(0, len(regs), 2):
-            pair = list(temps[:min(2, len(regs) - q)])
-            move_to_core(asm, pair, regs[q:q + len(pair)])
-            core_relu(asm, pair, act, {})
-            for k, t in enumerate(pair):
-                step, off = bases[q + k]
-                if step:
-                    add_const(asm, ptr, ptr, step, scratch=SCRATCH)
-                asm.str(t, ptr, off)
-    add_const(asm, ptr, ptr, len(regs) * stride - last, scratch=SCRATCH)
+        for row in range(len(regs)):
+            for q in range(0, p, 2):
+                pair = list(temps[:min(2, p - q)])
+                move_to_core(asm, pair, regs[row][q:q + len(pair)])
+                core_relu(asm, pair, act, {})
+                for k, t in enumerate(pair):
+                    step, off = bases[row * p + q + k]
+                    if step:
+                        add_const(asm, ptr, ptr, step, scratch=SCRATCH)
+                    asm.str(t, ptr, off)
+    add_const(asm, ptr, ptr, p * stride - last, scratch=SCRATCH)
 
 
-def strided_store_cycles(act, p: int, stride: int) -> int:
-    bases, last = _strided_bases(p, stride, VSTR_REACH if act.is_linear else STR_REACH)
+def strided_store_cycles(act, p: int, stride: int, rows: int = 1, row_bytes: int = 0) -> int:
+    bases, last = _strided_bases(p, stride, VSTR_REACH if act.is_linear else STR_REACH, rows,
+                                 row_bytes)
     steps = sum(_add_cycles(step) for step, _ in bases if step) + _add_cycles(p * stride - last)
     if act.is_linear:
-        return p * VSTR + steps
-    return ceil(p / 2) * 2 + p * ALU + p + 1 + steps     # VMOV pairs, BIC, STR (pipelined)
+        return rows * p * VSTR + steps
+    return rows * (ceil(p / 2) * 2 + p * ALU + p + 1) + steps   # VMOV pairs, BIC, STR (pipelined)
 
 
 @kernel(DepthwiseConv2D)
