@@ -39,12 +39,11 @@ in streamed regions; the row loop's entries then carry their output offset
 
 Measured with the emulator's cycle model (f32, fused ReLU; the layers of
 MobileNetV1-0.25, DS-CNN and dw_bn, compiled op by op, default options):
-stride 1 48x48x8 3.21, 24x24x32 3.15, 24x24x16 3.15 cycles/MAC (single
-rows), 12x12x64 2.89, 6x6x128 2.90, 12x12x32 2.89 (pairs), 25x5x64 3.05
-(the "window" scheme: 3.66); stride 2 48x48x16 3.86 (single rows),
-24x24x32 3.67, 12x12x64 3.82 (pairs), 6x6x128 3.94 (the window scheme).
-The tile scheme before the resident one took 3.60-3.85 at stride 1 and
-4.46-4.54 at stride 2.
+stride 1 48x48x8 2.87, 24x24x32 2.85, 12x12x64 2.81, 6x6x128 2.87, 24x24x16
+2.85, 12x12x32 2.81 cycles/MAC (pairs), 25x5x64 2.97 (the "window" scheme:
+3.66); stride 2 48x48x16 3.57, 24x24x32 3.59, 12x12x64 3.76 (pairs),
+6x6x128 3.94 (the window scheme).  The tile schemes before the resident one
+took 3.60-3.85 at stride 1 and 4.46-4.54 at stride 2.
 
 Weights per group: [bias n*M f32] [ky][kx][c][m] (each tap word-padded in
 float16).  Padding is never copied: the same row table and column runs as the
