@@ -83,19 +83,28 @@ def dense_tile(inputs: int, units: int, float16: bool):
     return best
 
 
-def depthwise_tile(positions: int, channels: int, float16: bool):
-    """Channel-vectorised: c adjacent channels x a positions, a*c accumulators, c
-    weights of one tap (loaded once per tile, 1/a per MAC) and c inputs per
-    position (1 per MAC, no reuse across taps); VLDM start-ups 1/c (inputs) and
-    1/(a c) (weights).  f16: +0.5/a."""
+def depthwise_tile(rows: int, cols: int, channels: int, kernel=(3, 3), strides=(1, 1),
+                   dilation=(1, 1), float16: bool = False, multiplier: int = 1):
+    """Weights resident, inputs shared by the taps: r output rows x a positions x
+    c adjacent channels (x M outputs each), r*a*c*M accumulators, the KH*KW*c*M
+    weights and c*M biases held, c inputs in flight and two temporaries; the
+    tile's window is loaded once, c adjacent channels per VLDM (1 + c cycles),
+    for r*a*c*M*KH*KW MACs.  The weights load once per row of tiles (not
+    counted; float16 widens them there)."""
+    kh, kw = kernel
     best = None
     for c in range(1, min(channels, S_REGS) + 1):
-        for a in range(1, min(positions, S_REGS) + 1):
-            if a * c + 2 * c > S_REGS:
-                continue
-            cost = 3 + 1 / a + 1 / c + 1 / (a * c) + (0.5 / a if float16 else 0.0)
-            if best is None or cost < best[0] - 1e-12:
-                best = (cost, f"{a}x{c}")
+        cm = c * multiplier
+        held = kh * kw * cm + cm + c + TEMPS
+        for r in range(1, rows + 1):
+            for a in range(1, cols + 1):
+                if r * a * cm + held > S_REGS:
+                    break
+                in_rows = (r - 1) * strides[0] + (kh - 1) * dilation[0] + 1
+                in_cols = (a - 1) * strides[1] + (kw - 1) * dilation[1] + 1
+                cost = 2 + in_rows * in_cols * (1 + c) / (r * a * cm * kh * kw)
+                if best is None or cost < best[0] - 1e-12:
+                    best = (cost, f"{r}x{a}x{c}")
     return best
 
 
@@ -115,7 +124,8 @@ def floor(op, float16: bool = False) -> Floor | None:
         per_mac, tile = conv_tile(oh * ow, oc, float16)
     elif op.kind == "depthwise":
         oh, ow, oc = hwc(op.out_shape)
-        per_mac, tile = depthwise_tile(oh * ow, oc, float16)
+        per_mac, tile = depthwise_tile(oh, ow, op.kernel.shape[2], op.kernel.shape[:2], op.strides,
+                                       op.dilation, float16, op.kernel.shape[3])
     elif op.kind == "dense":
         n, units = op.kernel.shape
         per_mac, tile = dense_tile(n, units, float16)
