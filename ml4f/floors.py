@@ -105,6 +105,22 @@ def depthwise_tile(rows: int, cols: int, channels: int, kernel=(3, 3), strides=(
                 cost = 2 + in_rows * in_cols * (1 + c) / (r * a * cm * kh * kw)
                 if best is None or cost < best[0] - 1e-12:
                     best = (cost, f"{r}x{a}x{c}")
+    return best or _streamed_depthwise_tile(rows * cols, channels * multiplier, float16)
+
+
+def _streamed_depthwise_tile(positions: int, channels: int, float16: bool):
+    """Where the weights do not fit beside a tile (large kernels or depth
+    multipliers): a positions x c channels, c weights of one tap per tile (1/a
+    per MAC), each input loaded per tap (1 per MAC), VLDM start-ups 1/c and
+    1/(a c); f16 + 0.5/a."""
+    best = None
+    for c in range(1, min(channels, S_REGS) + 1):
+        for a in range(1, min(positions, S_REGS) + 1):
+            if a * c + 2 * c > S_REGS:
+                continue
+            cost = 3 + 1 / a + 1 / c + 1 / (a * c) + (0.5 / a if float16 else 0.0)
+            if best is None or cost < best[0] - 1e-12:
+                best = (cost, f"{a}x{c}")
     return best
 
 
