@@ -454,3 +454,14 @@ def test_depthwise_resident_tiles_hand_on_shared_columns(monkeypatch, h, w, c, m
     widths = [(plan.p, 1)] + ([(plan.pair_p, 2)] if plan.pair_p else [])
     assert any(cin for p, rows in widths for cin, _, _ in dw.row_carries(g, p, plan.n, m, rows)), plan
     assert err <= RTOL, (plan, err)
+
+
+def test_depthwise_carry_pairs_narrow_tiles():
+    """Tiles narrower than the kernel's reach share a column both ways: no
+    columns are handed on then; wider ones hand on KW - stride columns."""
+    from ml4f.kernels import depthwise as dw
+    rng = np.random.default_rng(2)
+    g1 = dw._geometry(depthwise_op(rng, 6, 9, 2, 1, (3, 3), (1, 1), "same"))
+    g2 = dw._geometry(depthwise_op(rng, 6, 9, 2, 1, (3, 3), (2, 2), "same"))
+    assert dw.carry_pairs(g1, 1) == [] and dw.carry_pairs(g1, 4) == [(4, 0), (5, 1)]
+    assert dw.carry_pairs(g2, 1) == [(2, 0)]

@@ -209,14 +209,24 @@ def carry_pairs(g: Geometry, p: int) -> list[tuple[int, int]]:
     column in a tile, the same column in the next tile), in column order."""
     cols = positions(g, ((0, g.KW),) * p)
     shift, have = p * g.sw, set(cols)
-    return [(c, c - shift) for c in cols if c >= shift and c - shift in have]
+    pairs = [(c, c - shift) for c in cols if c >= shift and c - shift in have]
+    # a column both handed on and received (tiles narrower than the kernel's
+    # reach) would need two registers at once: none then
+    if {out for out, _ in pairs} & {inp for _, inp in pairs}:
+        return []
+    return pairs
+
+
+def window_rows(g: Geometry, rows: int, kys=None) -> list[int]:
+    """The input rows a tile making `rows` output rows reads (kernel rows `kys`,
+    or all), from its first one."""
+    nky = g.KH if kys is None else len(kys)
+    return sorted({r * g.sh + k * g.dh for r in range(rows) for k in range(nky)})
 
 
 def carry_regs(g: Geometry, p: int, n: int, rows: int, kys=None) -> int:
     """S registers holding the shared columns of every input row of a tile."""
-    nky = g.KH if kys is None else len(kys)
-    in_rows = len({r * g.sh + k * g.dh for r in range(rows) for k in range(nky)})
-    return in_rows * len(carry_pairs(g, p)) * n
+    return len(window_rows(g, rows, kys)) * len(carry_pairs(g, p)) * n
 
 
 @lru_cache(maxsize=1 << 12)
@@ -283,9 +293,8 @@ def resident_jobs(g: Geometry, ranges, rows: int, kys=None):
 
     def row(r, ky):
         return r * g.sh + (ky - kys[0]) * g.dh
-    in_rows = sorted({row(r, ky) for r in range(rows) for ky in kys})
     jobs = []
-    for ir in in_rows:
+    for ir in window_rows(g, rows, kys):
         for i, col in enumerate(cols):
             jobs.append((ir, i, [(r, q, ky, kx) for r in range(rows) for ky in kys
                                  if row(r, ky) == ir for q, kx in users[col]]))
@@ -363,7 +372,7 @@ def row_tiles_cycles(g: Geometry, p: int, n: int, m: int, act, residual, rows: i
                      kys=None) -> float:
     """The resident tiles of one row (of `rows` rows), their loops and shared columns."""
     total, at = 0, 0
-    in_rows = carry_regs(g, p, n, rows, kys) // (n * len(carry_pairs(g, p)) or 1)
+    in_rows = len(window_rows(g, rows, kys))
     for (ox0, count, q, ranges), (cin, cout, pre) in zip(row_tiles(g, p), row_carries(g, p, n, m, rows, kys)):
         origin = tile_origin(g, ranges, n)
         total += ALU if origin != at else 0           # the tile pointer to the window's origin
@@ -773,11 +782,9 @@ class _Emitter:
         column's registers under its column in the tile handing it on and in
         the next tile (carry_pairs)."""
         g = self.g
-        nky = g.KH if kys is None else len(kys)
-        in_rows = sorted({r * g.sh + k * g.dh for r in range(rows) for k in range(nky)})
         k = rows * p * n * self.m + INPUT_SETS * n + 2
         regs = {}
-        for ir in in_rows:
+        for ir in window_rows(g, rows, kys):
             for out, inp in carry_pairs(g, p):
                 regs[ir, out] = regs[ir, inp] = [S[k + i] for i in range(n)]
                 k += n
@@ -819,13 +826,13 @@ class _Emitter:
         carry_in, carry_out, row_p = carry
         pairs = carry_pairs(g, row_p) if carry_in or carry_out else []
         mapped = self.carry_map(row_p, n, rows, kys) if pairs else {}
-        handed = {inp for _, inp in pairs} if carry_in else set()
-        kept = ({inp for _, inp in pairs} if carry_in else set()) | ({out for out, _ in pairs} if carry_out else set())
-        carry_regs_ = {key: regs for key, regs in mapped.items() if key[1] in kept}
+        handed = {inp for _, inp in pairs} if carry_in else set()       # not loaded here
+        passed = {out for out, _ in pairs} if carry_out else set()      # loaded for the next tile
+        shared = {key: regs for key, regs in mapped.items() if key[1] in handed | passed}
 
         def inputs(j):             # the registers job j's column goes to
             ir, i, _ = jobs[j]
-            return carry_regs_.get((ir, cols[i]), xsets[j % INPUT_SETS])
+            return shared.get((ir, cols[i]), xsets[j % INPUT_SETS])
 
         def address(j):            # the pointer work before job j's load (row step, new base)
             ir, i, _ = jobs[j]

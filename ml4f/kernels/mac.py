@@ -34,14 +34,13 @@ def emit_macs(asm, acc, x, w, temps, bias_in_first: bool = False) -> None:
     other pixels' sums start from them: each one's first product adds acc[0][j],
     and acc[0]'s own first products come after every pixel's, so the copies of
     the bias into each pixel's sums are not needed."""
-    order = range(len(acc))
-    first = []
+    first, start = [], 0
     if bias_in_first:
-        order = [*range(1, len(acc)), 0]
         first = [(acc[p][j], x[p][0], w[0][j], acc[0][j])
-                 for p in order for j in range(len(acc[p]))]
+                 for p in [*range(1, len(acc)), 0] for j in range(len(acc[p]))]
+        start = 1
     emit_products(asm, first + [(acc[p][j], x[p][i], w[i][j])
-                                for i in range(1 if bias_in_first else 0, len(w))
+                                for i in range(start, len(w))
                                 for p in range(len(acc)) for j in range(len(acc[p]))],
                   temps)
 

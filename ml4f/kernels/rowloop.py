@@ -171,10 +171,7 @@ def leave_subroutine(ctx: KernelContext) -> None:
 
 def count_down(ctx: KernelContext, slot: int, top) -> None:
     """The counter spilled in `slot` decremented; back to `top` while not zero."""
-    ctx.reload(r0, slot)
-    ctx.asm.subs(r0, r0, 1)
-    ctx.spill(r0, slot)
-    ctx.asm.b(top, cond="ne")
+    step_slots(ctx, (), slot, top)
 
 
 def copy_to_repeated_slot(ctx: KernelContext, row_bytes: int, mirror=None, out=None) -> None:
