@@ -9,7 +9,7 @@ from .container import build_object
 from .graph.ops import Graph
 from .plan import ArenaPlan, plan_arena
 from .kernels.arena_allowance import arena_limit
-from .kernels.depthwise_pairs import choose_row_pairs
+from .kernels.depthwise_pairs import choose_depthwise_variants
 from .kernels.winograd_plan import choose_winograd
 from .streaming import choose_regions
 
@@ -45,11 +45,12 @@ def choose_kernels(graph: Graph, *, float16: bool = False, optimize: str = "bala
     """The graph with the kernel variants that trade arena for speed chosen, after
     the streamed regions, before the arena plan: the convolutions that run as
     Winograd convolutions (ml4f/kernels/winograd_plan.py), then the depthwise
-    convolutions making rows in pairs (ml4f/kernels/depthwise_pairs.py), both
+    convolutions making rows in pairs or keeping their output apart from their
+    input (channel groups outermost, ml4f/kernels/depthwise_pairs.py), both
     within one allowance over the plain kernels' arena (arena_allowance.py)."""
     limit = arena_limit(plan_arena(graph).arena_bytes, optimize, arena_goal, max_arena)
     graph = choose_winograd(graph, float16=float16, optimize=optimize, mode=winograd,
                             max_arena=max_arena, limit=limit)
     if winograd == "always":      # its layers may be over the allowance: the pairs add nothing then
         limit = max(limit, plan_arena(graph).arena_bytes)
-    return choose_row_pairs(graph, float16=float16, optimize=optimize, limit=limit)
+    return choose_depthwise_variants(graph, float16=float16, optimize=optimize, limit=limit)

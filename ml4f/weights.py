@@ -43,11 +43,7 @@ class WeightBlob:
 
     def add_words(self, words) -> int:
         off = self._start()
-        words = [int(w) for w in words]
-        wide = next((w for w in words if not -(1 << 31) <= w < 1 << 31), None)
-        if wide is not None:
-            raise CodegenError(f"a table entry ({wide:,}: an address offset or count) does not "
-                               "fit 32 bits (absurd strides, dilation or padding?)")
+        words = check_words(words)
         self.data += struct.pack("<%di" % len(words), *words)
         return off
 
@@ -58,3 +54,13 @@ class WeightBlob:
 def f16_round(values: np.ndarray) -> np.ndarray:
     """The float32 values the generated code sees for float16-stored weights."""
     return np.asarray(values, dtype=np.float32).astype(np.float16).astype(np.float32)
+
+
+def check_words(words) -> list[int]:
+    """The words as ints, each an address offset or count that fits 32 bits (else CodegenError)."""
+    words = [int(w) for w in words]
+    wide = next((w for w in words if not -(1 << 31) <= w < 1 << 31), None)
+    if wide is not None:
+        raise CodegenError(f"a table entry ({wide:,}: an address offset or count) does not "
+                           "fit 32 bits (absurd strides, dilation or padding?)")
+    return words

@@ -287,21 +287,24 @@ def test_maxpool_of_relu_output(seed):
         assert error(m.run(x).output, reference.run_graph(g, x)) <= RTOL
 
 
-def force_resident(monkeypatch, pair_rows=False, clipped=None):
+def force_resident(monkeypatch, pair_rows=False, clipped=None, outer=False):
     """Depthwise layers take the resident-weight scheme wherever it fits, one
     row at a time; with `pair_rows`, their outputs never overlap their inputs
     and the full rows are made in pairs (the widest tile that fits); `clipped`:
     the rows with clipped kernel rows "resident" too or in the "window" scheme
-    (None: as the cost model says)."""
+    (None: as the cost model says); `outer`: the outputs never overlap their
+    inputs, every row is resident and the channel groups run outermost."""
     import dataclasses
     from ml4f.errors import CodegenError
     from ml4f.graph.ops import DepthwiseConv2D
     from ml4f.kernels import depthwise as dw
     choose = dw.choose_plan
-    if pair_rows:
+    if pair_rows or outer:
         monkeypatch.setattr(DepthwiseConv2D, "overlap_offsets", lambda self: None)
 
-    def resident_first(op, f16, schemes=dw.SCHEMES, optimize="balanced", pairs=False):
+    def resident_first(op, f16, schemes=dw.SCHEMES, optimize="balanced", pairs=False, outer_ok=False,
+                       **kw):
+        outer_ok = kw.get("outer", outer_ok)
         try:
             plan = choose(op, f16, schemes=("resident",), optimize="speed", pairs=pairs and pair_rows)
         except CodegenError:
@@ -311,7 +314,10 @@ def force_resident(monkeypatch, pair_rows=False, clipped=None):
             fitting = [p for p in range(1, g.OW + 1)
                        if dw.plan_fits(g, dataclasses.replace(plan, pair_p=p), op.kernel.shape[3])]
             plan = dataclasses.replace(plan, pair_p=max(fitting))
-        if clipped == "resident":
+        if outer:
+            assert outer_ok, "channels outer offered only where the output is apart from the input"
+            plan = dataclasses.replace(plan, edge_p=0, edge_scheme="", outer=True)
+        elif clipped == "resident":
             plan = dataclasses.replace(plan, edge_p=0, edge_scheme="")
         elif clipped == "window" and any(k1 - k0 < g.KH for k0, k1 in g.row_ranges()):
             fitting = [p for p in range(1, g.OW + 1)
@@ -335,14 +341,17 @@ RESIDENT_CASES = [  # h, w, c, m, stride, padding
 
 @pytest.mark.parametrize("case", range(len(RESIDENT_CASES)))
 @pytest.mark.parametrize("f16", [False, True])
-@pytest.mark.parametrize("pair_rows,clipped", [(False, "resident"), (False, "window"), (True, None)])
-def test_depthwise_resident_scheme(monkeypatch, case, f16, pair_rows, clipped):
+@pytest.mark.parametrize("pair_rows,clipped,outer", [(False, "resident", False), (False, "window", False),
+                                                     (True, None, False), (False, None, True),
+                                                     (True, None, True)])
+def test_depthwise_resident_scheme(monkeypatch, case, f16, pair_rows, clipped, outer):
     """The resident-weight scheme (its clipped rows resident or in the window
-    scheme), one row or pairs of rows at a time, against the reference: odd sizes, stride 1 and 2, same and
+    scheme), one row or pairs of rows at a time, row loop or channel groups
+    outermost, against the reference: odd sizes, stride 1 and 2, same and
     valid, depth multiplier 1 and 2, 1 to 70 channels, every fused activation,
     f32 and float16 weights."""
     from ml4f.kernels import depthwise as dw
-    force_resident(monkeypatch, pair_rows, clipped)
+    force_resident(monkeypatch, pair_rows, clipped, outer)
     h, w, c, m, s, padding = RESIDENT_CASES[case]
     for k, act in enumerate(FUSED_ACTIVATIONS):
         if (k + case) % 3 and k > 1:              # every activation, not every case with each
@@ -353,6 +362,7 @@ def test_depthwise_resident_scheme(monkeypatch, case, f16, pair_rows, clipped):
         assert gen.layers[0].plan.scheme == "resident", gen.layers[0].plan
         paired = any(k == "pair" for k, _ in dw.resident_entries(dw._geometry(op), True))
         assert (gen.layers[0].plan.pair_p > 0) == (pair_rows and paired), gen.layers[0].plan
+        assert gen.layers[0].plan.outer == outer, gen.layers[0].plan
         assert err <= RTOL, (RESIDENT_CASES[case], act, f16, err)
 
 
@@ -375,13 +385,15 @@ def test_depthwise_resident_other_kernels(monkeypatch, clipped):
     (12, 12, 64, 1, 2, False, LINEAR)])
 def test_depthwise_cost_model_is_close_to_the_emulator(monkeypatch, h, w, c, m, stride, f16, act):
     """The chosen plan's estimate (and the resident scheme's, forced, one row
-    or pairs of rows at a time) within 5 % of the emulated cycles."""
+    or pairs of rows at a time, or channel groups outermost) within 5 % of
+    the emulated cycles."""
     from ml4f.emulator.profile import profile
     from ml4f.kernels import depthwise as dw
-    for forced in (None, "rows", "window", "pairs"):
+    for forced in (None, "rows", "window", "pairs", "outer"):
         monkeypatch.undo()
         if forced:
-            force_resident(monkeypatch, forced == "pairs", "window" if forced == "window" else "resident")
+            force_resident(monkeypatch, forced in ("pairs", "outer"),
+                           "window" if forced == "window" else "resident", outer=forced == "outer")
         rng = np.random.default_rng(h * w + c)
         op = depthwise_op(rng, h, w, c, m, (3, 3), (stride, stride), "same", act=act)
         g = single_op_graph(op)

@@ -238,11 +238,11 @@ def _resident_region(monkeypatch, seed) -> list[str]:
     choose = dw.choose_plan
     chosen = []
 
-    def resident_first(op, f16, schemes=dw.SCHEMES, optimize="balanced", pairs=False):
+    def resident_first(op, f16, schemes=dw.SCHEMES, optimize="balanced", pairs=False, outer=False):
         try:
-            plan = choose(op, f16, schemes=("resident",), optimize="speed", pairs=pairs)
+            plan = choose(op, f16, schemes=("resident",), optimize="speed", pairs=pairs, outer=outer)
         except CodegenError:
-            plan = choose(op, f16, optimize=optimize, pairs=pairs)
+            plan = choose(op, f16, optimize=optimize, pairs=pairs, outer=outer)
         chosen.append(plan.scheme)
         return plan
     monkeypatch.setattr(dw, "choose_plan", resident_first)

@@ -37,6 +37,14 @@ a row further away (depthwise_pairs.py, within the arena allowance), and not
 in streamed regions; the row loop's entries then carry their output offset
 (rowloop.emit_row_loop with out_in_table).
 
+Channel groups outermost (`outer`): where the output does not overlap the
+input at all (the planner keeps it apart for the ops depthwise_pairs.py gives
+channels_outer), each group's weights are loaded once for every row of the
+group instead of once per row, and the rows run as runs of entries of one
+kind (outer_runs: a loop where a run has several; no row table, no kind
+dispatch, the group's entry pointers in registers).  Small maps with many
+channels pay most for the per-row weights and row-loop work this removes.
+
 Measured with the emulator's cycle model (f32, fused ReLU; the layers of
 MobileNetV1-0.25, DS-CNN and dw_bn, compiled op by op, default options):
 stride 1 48x48x8 2.87, 24x24x32 2.85, 12x12x64 2.81, 6x6x128 2.87, 24x24x16
@@ -63,6 +71,7 @@ from ..errors import CodegenError
 from ..graph.ops import DepthwiseConv2D
 from ..graph.shapes import row_groups
 from ..thumb.regs import S, lr, r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12
+from ..weights import check_words
 from .context import KernelContext
 from .conv_geometry import Geometry, row_tiles
 from .conv_geometry import window_columns as positions
@@ -73,7 +82,7 @@ from .loads import VLDR_REACH, load_columns, load_columns_cycles
 from .loops import counted_loop
 from .mac import emit_products, load_weights
 from .registry import kernel
-from .rowloop import (SL_NKY, SL_OUTSLICE, SL_ROWIN, RowPlacement, emit_row_loop,
+from .rowloop import (SL_NKY, SL_OUTSLICE, SL_ROWIN, SL_SLICES, RowPlacement, emit_row_loop,
                       residual_delta_loader, row_table)
 from .activations import core_capable, core_consts, core_relu
 from .store import combine_residual, move_to_core, store_activated
@@ -90,8 +99,12 @@ TILE_SETUP = 8               # pointers, the weight pointer from its spill slot,
 ROW_STEP_EXTRA = 1           # per kernel row besides the input step and the ky loop
 RESIDENT_TILE_SETUP = 1      # resident: the tile step (the tile pointer is the row pointer)
 RESIDENT_ROW_SETUP = 4       # resident: per full row, the first loads' wait
+OUTER_SETUP = 12             # channels outer: the pointers, the group count
+OUTER_GROUP = 7              # channels outer, per group: the entry pointers' steps, the group loop
+OUTER_ROW_SETUP = 1          # channels outer, per entry: the first load's wait
 EDGE_TEST = (7, 5)           # resident with edge rows: the kernel-row test and branches (full, edge row)
 P, R, R_W, R_TILE, R_O, R_WGRP, C_TILE, C_KY, R2 = r0, r1, r2, r3, r4, r5, r6, r7, lr
+ENTRY_IN, ENTRY_OUT, C_ENTRY = r7, r2, r0     # channels outer: the entry pointers, a run's count
 TEMPS = (r8, r9, r10, r11)           # free core registers for the fused activation
 SCRATCH = r12
 
@@ -110,6 +123,7 @@ class ResidentPlan(DwPlan):
     edge_p: int = 0
     edge_scheme: str = ""
     pair_p: int = 0       # > 0: pairs of full rows in one pass, tiles of 2 x pair_p pixels
+    outer: bool = False   # channel groups outermost, rows inside (edge_p = 0; an output apart from its input)
 
     @property
     def edge(self) -> DwPlan | None:
@@ -301,6 +315,27 @@ def resident_jobs(g: Geometry, ranges, rows: int, kys=None):
     return cols, jobs
 
 
+def outer_runs(g: Geometry, pairs: bool) -> list:
+    """The entries of a layer with channel groups outermost (ResidentPlan.outer),
+    consecutive entries of one kind a fixed step apart as one run: (kind,
+    count, (input, output) byte offsets of its first entry from the group's
+    channels, (input, output) step); kind "single", "pair" or ("clipped",
+    ky0, ky1)."""
+    runs = []
+    for kind, oy in resident_entries(g, pairs):
+        ky0, ky1 = g.row_ranges()[oy]
+        key = ("clipped", ky0, ky1) if kind == "edge" else kind
+        at = (4 * ((oy * g.sh - g.pt + ky0 * g.dh) * g.W - g.pl) * g.cin, 4 * oy * g.OW * g.cout)
+        if runs and runs[-1][0] == key:
+            _, count, first, step = runs[-1]
+            gap = tuple(a - f for a, f in zip(at, first))
+            if count == 1 or gap == tuple(count * s for s in step):
+                runs[-1] = (key, count + 1, first, gap if count == 1 else step)
+                continue
+        runs.append((key, 1, at, (0, 0)))
+    return runs
+
+
 def resident_entries(g: Geometry, pairs: bool):
     """The row loop's entries in row order: ("edge", oy) for a row with clipped
     kernel rows, ("single", oy), or ("pair", oy) for the full rows oy, oy + 1
@@ -311,10 +346,10 @@ def resident_entries(g: Geometry, pairs: bool):
 def resident_weight_cycles(g: Geometry, nm: int, f16: bool) -> int:
     taps = g.KH * g.KW
     if f16:
-        return vldm(nm) + ALU + taps * weight_load(nm, True)
+        return vldm(nm) + taps * weight_load(nm, True)
     if nm + taps * nm <= MAX_VLDM:
         return vldm(nm + taps * nm)
-    count, total = taps * nm, vldm(nm) + ALU
+    count, total = taps * nm, vldm(nm)
     while count:
         total += vldm(min(count, MAX_VLDM))
         count -= min(count, MAX_VLDM)
@@ -335,9 +370,9 @@ def pixel_store_cycles(act, nm: int) -> int:
 
 @lru_cache(maxsize=1 << 14)      # plans of one layer share their tiles
 def resident_tile_cycles(g: Geometry, ranges, n: int, m: int, act, residual, rows: int = 1,
-                         kys=None, carried: int = 0) -> float:
+                         kys=None, carried: int = 0, leave: bool = True) -> float:
     """One tile; `carried`: p of the row's tiles if its shared columns come
-    from the tile before (row_carries), else 0."""
+    from the tile before (row_carries), else 0; `leave`: not the row's last."""
     p, nm, c4 = len(ranges), n * m, 4 * g.cin
     cols, jobs = resident_jobs(g, ranges, rows, kys)
     origin, steps = column_loads([q * c4 for q in cols], n)
@@ -362,29 +397,62 @@ def resident_tile_cycles(g: Geometry, ranges, n: int, m: int, act, residual, row
     stalls += sum(1 for j in range(len(jobs) - ahead) if len(jobs[j][2]) * nm < 2 and emits(j + ahead))
     stalls += sum(1 for j in range(1, min(ahead, len(jobs))) if emits(j))
     if nm == 1 and not residual and strided_store_ok(act):
-        stores = strided_store_cycles(act, p, 4 * g.cout, rows, 4 * g.OW * g.cout)
+        stores = strided_store_cycles(act, p, 4 * g.cout, rows, 4 * g.OW * g.cout, leave)
     else:
         stores = rows * p * pixel_store_cycles(act, nm) + (rows - 1) * _add_cycles(4 * g.OW * g.cout)
-    return RESIDENT_TILE_SETUP + stalls + loads + row_steps + products * MAC + stores
+    setup = RESIDENT_TILE_SETUP if leave else 0
+    return setup + stalls + loads + row_steps + products * MAC + stores
 
 
 def row_tiles_cycles(g: Geometry, p: int, n: int, m: int, act, residual, rows: int = 1,
-                     kys=None) -> float:
-    """The resident tiles of one row (of `rows` rows), their loops and shared columns."""
+                     kys=None, from_entry: bool = False) -> float:
+    """The resident tiles of one row (of `rows` rows), their loops and shared
+    columns; `from_entry`: the tile pointer set from another register (one
+    instruction whatever the first origin)."""
     total, at = 0, 0
     in_rows = len(window_rows(g, rows, kys))
-    for (ox0, count, q, ranges), (cin, cout, pre) in zip(row_tiles(g, p), row_carries(g, p, n, m, rows, kys)):
+    tiles = row_tiles(g, p)
+    for k, ((ox0, count, q, ranges), (cin, cout, pre)) in enumerate(
+            zip(tiles, row_carries(g, p, n, m, rows, kys))):
         origin = tile_origin(g, ranges, n)
-        total += ALU if origin != at else 0           # the tile pointer to the window's origin
+        total += ALU if origin != at or (from_entry and not k) else 0   # the tile pointer to the origin
         at = origin
         # a preload: per input row and shared column a pointer (and its wait) and n VLDR
         total += in_rows * len(carry_pairs(g, p)) * (2 * ALU + n * VLDR) if pre else 0
         total += count * (resident_tile_cycles(g, ranges, n, m, act, residual, rows, kys,
-                                               p if cin else 0) + LOOP)
+                                               p if cin else 0, count > 1 or k + 1 < len(tiles))
+                          + (LOOP if count > 1 else 0))
+    return total
+
+
+def run_shape(plan: ResidentPlan, kind):
+    """(output rows, pixels per tile, kernel rows or None) of a resident row kind."""
+    if kind == "pair":
+        return 2, plan.pair_p, None
+    if kind == "single":
+        return 1, plan.p, None
+    return 1, plan.p, range(kind[1], kind[2])
+
+
+def _outer_layer_cycles(g: Geometry, plan: ResidentPlan, m: int, f16: bool, act, residual) -> float:
+    groups = [(plan.n, g.cin // plan.n)] + ([(g.cin % plan.n, 1)] if g.cin % plan.n else [])
+    total = OUTER_SETUP
+    for n, ng in groups:
+        per = OUTER_GROUP + resident_weight_cycles(g, n * m, f16)
+        for kind, count, first, step in outer_runs(g, plan.pair_p > 0):
+            rows, p, kys = run_shape(plan, kind)
+            row = OUTER_ROW_SETUP + row_tiles_cycles(g, p, n, m, act, residual, rows, kys, True)
+            if count == 1:
+                per += row + max(ALU, _add_cycles(first[1]))
+            else:
+                per += 2 * ALU + count * (row + ALU + _add_cycles(step[0]) + _add_cycles(step[1]) + LOOP)
+        total += ng * per
     return total
 
 
 def _resident_layer_cycles(g: Geometry, plan: ResidentPlan, m: int, f16: bool, act, residual) -> float:
+    if plan.outer:
+        return _outer_layer_cycles(g, plan, m, f16, act, residual)
     entries = resident_entries(g, plan.pair_p > 0)
     kinds = {k for k, _ in entries}
     groups = [(plan.n, g.cin // plan.n)] + ([(g.cin % plan.n, 1)] if g.cin % plan.n else [])
@@ -469,7 +537,11 @@ def code_estimate(g: Geometry, plan: DwPlan, m: int) -> int:
     kernel rows unrolled in the resident scheme), roughly."""
     nm = plan.n * m
     insns = 0
-    if plan.scheme == "resident":
+    if plan.scheme == "resident" and plan.outer:       # a body per run
+        for kind, count, _, _ in outer_runs(g, plan.pair_p > 0):
+            rows, p, kys = run_shape(plan, kind)
+            insns += _resident_row_insns(g, p, plan.n, m, rows, (kys.start, kys.stop) if kys else None) + 6
+    elif plan.scheme == "resident":
         clipped = sorted({r for r in g.row_ranges() if r[1] - r[0] < g.KH}) if plan.edge is None else []
         kinds = {k for k, _ in resident_entries(g, plan.pair_p > 0)}
         rows_made = [(1, plan.p, None)] if "single" in kinds else []
@@ -500,20 +572,22 @@ def _resident_row_insns(g: Geometry, p: int, n: int, m: int, rows: int, kys) -> 
 
 
 def choose_plan(op: DepthwiseConv2D, f16: bool, schemes=SCHEMES, optimize: str = "balanced",
-                pairs: bool = False) -> DwPlan:
+                pairs: bool = False, outer: bool = False) -> DwPlan:
     """The plan of least estimated cycles among `schemes` (the edge rows of a
     resident plan always run one of the others); with `optimize` other than
     "speed", a resident plan must fit the code budget and pays for its code
     bytes as the convolution's plans do (BYTES_PER_CYCLE per byte and row).
     `pairs`: full rows may be made in pairs (not in a streamed region; over the
-    input only where the planner left room for them)."""
+    input only where the planner left room for them).  `outer`: channel groups
+    may run outermost (the output apart from the input, not streamed)."""
     return _choose(_geometry(op), op.kernel.shape[3], op.activation, op.residual,
-                   op.kernel.size, f16, tuple(schemes), optimize, pairs, op.name, op.layer_class)
+                   op.kernel.size, f16, tuple(schemes), optimize, pairs, op.name, op.layer_class,
+                   outer)
 
 
 @lru_cache(maxsize=1024)          # the pair choice, the kernel and validation ask again
 def _choose(g: Geometry, m: int, act, residual, kernel_size: int, f16: bool, schemes,
-            optimize: str, pairs: bool, name: str, layer_class: str) -> DwPlan:
+            optimize: str, pairs: bool, name: str, layer_class: str, outer: bool = False) -> DwPlan:
     best = None
     best_of_n = {}
     for p in range(1, min(MAX_TILE_PIXELS, g.OW) + 1):
@@ -543,9 +617,10 @@ def _choose(g: Geometry, m: int, act, residual, kernel_size: int, f16: bool, sch
                 plan = ResidentPlan(p, n, "resident", e.p if e else 0, e.scheme if e else "")
                 if not plan_fits(g, plan, m):
                     break
-                key = resident_key(g, plan, m, f16, act, residual, optimize, budget)
-                if key is not None and (single is None or key < single[0]):
-                    single = (key, plan)
+                for trial in [plan] + ([dataclasses.replace(plan, outer=True)] if outer and not e else []):
+                    key = resident_key(g, trial, m, f16, act, residual, optimize, budget)
+                    if key is not None and (single is None or key < single[0]):
+                        single = (key, trial)
             if not plan_fits(g, plan, m):
                 break
         if single is None:
@@ -561,9 +636,11 @@ def _choose(g: Geometry, m: int, act, residual, kernel_size: int, f16: bool, sch
                 # the rows left single: as wide as alone, or narrower (less code, few such rows)
                 for p in range(single[1].p, 0, -1) if singles else (single[1].p,):
                     plan = dataclasses.replace(single[1], p=p, pair_p=pp)
-                    key = resident_key(g, plan, m, f16, act, residual, optimize, budget)
-                    if key is not None and key < best[0]:
-                        best = (key, plan)
+                    for trial in [plan] + ([dataclasses.replace(plan, outer=True)]
+                                           if outer and plan.edge is None and not plan.outer else []):
+                        key = resident_key(g, trial, m, f16, act, residual, optimize, budget)
+                        if key is not None and key < best[0]:
+                            best = (key, trial)
     if best is None:
         raise CodegenError(f"depth_multiplier {m} needs more registers than the M4F has",
                            layer=name, layer_class=layer_class)
@@ -593,17 +670,22 @@ class _Emitter:
         self.reverse = op.output in ctx.reversed      # rows bottom to top (see plan.py)
         self.streamed = False
 
-    def layout(self, placement=None):
-        g, ctx, plan = self.g, self.ctx, self.plan
+    def layout_weights(self):
+        """The groups' weights in the blob: self.w_off, self.group_bytes[n]."""
+        g, ctx = self.g, self.ctx
         self.group_bytes = {}
         first = None
-        for bias, taps in weight_groups(self.op, plan, self.f16):
+        for bias, taps in weight_groups(self.op, self.plan, self.f16):
             off = ctx.blob.add_f32(bias)
             ctx.blob.add_weights(taps, layer=self.op.name, layer_class=self.op.layer_class)
             first = off if first is None else first
             n = len(bias) // self.m
             self.group_bytes[n] = 4 * n * self.m + g.KH * g.KW * tap_bytes(n * self.m, self.f16)
         self.w_off = first
+
+    def layout(self, placement=None):
+        g, ctx, plan = self.g, self.ctx, self.plan
+        self.layout_weights()
         rest = g.cin % plan.n
         words = row_table(g, self.op, g.KW * tap_bytes(plan.n * self.m, self.f16),
                           g.KW * tap_bytes(rest * self.m, self.f16) if rest else 0, self.reverse,
@@ -652,6 +734,8 @@ class _Emitter:
 
     def emit(self):
         plan = self.plan
+        if getattr(plan, "outer", False):
+            return self.emit_outer()
         pairs = plan.scheme == "resident" and plan.pair_p > 0
         self.entries = resident_entries(self.g, True) if pairs else None
         self.layout()
@@ -660,6 +744,64 @@ class _Emitter:
                       total=self.g.cin, body=self.group, slice_steps=self.slice_steps(),
                       reverse=self.reverse,
                       rows=len(self.entries) if pairs else None, out_in_table=pairs)
+
+    def emit_outer(self) -> None:
+        """Channel groups outermost (ResidentPlan.outer): each group's weights
+        loaded once for all its rows, the rows as runs of entries of one kind
+        (outer_runs: a loop where a run has several), no row table and no
+        dispatch.  ENTRY_IN and ENTRY_OUT point into the group's input and
+        output channels; a loop's entries step them."""
+        g, asm, ctx, plan = self.g, self.asm, self.ctx, self.plan
+        self.entries = resident_entries(g, plan.pair_p > 0)
+        # the rows' offsets as the row table would hold them: every row sees an input row,
+        # every offset fits 32 bits
+        check_words(row_table(g, self.op, 0, 0) + [v for _, _, first, step in outer_runs(g, plan.pair_p > 0)
+                                                   for v in (*first, *step)])
+        self.layout_weights()
+        ctx.weights_ptr(R_WGRP, self.w_off)
+        ctx.arena_ptr(ENTRY_IN, self.in_off)
+        ctx.arena_ptr(ENTRY_OUT, self.out_off)
+        full, rest = divmod(g.cin, plan.n)
+        if full > 1:
+            asm.mov_const(r0, full)
+            ctx.spill(r0, SL_SLICES)
+            top = asm.here()
+            self.outer_group(plan.n, last=False, count=True)
+            asm.subs(r0, r0, 1)
+            ctx.spill(r0, SL_SLICES)
+            asm.b(top, cond="ne")
+        elif full == 1:
+            self.outer_group(plan.n, last=not rest)
+        if rest:
+            self.outer_group(rest, last=True)
+
+    def outer_group(self, n: int, last: bool, count: bool = False) -> None:
+        """One group of n channels over every row (emit_outer); unless `last`,
+        ENTRY_IN and ENTRY_OUT end at the next group's channels; `count`: the
+        group count reloaded into r0 before those steps (no wait for it)."""
+        asm = self.asm
+        bias, w = self.resident_weights(n)
+        at = (0, 0)                       # ENTRY_IN's, ENTRY_OUT's offsets from the group's start
+        for kind, count, first, step in outer_runs(self.g, self.plan.pair_p > 0):
+            rows, p, kys = run_shape(self.plan, kind)
+            if count == 1:                # the tile pointers from the entry pointers
+                self.resident_tiles(n, rows, p, kys, bias, w, ENTRY_IN, first[0] - at[0],
+                                    lambda d=first[1] - at[1]: add_const(asm, R_O, ENTRY_OUT, d,
+                                                                         scratch=SCRATCH))
+                continue
+            add_const(asm, ENTRY_IN, ENTRY_IN, first[0] - at[0], scratch=SCRATCH)
+            add_const(asm, ENTRY_OUT, ENTRY_OUT, first[1] - at[1], scratch=SCRATCH)
+            with counted_loop(asm, C_ENTRY, count):
+                self.resident_tiles(n, rows, p, kys, bias, w, ENTRY_IN, 0,
+                                    lambda: asm.mov(R_O, ENTRY_OUT))
+                add_const(asm, ENTRY_IN, ENTRY_IN, step[0], scratch=SCRATCH)
+                add_const(asm, ENTRY_OUT, ENTRY_OUT, step[1], scratch=SCRATCH)
+            at = (first[0] + count * step[0], first[1] + count * step[1])
+        if count:
+            self.ctx.reload(r0, SL_SLICES)
+        if not last:
+            add_const(asm, ENTRY_IN, ENTRY_IN, 4 * n - at[0], scratch=SCRATCH)
+            add_const(asm, ENTRY_OUT, ENTRY_OUT, 4 * n * self.m - at[1], scratch=SCRATCH)
 
     def emit_streamed(self, placement) -> None:
         """A subroutine running a range of rows inside a streamed region
@@ -688,14 +830,11 @@ class _Emitter:
             # the edge scheme), KH (one full row), KH + 1 (a pair of full rows)
             # or, with resident clipped rows, the kind's index in kinds()
             def body(k):                    # True if it moved R_WGRP to the next group
-                if k == "single":
-                    return self.resident_row(n, 1, plan.p)
-                if k == "pair":
-                    return self.resident_row(n, 2, plan.pair_p)
                 if k == "edge":
                     self.edge_row(n, wskip_slot)
                     return False
-                return self.resident_row(n, 1, plan.p, range(k[1], k[2]))
+                self.resident_row(n, *run_shape(self.plan, k))
+                return True
             kinds = self.kinds()
             coded = self.coded()
             # the most frequent kind last, tested first: one taken branch, no jump to the end
@@ -743,29 +882,42 @@ class _Emitter:
     def resident_row(self, n: int, rows: int, p: int, kys=None):
         """`rows` rows whose kernel rows are all valid (or one row with kernel
         rows `kys`): the weights loaded once, then the tiles."""
-        g, asm, m = self.g, self.asm, self.m
-        nm = n * m
+        self.resident_tiles(n, rows, p, kys, *self.resident_weights(n))
+
+    def resident_weights(self, n: int):
+        """The group's bias and taps into the top S registers, R_WGRP moved to
+        the next group's (every load writes back): (bias, {(ky, kx): taps})."""
+        g, asm, nm = self.g, self.asm, n * self.m
         nw = g.KH * g.KW * nm
         bias = [S[FP_REGS - nw - nm + j] for j in range(nm)]
         ws = [S[FP_REGS - nw + i] for i in range(nw)]
         combined = not self.f16 and nm + nw <= MAX_VLDM
-        if combined:                                    # bias and taps: one VLDM, to the next group
-            assert self.group_bytes[n] == 4 * (nm + nw)
-            asm.vldm(R_WGRP, bias[0], nm + nw, wb=True)
-        else:
-            asm.vldm(R_WGRP, bias[0], nm)
-            asm.add(R_W, R_WGRP, 4 * nm)
+        asm.vldm(R_WGRP, bias[0], nm + nw if combined else nm, wb=True)   # bias and taps: one VLDM
         if self.f16:
             for t in range(g.KH * g.KW):
-                load_weights(asm, R_W, ws[t * nm:], nm, True)
-        elif nm + nw > MAX_VLDM:
+                load_weights(asm, R_WGRP, ws[t * nm:], nm, True)
+        elif not combined:
             for i in range(0, nw, MAX_VLDM):
-                asm.vldm(R_W, ws[i], min(MAX_VLDM, nw - i), wb=True)
+                asm.vldm(R_WGRP, ws[i], min(MAX_VLDM, nw - i), wb=True)
         w = {(ky, kx): ws[(ky * g.KW + kx) * nm:(ky * g.KW + kx + 1) * nm]
              for ky in range(g.KH) for kx in range(g.KW)}
+        return bias, w
+
+    def resident_tiles(self, n: int, rows: int, p: int, kys, bias, w, src=R_TILE, offset: int = 0,
+                       then=None) -> None:
+        """The tiles of `rows` rows whose window's first row and column is at
+        src + offset (R_TILE is set from it, then `then()` emits what else the
+        row needs before its first load) and whose first output is at R_O, the
+        weights in registers.  The row's last tile leaves R_TILE and R_O
+        where they are (the caller sets them for the next row)."""
+        g, asm, m = self.g, self.asm, self.m
+        tiles = row_tiles(g, p)
         carries = row_carries(g, p, n, m, rows, kys)
-        at = 0                      # R_TILE's offset from the current tile's window start
-        for (ox0, count, q, ranges), (cin, cout, pre) in zip(row_tiles(g, p), carries):
+        at = tile_origin(g, tiles[0][3], n)      # R_TILE's offset from the current tile's window start
+        add_const(asm, R_TILE, src, offset + at, scratch=SCRATCH)
+        if then is not None:
+            then()
+        for k, ((ox0, count, q, ranges), (cin, cout, pre)) in enumerate(zip(tiles, carries)):
             if count > 1:           # a loop's tiles start at their origin
                 origin = tile_origin(g, ranges, n)
                 add_const(asm, R_TILE, R_TILE, origin - at, scratch=SCRATCH)
@@ -773,8 +925,8 @@ class _Emitter:
             if pre:
                 self.preload_carry(p, n, rows, kys, at)
             with counted_loop(asm, C_TILE, count):
-                at = self.resident_tile(ranges, n, bias, w, rows, kys, (cin, cout, p), at)
-        return combined
+                at = self.resident_tile(ranges, n, bias, w, rows, kys, (cin, cout, p), at,
+                                        leave=count > 1 or k + 1 < len(tiles))
 
     def carry_map(self, p: int, n: int, rows: int, kys) -> dict:
         """(input row, column) -> the S registers a row's tiles hand on (after
@@ -797,12 +949,12 @@ class _Emitter:
         regs = self.carry_map(p, n, rows, kys)
         for ir in sorted({ir for ir, _ in regs}):
             for _, inp in carry_pairs(g, p):
-                add_const(asm, P, R_TILE, ir * g.W * c4 + inp * c4 - at, scratch=SCRATCH)
+                add_const(asm, R, R_TILE, ir * g.W * c4 + inp * c4 - at, scratch=SCRATCH)
                 for i, reg in enumerate(regs[ir, inp]):
-                    asm.vldr(reg, P, 4 * i)
+                    asm.vldr(reg, R, 4 * i)
 
     def resident_tile(self, ranges, n: int, bias, w, rows: int = 1, kys=None, carry=(False, False, 0),
-                      at: int = 0) -> int:
+                      at: int = 0, leave: bool = True) -> int:
         """The tile's window streamed column by column, input row after input row
         (each input row feeding every output row of the pass that reads it): each
         column's load issued while the products of the column two before run
@@ -813,7 +965,8 @@ class _Emitter:
         finds them in (carry_map).  R_TILE points `at` bytes past the tile's
         window start and is its row pointer (moved to the window's origin, see
         column_loads); it ends at the next tile's, as far past it as here: the
-        origin, which is returned."""
+        origin, which is returned (unless not `leave`: the row's last tile,
+        R_TILE and the strided stores' R_O are left where they are)."""
         g, asm, ctx, m = self.g, self.asm, self.ctx, self.m
         p, nm, c4 = len(ranges), n * m, 4 * g.cin
         acc = [[[S[(r * p + q) * nm + j] for j in range(nm)] for q in range(p)] for r in range(rows)]
@@ -891,7 +1044,7 @@ class _Emitter:
         sfree = [S[i] for i in range(rows * p * nm, FP_REGS - g.KH * g.KW * nm - nm) if S[i] not in held]
         if nm == 1 and not self.op.residual and strided_store_ok(self.op.activation):
             store_strided(asm, [[a[0] for a in acc[r]] for r in range(rows)], R_O, 4 * g.cout,
-                          self.op.activation, TEMPS, row_bytes=4 * g.OW * g.cout)
+                          self.op.activation, TEMPS, row_bytes=4 * g.OW * g.cout, advance=leave)
             rows_left = 0
         else:
             rows_left = rows
@@ -908,8 +1061,8 @@ class _Emitter:
                 store_activated(asm, acc[r][q], ptr, self.op.activation, temps=TEMPS, sfree=sfree)
                 if g.cout != nm:
                     add_const(asm, ptr, ptr, 4 * (g.cout - nm), scratch=SCRATCH)
-        # to the next tile's window, at the same origin (the row steps undone)
-        add_const(asm, R_TILE, R_TILE, p * g.sw * c4 - jobs[-1][0] * g.W * c4, scratch=SCRATCH)
+        if leave:               # to the next tile's window, at the same origin (the row steps undone)
+            add_const(asm, R_TILE, R_TILE, p * g.sw * c4 - jobs[-1][0] * g.W * c4, scratch=SCRATCH)
         return origin
 
     def tile(self, ranges, n: int, wskip_slot: int, scheme: str):
@@ -1005,10 +1158,12 @@ def _strided_bases(p: int, stride: int, reach: int, rows: int = 1, row_bytes: in
     return out, base
 
 
-def store_strided(asm, regs, ptr, stride: int, act, temps, row_bytes: int = 0) -> None:
+def store_strided(asm, regs, ptr, stride: int, act, temps, row_bytes: int = 0,
+                  advance: bool = True) -> None:
     """regs[r][q] (activated) to [ptr + r * row_bytes + q * stride], the rows
     at offsets from the one pointer while in reach; ptr advances past a row's
-    values.  Pairs of consecutive S registers move to core registers in one VMOV."""
+    values (if `advance`, else it stays at the last base).  Pairs of
+    consecutive S registers move to core registers in one VMOV."""
     p = len(regs[0])
     bases, last = _strided_bases(p, stride, VSTR_REACH if act.is_linear else STR_REACH, len(regs),
                                  row_bytes)
@@ -1029,13 +1184,16 @@ def store_strided(asm, regs, ptr, stride: int, act, temps, row_bytes: int = 0) -
                     if step:
                         add_const(asm, ptr, ptr, step, scratch=SCRATCH)
                     asm.str(t, ptr, off)
-    add_const(asm, ptr, ptr, p * stride - last, scratch=SCRATCH)
+    if advance:
+        add_const(asm, ptr, ptr, p * stride - last, scratch=SCRATCH)
 
 
-def strided_store_cycles(act, p: int, stride: int, rows: int = 1, row_bytes: int = 0) -> int:
+def strided_store_cycles(act, p: int, stride: int, rows: int = 1, row_bytes: int = 0,
+                         advance: bool = True) -> int:
     bases, last = _strided_bases(p, stride, VSTR_REACH if act.is_linear else STR_REACH, rows,
                                  row_bytes)
-    steps = sum(_add_cycles(step) for step, _ in bases if step) + _add_cycles(p * stride - last)
+    steps = sum(_add_cycles(step) for step, _ in bases if step)
+    steps += _add_cycles(p * stride - last) if advance else 0
     if act.is_linear:
         return rows * p * VSTR + steps
     return rows * (ceil(p / 2) * 2 + p * ALU + p + 1) + steps   # VMOV pairs, BIC, STR (pipelined)
@@ -1044,9 +1202,10 @@ def strided_store_cycles(act, p: int, stride: int, rows: int = 1, row_bytes: int
 @kernel(DepthwiseConv2D)
 def emit_depthwise(op: DepthwiseConv2D, ctx: KernelContext, ins: list[int], out_off: int) -> DwPlan:
     # pairs of rows read one input row further than the output row they write: over
-    # the input only where the planner left room for them (row_pairs)
-    plan = choose_plan(op, ctx.float16, optimize=ctx.optimize,
-                       pairs=op.row_pairs or op.output not in ctx.overlapping)
+    # the input only where the planner left room for them (row_pairs); channel groups
+    # outermost only where the output is apart from the input
+    apart = op.output not in ctx.overlapping
+    plan = choose_plan(op, ctx.float16, optimize=ctx.optimize, pairs=op.row_pairs or apart, outer=apart)
     _Emitter(op, ctx, plan, ins, out_off).emit()
     return plan
 

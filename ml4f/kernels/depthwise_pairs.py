@@ -1,12 +1,19 @@
-"""Which depthwise convolutions make their full rows two per pass over their input.
+"""Which depthwise convolutions make their full rows two per pass over their
+input, and which keep their output apart from their input so that their
+channel groups can run outermost.
 
 A pair of rows shares each input row's loads and the weights held in registers
 (the resident scheme, depthwise.py), but writes its two output rows only after
 reading the pair's whole window: an output written over its input behind the
 read front must then lie one output row further down (DepthwiseConv2D.row_pairs
-makes its row_access say so).  Each op that runs faster in pairs gets them while
-the arena stays within the allowance of arena_allowance.py; an op whose output
-does not overlap its input makes pairs anyway.
+makes its row_access say so).  With channel groups outermost a group's weights
+are loaded once for all its rows instead of once per row (small maps, many
+channels), but every row of a channel is written before the next channel's are
+read: the output must not overlap the input at all (DepthwiseConv2D.
+channels_outer: no row_access).  Each op gets the variant that saves the most
+cycles while the arena stays within the allowance of arena_allowance.py
+(most cycles saved first; an op that does not fit its best variant may still
+fit the other one).
 """
 from __future__ import annotations
 
@@ -15,42 +22,57 @@ import dataclasses
 from ..graph.ops import DepthwiseConv2D, Graph
 from .depthwise import choose_plan, op_cycles
 
-
-def pair_saving(op: DepthwiseConv2D, float16: bool, optimize: str) -> float:
-    """Estimated cycles saved by rows in pairs (0 where pairs are not faster)."""
-    paired = choose_plan(op, float16, optimize=optimize, pairs=True)
-    if not getattr(paired, "pair_p", 0):
-        return 0.0
-    single = choose_plan(op, float16, optimize=optimize, pairs=False)
-    return max(0.0, op_cycles(op, single, float16) - op_cycles(op, paired, float16))
+VARIANTS = ("row_pairs", "channels_outer")      # on a tie the first (less arena)
 
 
-def choose_row_pairs(graph: Graph, *, float16: bool, optimize: str, limit: float) -> Graph:
-    """The graph with row_pairs set on the depthwise ops (outside streamed regions)
-    that gain from them, most cycles saved first, while the planned arena stays
-    within `limit` bytes."""
+def variant_savings(op: DepthwiseConv2D, float16: bool, optimize: str) -> dict[str, float]:
+    """Estimated cycles each variant saves over the plain kernel (over its
+    input, one row at a time); only the variants that save some."""
+    plain = op_cycles(op, choose_plan(op, float16, optimize=optimize), float16)
+    plans = {"row_pairs": choose_plan(op, float16, optimize=optimize, pairs=True),
+             "channels_outer": choose_plan(op, float16, optimize=optimize, pairs=True, outer=True)}
+    used = {"row_pairs": lambda plan: getattr(plan, "pair_p", 0) > 0,
+            "channels_outer": lambda plan: getattr(plan, "outer", False)}
+    out = {}
+    for name, plan in plans.items():
+        saving = plain - op_cycles(op, plan, float16)
+        if used[name](plan) and saving > 0:
+            out[name] = saving
+    return out
+
+
+def choose_depthwise_variants(graph: Graph, *, float16: bool, optimize: str, limit: float) -> Graph:
+    """The graph with row_pairs or channels_outer set on the depthwise ops
+    (outside streamed regions) that gain from them, most cycles saved first,
+    while the planned arena stays within `limit` bytes."""
     from ..plan import plan_arena
-    found = sorted(((saving, i) for i, op in enumerate(graph.ops)
-                    if isinstance(op, DepthwiseConv2D) and not op.row_pairs
-                    and (saving := pair_saving(op, float16, optimize)) > 0),
-                   key=lambda t: (-t[0], t[1]))
+    found = []
+    for i, op in enumerate(graph.ops):
+        if isinstance(op, DepthwiseConv2D) and not (op.row_pairs or op.channels_outer):
+            savings = variant_savings(op, float16, optimize)
+            if savings:
+                order = sorted(savings, key=lambda v: (-savings[v], VARIANTS.index(v)))
+                found.append((savings[order[0]], i, order))
     if not found:
         return graph
+    found.sort(key=lambda t: (-t[0], t[1]))
 
-    def with_pairs(ops, indices):
+    def with_variant(ops, choices):
         ops = list(ops)
-        for i in indices:
-            ops[i] = dataclasses.replace(ops[i], row_pairs=True)
+        for i, variant in choices:
+            ops[i] = dataclasses.replace(ops[i], **{variant: True})
         return ops
 
     def fits(ops) -> bool:
         return plan_arena(dataclasses.replace(graph, ops=ops)).arena_bytes <= limit
-    every = with_pairs(graph.ops, [i for _, i in found])
+    every = with_variant(graph.ops, [(i, order[0]) for _, i, order in found])
     if fits(every):
         return dataclasses.replace(graph, ops=every)
     ops = list(graph.ops)
-    for _, i in found:
-        trial = with_pairs(ops, [i])
-        if fits(trial):
-            ops = trial
+    for _, i, order in found:
+        for variant in order:
+            trial = with_variant(ops, [(i, variant)])
+            if fits(trial):
+                ops = trial
+                break
     return dataclasses.replace(graph, ops=ops)

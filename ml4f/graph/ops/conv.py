@@ -138,7 +138,8 @@ class DepthwiseConv2D(FusedResidual, Op):
     pads: tuple[int, int, int, int] = (0, 0, 0, 0)
     activation: Activation = LINEAR
     residual: str = ""            # a merge fused into the store (RESIDUAL_MODES), inputs[1]
-    row_pairs: bool = False       # full rows made two per pass even over its input (choose_row_pairs)
+    row_pairs: bool = False       # full rows made two per pass even over its input (choose_depthwise_variants)
+    channels_outer: bool = False  # its output apart from its input: channel groups may run outermost (choose_depthwise_variants)
 
     kind: ClassVar[str] = "depthwise"
     WEIGHTS: ClassVar[tuple[str, ...]] = ("kernel",)
@@ -148,9 +149,14 @@ class DepthwiseConv2D(FusedResidual, Op):
         kh, kw = self.kernel.shape[:2]
         return elems(self.out_shape) * kh * kw
 
-    def row_access(self) -> RowAccess:
+    def row_access(self) -> RowAccess | None:
         """With row_pairs, both rows of a pair read the pair's whole window (both
-        are stored while it is read)."""
+        are stored while it is read); with channels_outer, none (the kernel may
+        write every row of a channel before reading the next channel's rows, so
+        the output must not overlap the input)."""
+        return None if self.channels_outer else self.stream_access()
+
+    def stream_access(self) -> RowAccess:
         access = window_access(self, self.kernel.shape[0], self.strides[0], self.dilation[0],
                                self.pads[0], reversible=True)
         if not self.row_pairs:
