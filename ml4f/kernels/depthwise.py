@@ -47,11 +47,12 @@ channels pay most for the per-row weights and row-loop work this removes.
 
 Measured with the emulator's cycle model (f32, fused ReLU; the layers of
 MobileNetV1-0.25, DS-CNN and dw_bn, compiled op by op, default options):
-stride 1 48x48x8 2.87, 24x24x32 2.85, 12x12x64 2.81, 6x6x128 2.87, 24x24x16
-2.85, 12x12x32 2.81 cycles/MAC (pairs), 25x5x64 2.97 (the "window" scheme:
-3.66); stride 2 48x48x16 3.57, 24x24x32 3.59, 12x12x64 3.76 (pairs),
-6x6x128 3.94 (the window scheme).  The tile schemes before the resident one
-took 3.60-3.85 at stride 1 and 4.46-4.54 at stride 2.
+stride 1 48x48x8 2.83, 24x24x32 2.78, 12x12x64 2.67, 6x6x128 2.56, 3x3x256
+2.54, 24x24x16 2.78, 12x12x32 2.67 cycles/MAC (pairs, channels outer), 25x5x64
+2.95 (pairs over the input; the "window" scheme: 3.66); stride 2 48x48x16
+3.57 (pairs over the input), 24x24x32 3.44, 12x12x64 3.43, 6x6x128 3.43
+(channels outer; one row at a time 3.58/3.73/3.95).  The tile schemes before
+the resident one took 3.60-3.85 at stride 1 and 4.46-4.54 at stride 2.
 
 Weights per group: [bias n*M f32] [ky][kx][c][m] (each tap word-padded in
 float16).  Padding is never copied: the same row table and column runs as the
