@@ -112,7 +112,8 @@ def test_reference_is_the_direct_convolution(one_d):
                                                          (1, 40, 32, 32, False, False, (1, 2)),
                                                          (1, 31, 32, 32, True, False, (1, 4)),
                                                          (1, 23, 9, 16, True, True, (1, 4)),
-                                                         (12, 13, 24, 10, False, False, (2, 2))])
+                                                         (12, 13, 24, 10, False, False, (2, 2)),
+                                                         (7, 7, 32, 32, True, False, (2, 2))])
 def test_cost_model_is_close_to_the_emulator(h, w, cin, cout, same, f16, tile):
     rng = np.random.default_rng(5)
     one_d = h == 1
@@ -129,6 +130,24 @@ def test_cost_model_is_close_to_the_emulator(h, w, cin, cout, same, f16, tile):
                                            hs + gen.layers[0].end)}).cycles["0"]
     estimate = layer_cycles(g, plan, f16, "relu", False)
     assert abs(estimate - cycles) <= 0.05 * cycles, (estimate, cycles)
+
+
+@pytest.mark.unit
+def test_partial_tiles_skip_the_positions_no_output_reads():
+    """F(2, 3)'s A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]: a tile with one output
+    row (column) reads position rows (columns) 0-2 only.  A group of 3 tiles
+    whose last has one output column, in a tile row of one output row: rows
+    0-2 of the positions for every tile but the last at column 3, row 3 for
+    none; full tiles need everything (None)."""
+    from ml4f.kernels.winograd_plan import WinogradPlan, position_needs, position_runs
+    plan = WinogradPlan((2, 2), 3, 5, 1)
+    assert position_needs(plan, 2, [2, 2, 2]) is None
+    need = position_needs(plan, 1, [2, 2, 1])
+    assert need == (3, 3, 3, 2) * 3 + (0, 0, 0, 0)
+    assert position_runs(plan, need) == [(3, ((3, 3), (2, 1))), (1, ((0, 4),))]
+    assert position_needs(plan, 2, [2, 1]) == (2, 2, 2, 1) * 4
+    one_d = WinogradPlan((1, 4), 2, 4, 1)            # F(4, 3): A^T's last column only for output 3
+    assert position_needs(one_d, 1, [4, 3]) == (2, 2, 2, 2, 2, 1)
 
 
 def _graph(op) -> Graph:

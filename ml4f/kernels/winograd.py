@@ -46,7 +46,7 @@ from .rowloop import (RowPlacement, copy_to_repeated_slot, count_down, enter_sub
                       leave_subroutine)
 from .store import combine_residual, store_activated
 from .winograd_plan import (WinogradPlan, axes, column_bases, group_columns, plan_of,
-                            unroll_blocks)
+                            gemm_pairs, position_needs, position_runs, unroll_blocks)
 
 # driver spill slots (context.FRAME_SPILL)
 SL_STRIP_IN, SL_STRIP_OUT, SL_STRIPS, SL_GROUP_IN, SL_GROUP_OUT, SL_GROUPS, SL_BLOCK_OUT, \
@@ -173,8 +173,10 @@ class _Emitter:
             self.pending.append((self.subs[key], emit))
         return self.subs[key]
 
-    def input_transform(self, mask_rows, masks):
-        """One group's transforms (masks: each tile's columns inside the input).
+    def input_transform(self, mask_rows, masks, need=None):
+        """One group's transforms (masks: each tile's columns inside the input;
+        `need`: position_needs, the V entries no element-wise product reads are
+        neither made nor stored).
         r0: the group's window (row 0, column 0, channel 0; may lie outside the
         input), r1: its first tile's V column in the scratch (tile k's is 4k bytes
         on).  Per channel, each window column is loaded and transformed along y
@@ -220,11 +222,14 @@ class _Emitter:
                     asm.vldr(d[r, x].reg, ptr_of[r], (x - base) * cin4)
             return d, base
 
+        def needed(k, i, j):
+            return need is None or need[i * nx + j] > k
+
         def store_row(row, k, i, regs, kept, zero_reg):
             """Row i of tile k's V: VNEG where a sum came out negated (into a new
             register where the value is kept or shared), zeros from a zero register
             made on first use; frees what no later step reads.  Returns that register."""
-            if any(v.zero for v in row) and zero_reg is None:
+            if any(v.zero and needed(k, i, j) for j, v in enumerate(row)) and zero_reg is None:
                 zero_reg = regs.take()
                 asm.movs(r9, 0)
                 asm.vmov_from_core(zero_reg, r9)
@@ -235,7 +240,8 @@ class _Emitter:
                     asm.vneg(dst, v.reg)
                     row[j] = _Value(dst)
             for j, v in enumerate(row):
-                asm.vstr(zero_reg if v.zero else v.reg, r1, 4 * k + (i * nx + j) * pos_bytes)
+                if needed(k, i, j):
+                    asm.vstr(zero_reg if v.zero else v.reg, r1, 4 * k + (i * nx + j) * pos_bytes)
             for v in row:
                 if not v.zero and v.reg not in kept:
                     regs.give(v.reg)
@@ -248,17 +254,18 @@ class _Emitter:
                 x0 = k * mx
                 new = [x for x in range(x0, x0 + nx) if (0, x) not in t]
                 d, base = load(new, base, regs)
-                for x in new:                           # along y
+                for x in new:                           # along y (the rows some tile reads)
                     for i in range(ny):
-                        t[i, x] = _combine(asm, regs, [(self.bty[i][r], d.get((r, x), zero))
-                                                       for r in range(ny)], consts)
+                        t[i, x] = (_combine(asm, regs, [(self.bty[i][r], d.get((r, x), zero))
+                                                        for r in range(ny)], consts)
+                                   if any(needed(0, i, j) for j in range(nx)) else zero)
                 kept = {v.reg for v in t.values() if not v.zero}
                 for v in d.values():
                     if v.reg not in kept:
                         regs.give(v.reg)
                 for i in range(ny):                     # along x, a row at a time
                     row = [_combine(asm, regs, [(self.btx[j][x], t[i, x0 + x]) for x in range(nx)],
-                                    consts) for j in range(nx)]
+                                    consts) if needed(k, i, j) else zero for j in range(nx)]
                     zero_reg = store_row(row, k, i, regs, kept, zero_reg)
                 for x in range(x0, x0 + mx):             # columns no later tile reads
                     for i in range(ny):
@@ -275,46 +282,72 @@ class _Emitter:
             add_const(asm, r1, r1, (P - 1) * pos_bytes, scratch=r12)
         asm.bx(lr)
 
-    def gemm(self, a: int, bb: int):
+    def gemm(self, a: int, bb: int, need=None):
         """M[p] (a tiles x bb channels) for every position p; r2: the block's
-        weights (advanced past them)."""
+        weights (advanced past them).  `need` (position_needs): per position the
+        leading tiles computed (the others' M is left unwritten, no output reads
+        it); their runs loop along a position row and over identical rows (r6)."""
         g, asm, plan, P = self.g, self.asm, self.plan, self.P
         RV, RW, RM = r1, r2, r3
         self.ctx.arena_ptr(RV, self.v_off)
         self.ctx.arena_ptr(RM, self.m_off)
-        acc = [[S[t * bb + j] for j in range(bb)] for t in range(a)]
-        base = a * bb
-        xs = [S[base + t] for t in range(a)]
-        ws = [S[base + a + j] for j in range(bb)]
-        temps = (S[base + a + bb], S[base + a + bb + 1])
-        assert base + a + bb + 2 <= 32
+        assert a * bb + a + bb + 2 <= 32
         cb, nb = plan.cblock, g.cin // plan.cblock
         skip = 4 * (P - 1) * cb * plan.a
 
+        def channels(first: bool, n: int, k: int):
+            """k (1 or 2) channels' products into n tiles' sums: the inputs per
+            channel, the weights of both in one VLDM (gemm_pairs)."""
+            acc = [[S[t * bb + j] for j in range(bb)] for t in range(n)]
+            xs = [S[n * bb + t] for t in range(n)]
+            ws = [S[n * bb + n + j] for j in range(k * bb)]
+            temps = (S[n * bb + n + k * bb], S[n * bb + n + k * bb + 1])
+            for c in range(k):
+                asm.vldm(RV, xs[0], n, wb=True)
+                if n < plan.a:
+                    asm.add(RV, RV, 4 * (plan.a - n))
+                if c == 0:
+                    if k == 2:
+                        asm.vldm(RW, ws[0], 2 * bb, wb=True)
+                    else:
+                        self.load_w(RW, ws, bb)
+                w = ws[c * bb:(c + 1) * bb]
+                if first and c == 0:
+                    for t in range(n):
+                        for j in range(bb):
+                            asm.vmul(acc[t][j], xs[t], w[j])
+                else:
+                    emit_macs(asm, acc, [[x] for x in xs], [w], temps)
 
-        def channel(first: bool):
-            asm.vldm(RV, xs[0], a, wb=True)
-            if a < plan.a:
-                asm.add(RV, RV, 4 * (plan.a - a))
-            self.load_w(RW, ws, bb)
-            if first:
-                for t in range(a):
-                    for j in range(bb):
-                        asm.vmul(acc[t][j], xs[t], ws[j])
-            else:
-                emit_macs(asm, acc, [[x] for x in xs], [ws], temps)
-
-        def block(first: bool):
-            for c in range(cb):
-                channel(first and c == 0)
+        def block(first: bool, n: int):
+            k = 2 if gemm_pairs(plan, n, bb, self.f16) else 1
+            for c in range(0, cb, k):
+                channels(first and c == 0, n, k)
             add_const(asm, RV, RV, skip, scratch=r12)
 
         u = unroll_blocks(g.cin, cb)
-        with counted_loop(asm, r4, P):
-            block(True)
-            chunked(asm, r5, nb - 1, 1, u, lambda _: block(False))
+
+        def position(n: int):                  # n tiles' sums at one position
+            block(True, n)
+            chunked(asm, r5, nb - 1, 1, u, lambda _: block(False, n))
             add_const(asm, RV, RV, -(P * g.cin * plan.a * 4 - cb * plan.a * 4), scratch=r12)
-            asm.vstm(RM, acc[0][0], a * bb, wb=True)
+            asm.vstm(RM, S[0], n * bb, wb=True)
+            if n < a:
+                asm.add(RM, RM, 4 * (a - n) * bb)
+
+        if need is None:
+            with counted_loop(asm, r4, P):
+                position(a)
+        for rows, runs in (position_runs(plan, need) if need is not None else ()):
+            with counted_loop(asm, r6, rows):
+                for n, k in runs:
+                    if n == 0:                 # no output reads them: weights, V, M skipped
+                        add_const(asm, RW, RW, k * g.cin * self.unit_bytes(bb), scratch=r12)
+                        add_const(asm, RV, RV, k * cb * plan.a * 4, scratch=r12)
+                        add_const(asm, RM, RM, k * a * bb * 4, scratch=r12)
+                        continue
+                    with counted_loop(asm, r4, k):
+                        position(n)
         asm.bx(lr)
 
     def load_w(self, ptr, ws, bb):
@@ -343,11 +376,16 @@ class _Emitter:
             asm.vmov_imm(reg, v)
         asm.vldm(r2, sb[0], bb)
         init = set()
-        for xi in range(P):
+        used_at = [xi for xi in range(P)
+                   if any(self.aty[p[0]][xi // nx] * self.atx[p[1]][xi % nx] for p in pixels)]
+        prev = -1                                 # positions no stored output reads: not loaded
+        for xi in used_at:
             i, j = divmod(xi, nx)
+            gap = 4 * a * bb * (xi - prev - 1) + (4 * (a - 1) * bb if prev >= 0 else 0)
+            if gap:
+                add_const(asm, r0, r0, gap, scratch=r12)
             asm.vldm(r0, sm[0], bb, wb=True)
-            if a > 1 and xi + 1 < P:
-                asm.add(r0, r0, 4 * (a - 1) * bb)
+            prev = xi
             for p in pixels:
                 c = float(self.aty[p[0]][i] * self.atx[p[1]][j])
                 if not c:
@@ -408,10 +446,11 @@ class _Emitter:
             cy, mask_rows = spat
             a = len(gpat)
             masks = tuple(mask for _, mask in gpat)
+            need = position_needs(plan, cy, [cx for cx, _ in gpat])
             ctx.reload(r0, SL_GROUP_IN)
             ctx.arena_ptr(r1, self.v_off)
-            asm.bl(self.sub(("in", mask_rows, masks),
-                            lambda mr=mask_rows, ms=masks: self.input_transform(mr, ms)))
+            asm.bl(self.sub(("in", mask_rows, masks) + ((need,) if need is not None else ()),
+                            lambda mr=mask_rows, ms=masks: self.input_transform(mr, ms, need)))
             ctx.reload(r0, SL_GROUP_OUT)
             ctx.spill(r0, SL_BLOCK_OUT)
             ctx.weights_ptr(r0, self.w_off)
@@ -421,7 +460,8 @@ class _Emitter:
                     ctx.reload(r2, SL_WBLK)
                     ctx.spill(r2, SL_BIAS)
                     asm.add(r2, r2, 4 * bb)
-                    asm.bl(self.sub(("gemm", a, bb), lambda a=a, bb=bb: self.gemm(a, bb)))
+                    key = ("gemm", a, bb) + ((need,) if need is not None else ())
+                    asm.bl(self.sub(key, lambda a=a, bb=bb: self.gemm(a, bb, need)))
                     ctx.spill(r2, SL_WBLK)
                     for t, (cx, _) in enumerate(gpat):
                         ctx.arena_ptr(r0, self.m_off + 4 * t * bb)

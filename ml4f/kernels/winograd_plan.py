@@ -217,56 +217,118 @@ def _combo_cycles(coefs) -> int:
     return 1 + VMLA * (other - 1)
 
 
-def _transform_ops(bt, mask_rows, masks, mx: int) -> int:
+def _transform_ops(bt, mask_rows, masks, mx: int, need=None) -> int:
     """Cycles of the separable input transform of one channel for a group of tiles
-    with these taps valid: along y once per column, along x per tile."""
+    with these taps valid: along y once per column, along x per tile (`need`:
+    only the entries position_needs says)."""
     bty, btx = bt
     ny, nx = len(mask_rows), len(masks[0])
     cols = set(group_columns(mx, masks))
     total = 0
     t_nonzero = {}
+
+    def needed(k, i, j):
+        return need is None or need[i * nx + j] > k
     for x in cols:
         for i in range(ny):
             coefs = [bty[i][r] for r in range(ny) if bty[i][r] and mask_rows[r]]
+            coefs = coefs if any(needed(0, i, j) for j in range(nx)) else []
             total += _combo_cycles(coefs)
             t_nonzero[i, x] = bool(coefs)
     for k in range(len(masks)):
         for i in range(ny):
             for j in range(nx):
-                total += _combo_cycles([btx[j][x] for x in range(nx)
-                                        if btx[j][x] and t_nonzero.get((i, k * mx + x))])
+                if needed(k, i, j):
+                    total += _combo_cycles([btx[j][x] for x in range(nx)
+                                            if btx[j][x] and t_nonzero.get((i, k * mx + x))])
     return total
 
 
-def input_transform_cycles(g: Geometry, plan: WinogradPlan, mask_rows, masks) -> float:
+def input_transform_cycles(g: Geometry, plan: WinogradPlan, mask_rows, masks, need=None) -> float:
     """One group's input transform (masks: each tile's columns inside the input) over
-    every input channel."""
+    every input channel (`need`: position_needs)."""
     bty, btx = WINOGRAD[plan.tile[0]][0], WINOGRAD[plan.tile[1]][0]
     mx, rows = plan.tile[1], sum(mask_rows)
     cols = group_columns(mx, masks)
     bases, _ = column_bases(g.cin, cols)
     moves = len(set(bases.values()) - {0})
     zeros = any(not all(m) for m in masks) or not all(mask_rows)
+    stored = (plan.positions * len(masks) if need is None
+              else sum(min(n, len(masks)) for n in need))
     per = (2 * rows * len(cols) + ALU * rows * moves
-           + _transform_ops((bty, btx), mask_rows, masks, mx)
-           + 2 * plan.positions * len(masks) + rows + 1          # VLDR, ops, VSTR, pointer steps
+           + _transform_ops((bty, btx), mask_rows, masks, mx, need)
+           + 2 * stored + rows + 1                                # VLDR, ops, VSTR, pointer steps
            + (2 if zeros else 0))                                 # a zero register
     nb = g.cin // plan.cblock
     return (CALL + SUB_SETUP + g.cin * (per + (LOOP if plan.cblock > 1 else 0))
             + nb * (ALU + LOOP) + DRIVER_PER_CALL)
 
 
-def gemm_cycles(g: Geometry, plan: WinogradPlan, a: int, bb: int, f16: bool) -> float:
-    """The element-wise stage of one group and block: every position over every channel."""
-    w = vldm((bb + 1) // 2) + bb * VCVT if f16 else vldm(bb)
-    per_channel = vldm(a) + w + MAC * a * bb + (ALU if a < plan.a else 0)
-    first = per_channel - a * bb * issue_vadd()
+def position_needs(plan: WinogradPlan, cy: int, cxs) -> tuple[int, ...] | None:
+    """Per position (row-major over alpha_y x alpha_x) of a group of tiles with
+    cy output rows and cxs[t] output columns: how many of its leading tiles the
+    output transform reads it for (a coefficient of an output it stores is not
+    zero): the tiles past the outputs' edge skip the products no stored output
+    uses.  None: every tile needs every position."""
+    aty, atx = WINOGRAD[plan.tile[0]][2], WINOGRAD[plan.tile[1]][2]
+    rows = [any(aty[oy][i] for oy in range(cy)) for i in range(len(aty[0]))]
+    need = []
+    for i in range(len(aty[0])):
+        for j in range(len(atx[0])):
+            users = [rows[i] and any(atx[ox][j] for ox in range(cx)) for cx in cxs]
+            n = sum(users)
+            need.append(n if all(users[:n]) else len(cxs))      # a leading run, else all
+    return None if all(n == len(cxs) for n in need) else tuple(need)
+
+
+def position_runs(plan: WinogradPlan, need):
+    """The element-wise stage's loops for `need` (position_needs): per run of
+    identical position rows (rows, [(tiles, positions) per run along the row])."""
+    nx = _alpha(plan.tile[1])
+    out = []
+    for i in range(0, len(need), nx):
+        row = need[i:i + nx]
+        runs = []
+        for n in row:
+            if runs and runs[-1][0] == n:
+                runs[-1][1] += 1
+            else:
+                runs.append([n, 1])
+        runs = tuple(tuple(r) for r in runs)
+        if out and out[-1][1] == runs:
+            out[-1][0] += 1
+        else:
+            out.append([1, runs])
+    return [tuple(r) for r in out]
+
+
+def gemm_pairs(plan: WinogradPlan, n: int, bb: int, f16: bool) -> bool:
+    """Whether two channels' weights of an n-tile register tile come in one VLDM
+    (float32, an even channel block, registers for both)."""
+    return not f16 and plan.cblock % 2 == 0 and n * bb + n + 2 * bb + 2 <= 32
+
+
+def gemm_cycles(g: Geometry, plan: WinogradPlan, a: int, bb: int, f16: bool, need=None) -> float:
+    """The element-wise stage of one group and block: every position over every
+    channel (`need`: only the tiles position_needs says, per position)."""
     nb = g.cin // plan.cblock
     u = unroll_blocks(g.cin, plan.cblock)
     loops = (nb - 1) // u
-    per_position = (first + (g.cin - 1) * per_channel + nb * ALU + loops * LOOP
-                    + ALU + vstm(a * bb) + LOOP)
-    return CALL + SUB_SETUP + plan.positions * per_position + DRIVER_PER_CALL
+
+    def per_position(n):
+        pairs = gemm_pairs(plan, n, bb, f16)
+        w = (vldm((bb + 1) // 2) + bb * VCVT if f16 else vldm(2 * bb) / 2 if pairs else vldm(bb))
+        per_channel = vldm(n) + w + MAC * n * bb + (ALU if n < plan.a else 0)
+        first = per_channel - n * bb * issue_vadd()
+        return (first + (g.cin - 1) * per_channel + nb * ALU + loops * LOOP
+                + ALU + vstm(n * bb) + LOOP + (ALU if n < a else 0))
+    if need is None:
+        return CALL + SUB_SETUP + plan.positions * per_position(a) + DRIVER_PER_CALL
+    total = 0
+    for rows, runs in position_runs(plan, need):
+        per_row = sum(3 * ALU if n == 0 else k * per_position(n) for n, k in runs)
+        total += rows * (per_row + (LOOP if rows > 1 else 0))
+    return CALL + SUB_SETUP + total + DRIVER_PER_CALL
 
 
 def issue_vadd() -> int:
@@ -294,7 +356,9 @@ def output_transform_cycles(plan: WinogradPlan, counts, bb: int, act: str, resid
     pixels = cy * cx
     st = store(bb) if act == "linear" else store(0) + ACTIVATED_STORE_PER_VALUE * bb
     res = pixels * (ALU + vldm(bb) + bb) if residual else 0
-    return (CALL + DRIVER_PER_CALL + vldm(bb) + plan.positions * (vldm(bb) + ALU)
+    read = sum(1 for i in range(len(aty[0])) for j in range(len(atx[0]))
+               if any(aty[oy][i] * atx[ox][j] for oy in range(cy) for ox in range(cx)))
+    return (CALL + DRIVER_PER_CALL + vldm(bb) + read * (vldm(bb) + ALU)
             + terms * bb + pixels * (ALU + st) + res)
 
 
@@ -306,9 +370,10 @@ def layer_cycles(g: Geometry, plan: WinogradPlan, f16: bool, act: str, residual:
         cy, mask_rows = spat
         for _, groups, gpat in ax.runs(plan.a):
             a = len(gpat)
-            per = input_transform_cycles(g, plan, mask_rows, tuple(m for _, m in gpat))
+            need = position_needs(plan, cy, [cx for cx, _ in gpat])
+            per = input_transform_cycles(g, plan, mask_rows, tuple(m for _, m in gpat), need)
             for bb, nb in blocks:
-                per += nb * (gemm_cycles(g, plan, a, bb, f16) + LOOP + 2 * LDR
+                per += nb * (gemm_cycles(g, plan, a, bb, f16, need) + LOOP + 2 * LDR
                              + sum(output_transform_cycles(plan, (cy, cx), bb, act, residual)
                                    for cx, _ in gpat))
             total += strips * groups * (per + LOOP + 4 * LDR)
@@ -325,17 +390,20 @@ def code_estimate(g: Geometry, plan: WinogradPlan, f16: bool) -> int:
     sizes = {plan.b, g.cout % plan.b} - {0}
     for _, _, (spat,) in ay.runs():
         for _, _, gpat in ax.runs(plan.a):
-            gemms |= {(len(gpat), bb) for bb in sizes}
+            need = position_needs(plan, spat[0], [cx for cx, _ in gpat])
+            gemms |= {(len(gpat), bb, need) for bb in sizes}
             in_pats.add((spat[1], tuple(mask for _, mask in gpat)))
             for cx, _ in gpat:
                 out_pats |= {((spat[0], cx), bb) for bb in sizes}
             driver += 24 + len(sizes) * (12 + 6 * len(gpat))
     insns = driver + sum(56 + plan.positions * 4 * len(masks) for _, masks in in_pats)
-    for a, bb in gemms:
+    for a, bb, need in gemms:
         w = 1 + (bb if f16 else 0)
-        insns += plan.positions * (a * bb * (1 + 2 * 0) + 12
-                                   + unroll_blocks(g.cin, plan.cblock) * plan.cblock
-                                   * (1 + w + 2 * a * bb)) + 10
+        bodies = [a] if need is None else [n for _, runs in position_runs(plan, need)
+                                           for n, _ in runs if n]
+        insns += sum(plan.positions * (n * bb * (1 + 2 * 0) + 12
+                                       + unroll_blocks(g.cin, plan.cblock) * plan.cblock
+                                       * (1 + w + 2 * n * bb)) + 10 for n in bodies)
     for (counts, bb) in out_pats:
         insns += plan.positions * (2 + 2 * counts[0] * counts[1]) + 6 * counts[0] * counts[1] + 8
     return BYTES_PER_INSN * insns
