@@ -378,14 +378,15 @@ class _Emitter:
         init = set()
         used_at = [xi for xi in range(P)
                    if any(self.aty[p[0]][xi // nx] * self.atx[p[1]][xi % nx] for p in pixels)]
-        prev = -1                                 # positions no stored output reads: not loaded
-        for xi in used_at:
+        # positions no stored output reads are not loaded; the pointer steps to the
+        # next one read right after each load (no address waits for its add)
+        if used_at[0]:
+            add_const(asm, r0, r0, 4 * a * bb * used_at[0], scratch=r12)
+        for n, xi in enumerate(used_at):
             i, j = divmod(xi, nx)
-            gap = 4 * a * bb * (xi - prev - 1) + (4 * (a - 1) * bb if prev >= 0 else 0)
-            if gap:
-                add_const(asm, r0, r0, gap, scratch=r12)
             asm.vldm(r0, sm[0], bb, wb=True)
-            prev = xi
+            if n + 1 < len(used_at):
+                add_const(asm, r0, r0, 4 * a * bb * (used_at[n + 1] - xi) - 4 * bb, scratch=r12)
             for p in pixels:
                 c = float(self.aty[p[0]][i] * self.atx[p[1]][j])
                 if not c:
