@@ -302,9 +302,8 @@ def force_resident(monkeypatch, pair_rows=False, clipped=None, outer=False):
     if pair_rows or outer:
         monkeypatch.setattr(DepthwiseConv2D, "overlap_offsets", lambda self: None)
 
-    def resident_first(op, f16, schemes=dw.SCHEMES, optimize="balanced", pairs=False, outer_ok=False,
-                       **kw):
-        outer_ok = kw.get("outer", outer_ok)
+    def resident_first(op, f16, schemes=dw.SCHEMES, optimize="balanced", pairs=False, **kw):
+        outer_ok = kw.get("outer", False)         # the kernel's offer: the output apart from its input
         try:
             plan = choose(op, f16, schemes=("resident",), optimize="speed", pairs=pairs and pair_rows)
         except CodegenError:

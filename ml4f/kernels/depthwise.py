@@ -316,7 +316,8 @@ def resident_jobs(g: Geometry, ranges, rows: int, kys=None):
     return cols, jobs
 
 
-def outer_runs(g: Geometry, pairs: bool) -> list:
+@lru_cache(maxsize=1 << 10)       # the plan search, the cost model and the emitter ask again
+def outer_runs(g: Geometry, pairs: bool) -> tuple:
     """The entries of a layer with channel groups outermost (ResidentPlan.outer),
     consecutive entries of one kind a fixed step apart as one run: (kind,
     count, (input, output) byte offsets of its first entry from the group's
@@ -334,7 +335,7 @@ def outer_runs(g: Geometry, pairs: bool) -> list:
                 runs[-1] = (key, count + 1, first, gap if count == 1 else step)
                 continue
         runs.append((key, 1, at, (0, 0)))
-    return runs
+    return tuple(runs)
 
 
 def resident_entries(g: Geometry, pairs: bool):
@@ -753,7 +754,6 @@ class _Emitter:
         dispatch.  ENTRY_IN and ENTRY_OUT point into the group's input and
         output channels; a loop's entries step them."""
         g, asm, ctx, plan = self.g, self.asm, self.ctx, self.plan
-        self.entries = resident_entries(g, plan.pair_p > 0)
         # the rows' offsets as the row table would hold them: every row sees an input row,
         # every offset fits 32 bits
         check_words(row_table(g, self.op, 0, 0) + [v for _, _, first, step in outer_runs(g, plan.pair_p > 0)
@@ -767,7 +767,7 @@ class _Emitter:
             asm.mov_const(r0, full)
             ctx.spill(r0, SL_SLICES)
             top = asm.here()
-            self.outer_group(plan.n, last=False, count=True)
+            self.outer_group(plan.n, last=False, counted=True)
             asm.subs(r0, r0, 1)
             ctx.spill(r0, SL_SLICES)
             asm.b(top, cond="ne")
@@ -776,9 +776,9 @@ class _Emitter:
         if rest:
             self.outer_group(rest, last=True)
 
-    def outer_group(self, n: int, last: bool, count: bool = False) -> None:
+    def outer_group(self, n: int, last: bool, counted: bool = False) -> None:
         """One group of n channels over every row (emit_outer); unless `last`,
-        ENTRY_IN and ENTRY_OUT end at the next group's channels; `count`: the
+        ENTRY_IN and ENTRY_OUT end at the next group's channels; `counted`: the
         group count reloaded into r0 before those steps (no wait for it)."""
         asm = self.asm
         bias, w = self.resident_weights(n)
@@ -798,7 +798,7 @@ class _Emitter:
                 add_const(asm, ENTRY_IN, ENTRY_IN, step[0], scratch=SCRATCH)
                 add_const(asm, ENTRY_OUT, ENTRY_OUT, step[1], scratch=SCRATCH)
             at = (first[0] + count * step[0], first[1] + count * step[1])
-        if count:
+        if counted:
             self.ctx.reload(r0, SL_SLICES)
         if not last:
             add_const(asm, ENTRY_IN, ENTRY_IN, 4 * n - at[0], scratch=SCRATCH)

@@ -29,14 +29,13 @@ def variant_savings(op: DepthwiseConv2D, float16: bool, optimize: str) -> dict[s
     """Estimated cycles each variant saves over the plain kernel (over its
     input, one row at a time); only the variants that save some."""
     plain = op_cycles(op, choose_plan(op, float16, optimize=optimize), float16)
-    plans = {"row_pairs": choose_plan(op, float16, optimize=optimize, pairs=True),
-             "channels_outer": choose_plan(op, float16, optimize=optimize, pairs=True, outer=True)}
-    used = {"row_pairs": lambda plan: getattr(plan, "pair_p", 0) > 0,
-            "channels_outer": lambda plan: getattr(plan, "outer", False)}
+    paired = choose_plan(op, float16, optimize=optimize, pairs=True)
+    apart = choose_plan(op, float16, optimize=optimize, pairs=True, outer=True)
     out = {}
-    for name, plan in plans.items():
+    for name, plan, used in (("row_pairs", paired, getattr(paired, "pair_p", 0) > 0),
+                             ("channels_outer", apart, getattr(apart, "outer", False))):
         saving = plain - op_cycles(op, plan, float16)
-        if used[name](plan) and saving > 0:
+        if used and saving > 0:
             out[name] = saving
     return out
 

@@ -46,7 +46,8 @@ from .rowloop import (RowPlacement, copy_to_repeated_slot, count_down, enter_sub
                       leave_subroutine)
 from .store import combine_residual, store_activated
 from .winograd_plan import (WinogradPlan, axes, column_bases, group_columns, plan_of,
-                            gemm_pairs, position_needs, position_runs, unroll_blocks)
+                            gemm_pairs, position_needs, position_runs, positions_read,
+                            unroll_blocks)
 
 # driver spill slots (context.FRAME_SPILL)
 SL_STRIP_IN, SL_STRIP_OUT, SL_STRIPS, SL_GROUP_IN, SL_GROUP_OUT, SL_GROUPS, SL_BLOCK_OUT, \
@@ -361,7 +362,7 @@ class _Emitter:
     def output_transform(self, counts, bb: int, a: int):
         """r0: the tile's M (position 0), r1: its first output (block's channel 0),
         r2: the block's bias."""
-        g, asm, P = self.g, self.asm, self.P
+        g, asm = self.g, self.asm
         cy, cx = counts
         nx = len(self.atx[0])
         sb = [S[j] for j in range(bb)]
@@ -376,8 +377,7 @@ class _Emitter:
             asm.vmov_imm(reg, v)
         asm.vldm(r2, sb[0], bb)
         init = set()
-        used_at = [xi for xi in range(P)
-                   if any(self.aty[p[0]][xi // nx] * self.atx[p[1]][xi % nx] for p in pixels)]
+        used_at = positions_read(self.plan, cy, cx)
         # positions no stored output reads are not loaded; the pointer steps to the
         # next one read right after each load (no address waits for its add)
         if used_at[0]:
@@ -451,7 +451,7 @@ class _Emitter:
             ctx.reload(r0, SL_GROUP_IN)
             ctx.arena_ptr(r1, self.v_off)
             asm.bl(self.sub(("in", mask_rows, masks) + ((need,) if need is not None else ()),
-                            lambda mr=mask_rows, ms=masks: self.input_transform(mr, ms, need)))
+                            lambda mr=mask_rows, ms=masks, nd=need: self.input_transform(mr, ms, nd)))
             ctx.reload(r0, SL_GROUP_OUT)
             ctx.spill(r0, SL_BLOCK_OUT)
             ctx.weights_ptr(r0, self.w_off)
@@ -462,7 +462,7 @@ class _Emitter:
                     ctx.spill(r2, SL_BIAS)
                     asm.add(r2, r2, 4 * bb)
                     key = ("gemm", a, bb) + ((need,) if need is not None else ())
-                    asm.bl(self.sub(key, lambda a=a, bb=bb: self.gemm(a, bb, need)))
+                    asm.bl(self.sub(key, lambda a=a, bb=bb, nd=need: self.gemm(a, bb, nd)))
                     ctx.spill(r2, SL_WBLK)
                     for t, (cx, _) in enumerate(gpat):
                         ctx.arena_ptr(r0, self.m_off + 4 * t * bb)

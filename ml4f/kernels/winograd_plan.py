@@ -264,20 +264,27 @@ def input_transform_cycles(g: Geometry, plan: WinogradPlan, mask_rows, masks, ne
             + nb * (ALU + LOOP) + DRIVER_PER_CALL)
 
 
+def positions_read(plan: WinogradPlan, cy: int, cx: int) -> list[int]:
+    """The positions (row-major over alpha_y x alpha_x) the output transform of a
+    tile with cy x cx outputs reads: a coefficient of an output it stores is not zero."""
+    aty, atx = WINOGRAD[plan.tile[0]][2], WINOGRAD[plan.tile[1]][2]
+    nx = len(atx[0])
+    return [xi for xi in range(len(aty[0]) * nx)
+            if any(aty[oy][xi // nx] * atx[ox][xi % nx] for oy in range(cy) for ox in range(cx))]
+
+
 def position_needs(plan: WinogradPlan, cy: int, cxs) -> tuple[int, ...] | None:
     """Per position (row-major over alpha_y x alpha_x) of a group of tiles with
     cy output rows and cxs[t] output columns: how many of its leading tiles the
     output transform reads it for (a coefficient of an output it stores is not
     zero): the tiles past the outputs' edge skip the products no stored output
     uses.  None: every tile needs every position."""
-    aty, atx = WINOGRAD[plan.tile[0]][2], WINOGRAD[plan.tile[1]][2]
-    rows = [any(aty[oy][i] for oy in range(cy)) for i in range(len(aty[0]))]
+    reads = [set(positions_read(plan, cy, cx)) for cx in cxs]
     need = []
-    for i in range(len(aty[0])):
-        for j in range(len(atx[0])):
-            users = [rows[i] and any(atx[ox][j] for ox in range(cx)) for cx in cxs]
-            n = sum(users)
-            need.append(n if all(users[:n]) else len(cxs))      # a leading run, else all
+    for xi in range(plan.positions):
+        users = [xi in r for r in reads]
+        n = sum(users)
+        need.append(n if all(users[:n]) else len(cxs))      # a leading run, else all
     return None if all(n == len(cxs) for n in need) else tuple(need)
 
 
@@ -356,8 +363,7 @@ def output_transform_cycles(plan: WinogradPlan, counts, bb: int, act: str, resid
     pixels = cy * cx
     st = store(bb) if act == "linear" else store(0) + ACTIVATED_STORE_PER_VALUE * bb
     res = pixels * (ALU + vldm(bb) + bb) if residual else 0
-    read = sum(1 for i in range(len(aty[0])) for j in range(len(atx[0]))
-               if any(aty[oy][i] * atx[ox][j] for oy in range(cy) for ox in range(cx)))
+    read = len(positions_read(plan, cy, cx))
     return (CALL + DRIVER_PER_CALL + vldm(bb) + read * (vldm(bb) + ALU)
             + terms * bb + pixels * (ALU + st) + res)
 
