@@ -8,8 +8,8 @@ from .codegen import Generated, generate
 from .container import build_object
 from .graph.ops import Graph
 from .plan import ArenaPlan, plan_arena
-from .kernels.arena_allowance import arena_limit
-from .kernels.depthwise_pairs import choose_depthwise_variants
+from .kernels import depthwise_pairs, pointwise
+from .kernels.arena_allowance import arena_limit, choose_within
 from .kernels.winograd_plan import choose_winograd
 from .streaming import choose_regions
 
@@ -46,11 +46,15 @@ def choose_kernels(graph: Graph, *, float16: bool = False, optimize: str = "bala
     the streamed regions, before the arena plan: the convolutions that run as
     Winograd convolutions (ml4f/kernels/winograd_plan.py), then the depthwise
     convolutions making rows in pairs or keeping their output apart from their
-    input (channel groups outermost, ml4f/kernels/depthwise_pairs.py), both
-    within one allowance over the plain kernels' arena (arena_allowance.py)."""
+    input (channel groups outermost, ml4f/kernels/depthwise_pairs.py) and the
+    1x1 convolutions running channel passes over an output apart from their
+    input (ml4f/kernels/pointwise.py), all within one allowance over the plain
+    kernels' arena (arena_allowance.py)."""
     limit = arena_limit(plan_arena(graph).arena_bytes, optimize, arena_goal, max_arena)
     graph = choose_winograd(graph, float16=float16, optimize=optimize, mode=winograd,
                             max_arena=max_arena, limit=limit)
     if winograd == "always":      # its layers may be over the allowance: the pairs add nothing then
         limit = max(limit, plan_arena(graph).arena_bytes)
-    return choose_depthwise_variants(graph, float16=float16, optimize=optimize, limit=limit)
+    found = [c for family in (depthwise_pairs, pointwise)
+             for c in family.candidates(graph, float16=float16, optimize=optimize)]
+    return choose_within(graph, found, limit)

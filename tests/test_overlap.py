@@ -246,3 +246,52 @@ def test_row_pairs_chosen_within_the_arena_allowance():
         chosen = choose_kernels(g, **kw)
         assert not any(op.row_pairs for op in chosen.ops), kw
         assert plan_arena(chosen).arena_bytes == plain
+
+
+# ------------------------------------------------ 1x1 convolutions: channel passes
+def pointwise_op(seed) -> Conv2D:
+    import dataclasses
+    rng = np.random.default_rng(seed)
+    h, w = int(rng.integers(2, 30)), int(rng.integers(1, 40))
+    cin, cout = int(rng.choice([2, 4, 8])), int(rng.choice([3, 8, 16]))
+    op = Conv2D("y", "Conv2D", ["x"], "y", [(h, w, cin)], (h, w, cout),
+                kernel=rng.uniform(-1, 1, (1, 1, cin, cout)).astype(np.float32),
+                bias=rng.uniform(-1, 1, cout).astype(np.float32))
+    return dataclasses.replace(op, channel_passes=True)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_pointwise_channel_passes_run_over_their_input(monkeypatch, seed):
+    """A 1x1 convolution running channel passes over groups of rows, its output
+    as tight over its input as its row_access allows: every pass of a group
+    still reads the group's inputs (the emulator against the reference), and
+    its rows are never made bottom to top."""
+    from ml4f import backend
+    from ml4f.kernels.pointwise import PassPlan
+    op = pointwise_op(seed)
+    assert op.overlap_offsets()[1] is None
+    g = Graph("x", "y", op.in_shapes[0], op.out_shape, ops=[op],
+              shapes={"x": op.in_shapes[0], "y": op.out_shape})
+    monkeypatch.setattr(backend, "plan_arena", lambda g: tightest_plan(g, False))
+    arena, gen, obj = compile_graph(g)
+    replay_rows(g, arena)
+    assert isinstance(gen.layers[0].plan, PassPlan)
+    assert worst_reference_error(Machine(obj), g, np.random.default_rng(seed), inputs=1) <= 1e-5
+
+
+def test_channel_passes_chosen_within_the_arena_allowance():
+    """choose_kernels gives a 48x48 8 -> 16 1x1 convolution (MobileNet's first
+    pointwise layer) its channel passes when the arena may grow by a group of
+    rows, not with "size"."""
+    from ml4f.backend import choose_kernels
+    from ml4f.plan import plan_arena
+    rng = np.random.default_rng(3)
+    op = Conv2D("y", "Conv2D", ["x"], "y", [(48, 48, 8)], (48, 48, 16),
+                kernel=rng.uniform(-1, 1, (1, 1, 8, 16)).astype(np.float32),
+                bias=rng.uniform(-1, 1, 16).astype(np.float32))
+    g = Graph("x", "y", (48, 48, 8), (48, 48, 16), ops=[op], shapes={"x": (48, 48, 8), "y": (48, 48, 16)})
+    plain = plan_arena(g).arena_bytes
+    chosen = choose_kernels(g, optimize="balanced")
+    assert chosen.ops[0].channel_passes
+    assert plain <= plan_arena(chosen).arena_bytes <= 1.10 * plain
+    assert not choose_kernels(g, optimize="size").ops[0].channel_passes

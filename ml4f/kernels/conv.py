@@ -44,6 +44,7 @@ from .immediates import add_const
 from .loads import load_columns
 from .loops import chunked, counted_loop
 from .mac import emit_macs, load_weights
+from .pointwise import emit_passes, flat_output
 from .registry import kernel
 from .rowloop import (SL_NKY, SL_OUTSLICE, SL_ROWIN, emit_row_loop, residual_delta_loader,
                       row_table)
@@ -301,7 +302,9 @@ def _runs(cols: list[int]) -> list[list[int]]:
 
 
 @kernel(Conv2D)
-def emit_conv2d(op: Conv2D, ctx: KernelContext, ins: list[int], out_off: int) -> ConvPlan:
+def emit_conv2d(op: Conv2D, ctx: KernelContext, ins: list[int], out_off: int):
+    if op.channel_passes and flat_output(op, ctx) and op.output not in ctx.reversed:
+        return emit_passes(op, ctx, ins, out_off)
     plan = choose_plan(op, ctx.float16, ctx.optimize)
     apart = ctx.pixels_apart.get(op.output)       # its channel slice of a concatenation
     _Emitter(op, ctx, plan, ins, out_off, apart and OutputStrides(*apart)).emit()

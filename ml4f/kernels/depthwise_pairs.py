@@ -11,13 +11,11 @@ are loaded once for all its rows instead of once per row (small maps, many
 channels), but every row of a channel is written before the next channel's are
 read: the output must not overlap the input at all (DepthwiseConv2D.
 channels_outer: no row_access).  Each op gets the variant that saves the most
-cycles while the arena stays within the allowance of arena_allowance.py
-(most cycles saved first; an op that does not fit its best variant may still
+cycles while the arena stays within the allowance (arena_allowance.choose_within:
+most cycles saved first; an op that does not fit its best variant may still
 fit the other one).
 """
 from __future__ import annotations
-
-import dataclasses
 
 from ..graph.ops import DepthwiseConv2D, Graph
 from .depthwise import choose_plan, op_cycles
@@ -40,38 +38,15 @@ def variant_savings(op: DepthwiseConv2D, float16: bool, optimize: str) -> dict[s
     return out
 
 
-def choose_depthwise_variants(graph: Graph, *, float16: bool, optimize: str, limit: float) -> Graph:
-    """The graph with row_pairs or channels_outer set on the depthwise ops
-    (outside streamed regions) that gain from them, most cycles saved first,
-    while the planned arena stays within `limit` bytes."""
-    from ..plan import plan_arena
+def candidates(graph: Graph, *, float16: bool, optimize: str) -> list:
+    """(cycles saved, op index, variants best first) of the depthwise ops
+    (outside streamed regions) that gain from row pairs or channels outermost
+    (arena_allowance.choose_within)."""
     found = []
     for i, op in enumerate(graph.ops):
         if isinstance(op, DepthwiseConv2D) and not (op.row_pairs or op.channels_outer):
             savings = variant_savings(op, float16, optimize)
             if savings:
                 order = sorted(savings, key=lambda v: (-savings[v], VARIANTS.index(v)))
-                found.append((savings[order[0]], i, order))
-    if not found:
-        return graph
-    found.sort(key=lambda t: (-t[0], t[1]))
-
-    def with_variant(ops, choices):
-        ops = list(ops)
-        for i, variant in choices:
-            ops[i] = dataclasses.replace(ops[i], **{variant: True})
-        return ops
-
-    def fits(ops) -> bool:
-        return plan_arena(dataclasses.replace(graph, ops=ops)).arena_bytes <= limit
-    every = with_variant(graph.ops, [(i, order[0]) for _, i, order in found])
-    if fits(every):
-        return dataclasses.replace(graph, ops=every)
-    ops = list(graph.ops)
-    for _, i, order in found:
-        for variant in order:
-            trial = with_variant(ops, [(i, variant)])
-            if fits(trial):
-                ops = trial
-                break
-    return dataclasses.replace(graph, ops=ops)
+                found.append((savings[order[0]], i, tuple(order)))
+    return found

@@ -11,6 +11,12 @@ from ..shapes import hwc, row_groups, transposed_taps, valid_taps
 from .base import LINEAR, Activation, FusedResidual, Op, RowAccess, elems, window_access
 
 
+#: pixels a group of channel passes covers at least (Conv2D.pass_rows): each
+#: group reloads the weights of every block, about 30 cycles, against about
+#: 47 cycles per pixel and block
+PASS_GROUP_PIXELS = 128
+
+
 @dataclass
 class Conv2D(FusedResidual, Op):
     """Convolution (also 1-D convolutions as H = 1).  kernel: (KH, KW, Cin, Cout)."""
@@ -22,6 +28,7 @@ class Conv2D(FusedResidual, Op):
     pads: tuple[int, int, int, int] = (0, 0, 0, 0)     # top, left, bottom, right
     activation: Activation = LINEAR
     residual: str = ""            # a merge fused into the store (RESIDUAL_MODES), inputs[1]
+    channel_passes: bool = False  # 1x1: a pass over a group of rows per block of output channels (pointwise.py)
 
     kind = "conv2d"
     WEIGHTS = ("kernel",)
@@ -32,8 +39,22 @@ class Conv2D(FusedResidual, Op):
         return elems(self.out_shape) * kh * kw * cin
 
     def row_access(self) -> RowAccess:
-        return window_access(self, self.kernel.shape[0], self.strides[0], self.dilation[0],
-                             self.pads[0], reversible=True)
+        """With channel_passes every row of a group of pass_rows() reads the whole
+        group's input rows: each pass over the group reads them again after the
+        first pass has stored (rows top to bottom only)."""
+        access = window_access(self, self.kernel.shape[0], self.strides[0], self.dilation[0],
+                               self.pads[0], reversible=not self.channel_passes)
+        if not self.channel_passes:
+            return access
+        n, rows = self.pass_rows(), access.rows
+        grouped = [(rows[y - y % n][0], rows[min(y - y % n + n, len(rows)) - 1][1])
+                   for y in range(len(rows))]
+        return dataclasses.replace(access, rows=tuple(grouped))
+
+    def pass_rows(self) -> int:
+        """Output rows per group of channel passes: at least PASS_GROUP_PIXELS pixels."""
+        oh, ow, _ = hwc(self.out_shape)
+        return min(oh, -(-PASS_GROUP_PIXELS // ow))
 
     def weight_arrays(self):
         return [self.kernel] + ([self.bias] if self.bias is not None else [])
@@ -138,8 +159,8 @@ class DepthwiseConv2D(FusedResidual, Op):
     pads: tuple[int, int, int, int] = (0, 0, 0, 0)
     activation: Activation = LINEAR
     residual: str = ""            # a merge fused into the store (RESIDUAL_MODES), inputs[1]
-    row_pairs: bool = False       # full rows made two per pass even over its input (choose_depthwise_variants)
-    channels_outer: bool = False  # its output apart from its input: channel groups may run outermost (choose_depthwise_variants)
+    row_pairs: bool = False       # full rows made two per pass even over its input (depthwise_pairs.py)
+    channels_outer: bool = False  # its output apart from its input: channel groups may run outermost (depthwise_pairs.py)
 
     kind: ClassVar[str] = "depthwise"
     WEIGHTS: ClassVar[tuple[str, ...]] = ("kernel",)
