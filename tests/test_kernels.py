@@ -439,7 +439,7 @@ def test_conv_tiles_start_from_the_first_pixels_bias():
     from ml4f.kernels.conv_geometry import Geometry
     from ml4f.kernels.conv_plan import bias_shared, tile_groups
     rng = np.random.default_rng(8)
-    op = conv_op(rng, 6, 9, 8, 16, (1, 1), (1, 1), "valid", act=RELU)
+    op = conv_op(rng, 6, 9, 16, 16, (1, 1), (1, 1), "valid", act=RELU)    # 16 inputs: not resident
     err, gen = run_op(op, inputs=3)
     assert err <= RTOL
     plan, g = gen.layers[0].plan, Geometry.of(op)
@@ -528,3 +528,74 @@ def test_pointwise_cost_model_is_close_to_the_emulator(h, w, cin, cout, f16, act
     assert abs(estimate - cycles) <= 0.05 * cycles, (gen.layers[0].plan, estimate, cycles)
     if (h, w, cin, cout) == (48, 48, 8, 16):
         assert cycles / op.macs() < 3.0
+
+
+def force_resident_conv(monkeypatch, seed=0):
+    """conv.py's plans forced to the resident scheme wherever it applies (the
+    widest block that fits, an unrolling by seed); returns the plans taken."""
+    from ml4f.kernels import conv as conv_kernel
+    from ml4f.kernels import pixel_stream as ps
+    from ml4f.kernels.conv_geometry import Geometry
+    from ml4f.kernels.conv_plan import ConvPlan, resident_applies
+    choose, taken = conv_kernel.choose_plan, []
+
+    def resident(op, f16, optimize):
+        g = Geometry.of(op)
+        if not resident_applies(g) or op.residual:
+            return choose(op, f16, optimize)
+        b = max(b for b in range(1, min(g.cout, ps.MAX_BLOCK) + 1) if ps.fits(g.cin, b))
+        plan = ConvPlan(1, b, g.cin, "resident", False, ps.UNROLLS[seed % len(ps.UNROLLS)])
+        taken.append(plan)
+        return plan
+    monkeypatch.setattr(conv_kernel, "choose_plan", resident)
+    return taken
+
+
+@pytest.mark.parametrize("seed", range(24))
+@pytest.mark.parametrize("f16", [False, True])
+def test_conv_resident_scheme(monkeypatch, seed, f16):
+    """The conv kernel's resident scheme (1x1, the block's weights in registers
+    while a row's pixels stream past), strides 1 and 2, every store form."""
+    rng = np.random.default_rng(seed)
+    taken = force_resident_conv(monkeypatch, seed)
+    h, w = int(rng.integers(1, 20)), int(rng.integers(1, 40))
+    cin = int(rng.choice([1, 2, 3, 5, 8, 11, 14]))
+    cout = int(rng.choice([1, 2, 3, 5, 8, 16, 17, 70]))
+    stride = int(rng.integers(1, 3))
+    op = conv_op(rng, h, w, cin, cout, (1, 1), (stride, stride), "valid",
+                 act=PASS_ACTS[seed % len(PASS_ACTS)], bias=rng.random() < 0.8,
+                 rank=1 if seed % 7 == 0 else 2)
+    err, gen = run_op(op, float16=f16, seed=seed)
+    assert taken and gen.layers[0].plan.scheme == "resident"
+    assert err <= RTOL, (op.in_shape, op.out_shape, op.activation, gen.layers[0].plan)
+
+
+@pytest.mark.parametrize("h,w,cin,cout,stride,f16,act", [
+    (48, 48, 8, 16, 1, False, RELU), (48, 48, 8, 16, 1, True, RELU), (11, 13, 4, 9, 2, False, RELU),
+    (9, 9, 5, 6, 1, True, PASS_ACTS[2]), (30, 7, 3, 6, 1, False, LINEAR)])
+def test_conv_resident_cost_model_is_close_to_the_emulator(monkeypatch, h, w, cin, cout, stride,
+                                                           f16, act):
+    from ml4f.emulator.profile import profile
+    from ml4f.kernels.conv_geometry import Geometry
+    from ml4f.kernels.conv_plan import layer_cycles
+    force_resident_conv(monkeypatch, 3)
+    rng = np.random.default_rng(h * w + cin)
+    op = conv_op(rng, h, w, cin, cout, (1, 1), (stride, stride), "valid", act=act)
+    g = single_op_graph(op)
+    low = compile_graph(g, float16=f16)
+    gen, hs = low.generated, low.generated.header_size
+    x = rng.standard_normal(g.input_shape).astype(np.float32)
+    cycles = profile(low.object, x, {"0": (hs + gen.layers[0].start,
+                                           hs + gen.layers[0].end)}).cycles["0"]
+    estimate = layer_cycles(Geometry.of(op), gen.layers[0].plan, f16, act)
+    assert abs(estimate - cycles) <= 0.05 * cycles, (gen.layers[0].plan, estimate, cycles)
+
+
+def test_conv_resident_scheme_chosen_for_few_input_channels():
+    """The cost model takes the resident scheme for MobileNet's 8 -> 16 layer
+    (one row at a time, as in a streamed region), and not for 16 -> 32."""
+    rng = np.random.default_rng(1)
+    assert run_op(conv_op(rng, 48, 48, 8, 16, (1, 1), (1, 1), "valid", act=RELU),
+                  inputs=1)[1].layers[0].plan.scheme == "resident"
+    assert run_op(conv_op(rng, 24, 24, 16, 32, (1, 1), (1, 1), "valid", act=RELU),
+                  inputs=1)[1].layers[0].plan.scheme != "resident"

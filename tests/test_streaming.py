@@ -278,3 +278,39 @@ def test_resident_depthwise_runs_in_regions(monkeypatch):
         kinds += _resident_region(monkeypatch, seed)
         monkeypatch.undo()
     assert kinds.count("resident") >= 8, kinds
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_resident_pointwise_runs_in_regions(monkeypatch, seed):
+    """1x1 convolutions with few input channels inside streamed regions (between
+    3x3 depthwise layers, as in MobileNet) with the conv kernel's resident
+    scheme, one row per call from a ring: as the reference."""
+    from test_kernels import force_resident_conv
+    taken = force_resident_conv(monkeypatch, seed)
+    rng = np.random.default_rng(seed)
+    h, w, c = int(rng.integers(6, 20)), int(rng.integers(3, 30)), int(rng.choice([2, 4, 8]))
+    g = Graph("x", "", (h, w, c), (), shapes={"x": (h, w, c)})
+    t = "x"
+    for i in range(4):
+        h, w, c = g.shapes[t]
+        if i % 2 == 0:
+            kernel = rng.uniform(-1, 1, (3, 3, c, 1)).astype(np.float32) / 3
+            op = DepthwiseConv2D(f"t{i}", "DepthwiseConv2D", [t], f"t{i}", [(h, w, c)], (h, w, c),
+                                 kernel=kernel, bias=rng.uniform(-1, 1, c).astype(np.float32),
+                                 pads=(1, 1, 1, 1), activation=RELU)
+        else:
+            cout = int(rng.choice([3, 8, 16]))
+            kernel = rng.uniform(-1, 1, (1, 1, c, cout)).astype(np.float32) / np.sqrt(c)
+            op = Conv2D(f"t{i}", "Conv2D", [t], f"t{i}", [(h, w, c)], (h, w, cout), kernel=kernel,
+                        bias=rng.uniform(-1, 1, cout).astype(np.float32), activation=RELU)
+        g.ops.append(op)
+        g.shapes[op.output] = op.out_shape
+        t = op.output
+    g.output, g.output_shape = t, g.shapes[t]
+    for strip in (1, 2):
+        stream = dataclasses.replace(region_at(g, 0, len(g.ops) - 1), strip=strip)
+        _, _, obj = compile_graph(with_region(g, 0, len(g.ops) - 1, stream))
+        x = rng.standard_normal(g.input_shape).astype(np.float32)
+        out = Machine(obj, check_reads=True).run(x).output
+        assert error(out, reference.run_graph(g, x)) <= 1e-5, (seed, strip)
+    assert taken

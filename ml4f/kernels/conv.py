@@ -44,6 +44,7 @@ from .immediates import add_const
 from .loads import load_columns
 from .loops import chunked, counted_loop
 from .mac import emit_macs, load_weights
+from . import pixel_stream as ps
 from .pointwise import emit_passes, flat_output
 from .registry import kernel
 from .rowloop import (SL_NKY, SL_OUTSLICE, SL_ROWIN, emit_row_loop, residual_delta_loader,
@@ -126,9 +127,25 @@ class _Emitter:
         g, asm, ctx, plan = self.g, self.asm, self.ctx, self.plan
         ctx.reload(R_TILE, SL_ROWIN)
         ctx.reload(R_O, SL_OUTSLICE)
+        if plan.scheme == "resident":
+            self.resident_block(bb)
+            return
         for count, ranges in tile_groups(g, plan):
             with counted_loop(asm, C_TILE, count):
                 self.tile(ranges, bb, wskip_slot)
+        add_const(asm, R_WBLK, R_WBLK, self.block_bytes[bb], scratch=r0)
+
+    def resident_block(self, bb: int) -> None:
+        """The resident scheme (1x1): the block's weights held in registers while
+        the row's pixels stream past (pixel_stream.py)."""
+        g, asm = self.g, self.asm
+        regs = ps.Regs.of(g.cin, bb)
+        consts = ps.relu_consts(asm, self.op.activation, (C_KY, C_CHUNK))
+        add_const(asm, R_W, R_WBLK, 4 * bb, scratch=r0)
+        ps.load_block(asm, R_WBLK, R_W, regs, self.f16, bias_wb=False)
+        ps.stream(asm, regs, g.OW, self.plan.unroll, R_TILE, R_O, C_TILE, act=self.op.activation,
+                  consts=consts, pixel_bytes=self.out.pixel_bytes,
+                  in_skip=4 * g.cin * (g.sw - 1))
         add_const(asm, R_WBLK, R_WBLK, self.block_bytes[bb], scratch=r0)
 
     def tile(self, ranges, bb: int, wskip_slot: int) -> None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from ..cortex_m4 import FP_REGS
-from ..graph.ops import Conv2D
+from ..graph.ops import LINEAR, Conv2D
 from .conv_geometry import Geometry, row_tiles, window_columns
 from .conv_layout import chunk_sizes, merged, unit_len, units
 from .cost import (
@@ -26,6 +26,8 @@ from .cost import (
     vldm,
     weight_load,
 )
+from . import pixel_stream as ps
+from .activations import core_consts
 from .loads import load_columns_cycles
 
 # ------------------------------------------------------------------ plan limits
@@ -48,6 +50,7 @@ ROW_STEP_EXTRA = 2           # per kernel row: row steps beyond 12 bits take two
 INSNS_PER_MAC = 2            # VMUL + VADD
 TILE_FIXED_INSNS = 30        # a tile body's set-up, ky loop and tile loop
 STORE_INSNS_PER_VALUE = 4    # a value through an activated store
+RESIDENT_BLOCK_SETUP = 2 * LDR + 2 * ALU   # row and slice pointers, the weight pointers
 
 
 @dataclass(frozen=True)
@@ -159,12 +162,12 @@ def row_cycles(g: Geometry, plan: ConvPlan, ranges, bb: int, f16: bool) -> float
 
 
 @lru_cache(maxsize=1 << 16)      # planning costs every tile of thousands of candidate plans
-def tile_cycles(g: Geometry, plan: ConvPlan, ranges, bb: int, nky: int, f16: bool, act: str) -> float:
+def tile_cycles(g: Geometry, plan: ConvPlan, ranges, bb: int, nky: int, f16: bool, act) -> float:
     p = len(ranges)
     pointers = p if plan.scheme == "chunks" else 1
     copies = 0 if bias_shared(g, plan, ranges, f16) else (p - 1) * bb
     setup = pointers * ALU + KY_SETUP + vldm(bb) + copies * VMOV + TILE_SETUP_EXTRA
-    if act == "linear":
+    if act.is_linear:
         stores = p * store(bb)
     else:
         stores = p * (store(0) + ACTIVATED_STORE_PER_VALUE * bb)
@@ -175,7 +178,10 @@ def tile_cycles(g: Geometry, plan: ConvPlan, ranges, bb: int, nky: int, f16: boo
     return setup + nky * row + stores + LOOP + ALU                 # tile loop, tile pointer step
 
 
-def layer_cycles(g: Geometry, plan: ConvPlan, f16: bool, act: str) -> float:
+def layer_cycles(g: Geometry, plan: ConvPlan, f16: bool, act) -> float:
+    """Estimated cycles of the layer; `act`: its fused Activation."""
+    if plan.scheme == "resident":
+        return _resident_cycles(g, plan, f16, act)
     rows: dict[int, int] = {}
     for ky0, ky1 in g.row_ranges():
         rows[ky1 - ky0] = rows.get(ky1 - ky0, 0) + 1
@@ -190,8 +196,24 @@ def layer_cycles(g: Geometry, plan: ConvPlan, f16: bool, act: str) -> float:
     return total
 
 
-def code_estimate(g: Geometry, plan: ConvPlan, f16: bool) -> int:
+def _resident_cycles(g: Geometry, plan: ConvPlan, f16: bool, act) -> float:
+    """The resident scheme: per output row and block, the block's weights into
+    registers, then the row's pixels streaming past (pixel_stream.py)."""
+    total = ROW_LOOP * g.OH
+    for bb in (plan.b,) * (g.cout // plan.b) + ((g.cout % plan.b,) if g.cout % plan.b else ()):
+        total += g.OH * (SLICE_LOOP + RESIDENT_BLOCK_SETUP + ps.load_cycles(g.cin, bb, f16)
+                         + len(core_consts(act)) * ALU
+                         + ps.stream_cycles(g.cin, bb, g.OW, plan.unroll, act, in_skip=g.sw > 1))
+    return total
+
+
+def code_estimate(g: Geometry, plan: ConvPlan, f16: bool, act=LINEAR) -> int:
     """Approximate code bytes: one tile body per (tile group, block size)."""
+    if plan.scheme == "resident":
+        return BYTES_PER_INSN * sum(
+            TILE_FIXED_INSNS + (bb * g.cin if f16 else 0)
+            + ps.stream_insns(g.cin, bb, g.OW, plan.unroll, act)
+            for bb in {plan.b, g.cout % plan.b} - {0})
     total = 0
     ky_copies = g.KH if plan.unroll_ky else 1
     for count, ranges in tile_groups(g, plan):
@@ -218,7 +240,16 @@ def code_estimate(g: Geometry, plan: ConvPlan, f16: bool) -> int:
     return total
 
 
-def candidate_plans(g: Geometry):
+def resident_applies(g: Geometry) -> bool:
+    """1x1 windows without padding whose weights for one channel fit in registers."""
+    return g.KH == g.KW == 1 and g.pt == g.pl == 0 and ps.fits(g.cin, 1)
+
+
+def candidate_plans(g: Geometry, resident: bool = False):
+    if resident and resident_applies(g):
+        for b in range(1, min(g.cout, ps.MAX_BLOCK) + 1):
+            if ps.fits(g.cin, b):
+                yield ConvPlan(1, b, g.cin, "resident", False, 1)
     for a in range(1, min(MAX_TILE_PIXELS, g.OW) + 1):
         for b in range(1, min(g.cout, MAX_BLOCK_CHANNELS) + 1):
             if a * b > MAX_TILE_SUMS:
@@ -233,6 +264,8 @@ def candidate_plans(g: Geometry):
 
 
 def plan_fits(g: Geometry, plan: ConvPlan) -> bool:
+    if plan.scheme == "resident":
+        return ps.fits(g.cin, plan.b)
     for count, ranges in tile_groups(g, plan):
         for bb in {plan.b, g.cout % plan.b} - {0}:
             if fp_regs_needed(g, plan, ranges, bb) > FP_REGS:
@@ -241,6 +274,8 @@ def plan_fits(g: Geometry, plan: ConvPlan) -> bool:
 
 
 def _unrolls(g: Geometry, base: ConvPlan) -> list[int]:
+    if base.scheme == "resident":
+        return [u for u in ps.UNROLLS if u <= max(1, g.OW - 1)]
     if base.scheme == "rows":
         chunks = g.cin // base.m
         return [u for u in UNROLLS if u <= chunks and chunks % u == 0] or [1]
@@ -257,20 +292,22 @@ def choose_plan(op: Conv2D, f16: bool, optimize: str, shortlist: int = SHORTLIST
     (and, for float16 weights, within F16_CODE_FACTOR of the float32 plan's code).
 
     Tile shapes are ranked first at their largest unrolling; the best few are
-    then costed at every unrolling against the code budget."""
-    return _choose(Geometry.of(op), op.activation.kind, op.kernel.size, f16, optimize, shortlist)
+    then costed at every unrolling against the code budget.  The resident
+    scheme (1x1, few input channels) is a candidate unless a merge is fused."""
+    return _choose(Geometry.of(op), op.activation, op.kernel.size, f16, optimize, shortlist,
+                   resident=not op.residual)
 
 
 @lru_cache(maxsize=256)          # validation plans each layer again, on its own
-def _choose(g: Geometry, act: str, kernel_size: int, f16: bool, optimize: str,
-            shortlist: int) -> ConvPlan:
+def _choose(g: Geometry, act, kernel_size: int, f16: bool, optimize: str,
+            shortlist: int, resident: bool = False) -> ConvPlan:
     budget = code_budget(kernel_size * (2 if f16 else 4))
     cap = None
     if f16:
         cap = F16_CODE_FACTOR * code_estimate(
-            g, _choose(g, act, kernel_size, False, optimize, shortlist), False)
+            g, _choose(g, act, kernel_size, False, optimize, shortlist, resident), False, act)
     ranked = []
-    for base in candidate_plans(g):
+    for base in candidate_plans(g, resident):
         if not plan_fits(g, base):
             continue
         plan = ConvPlan(base.a, base.b, base.m, base.scheme, base.wrows, max(_unrolls(g, base)))
@@ -282,7 +319,7 @@ def _choose(g: Geometry, act: str, kernel_size: int, f16: bool, optimize: str,
         for unroll, unroll_ky in [(u, k) for u in _unrolls(g, base) for k in (False, True)
                                   if full_rows or not k]:
             plan = ConvPlan(base.a, base.b, base.m, base.scheme, base.wrows, unroll, unroll_ky)
-            code = code_estimate(g, plan, f16)
+            code = code_estimate(g, plan, f16, act)
             if (optimize != "speed" and code > budget) or (cap is not None and code > cap):
                 continue
             score = layer_cycles(g, plan, f16, act) + BYTES_PER_CYCLE[optimize] * code * g.OH

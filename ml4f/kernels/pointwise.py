@@ -21,32 +21,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from math import ceil
 
 import numpy as np
 
-from ..cortex_m4 import FP_REGS
 from ..graph.ops import Conv2D, Graph
 from ..graph.shapes import hwc
-from ..thumb.regs import S, lr, r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12
-from .activations import core_capable, core_consts, core_relu
+from ..thumb.regs import lr, r0, r4, r5, r6, r7, r8, r9, r10, r11, r12
+from . import pixel_stream as ps
 from .context import KernelContext
 from .conv_geometry import Geometry
 from .conv_plan import choose_plan as tiled_plan
 from .conv_plan import layer_cycles as tiled_cycles
-from .cost import ALU, BYTES_PER_CYCLE, BYTES_PER_INSN, LDR, LOOP, MAC, code_budget, vldm, vstm, weight_load
+from .cost import ALU, BYTES_PER_CYCLE, BYTES_PER_INSN, LDR, LOOP, code_budget
 from .immediates import add_const
 from .loops import counted_loop
-from .mac import emit_products, load_weights
-from .store import move_to_core, store_activated
 
-MAX_BLOCK = 4                 # output channels per pass: one core register each in the store
-UNROLLS = (1, 2, 4, 8, 16)    # pixels per loop iteration tried
-TEMPS = (r0, r1, r2, r3)      # the stored values (and the lane programs' temporaries)
 CONST_REGS = (r10, r11)       # the core ReLU's constants, set once per layer
 R_IN, R_OUT, R_W, R_OBASE, C_PIX, C_PASS, R_GROUP, C_GROUP = r4, r5, r6, r7, r8, r9, r12, lr
-POST_INDEX_REACH = 255          # STR Rt, [Rn], #imm8
-PASS_SETUP = 4 * ALU            # the pointers, the pixel counter (besides the loads)
+PASS_SETUP = 3 * ALU            # the pass's pointers (besides the loads and the stream)
 GROUP_SETUP = LDR + 3 * ALU     # the weight pointer, the steps to the next group
 
 
@@ -61,35 +53,12 @@ def applies(op) -> bool:
     """A plain (not Winograd) 1x1 stride-1 convolution without padding or a fused
     merge, whose weights for one output channel fit in registers."""
     return (type(op) is Conv2D and op.kernel.shape[:2] == (1, 1) and tuple(op.strides) == (1, 1)
-            and not any(op.pads) and not op.residual and fp_regs(op.kernel.shape[2], 1) <= FP_REGS)
-
-
-def fp_regs(cin: int, b: int) -> int:
-    """Weights, bias, one pixel's inputs, the sums and two product temporaries."""
-    return b * cin + b + cin + b + 2
-
-
-def _store_insns(act, bb: int) -> tuple[float, int]:
-    """(cycles, instructions) of one pixel's store and the step to the next pixel."""
-    if act.is_linear:
-        return vstm(bb) + ALU, 2
-    if not core_capable(act):
-        return 3 * bb + 3, 4 * bb + 2                       # about 3 per value (lane programs)
-    # per value: BIC (or CMP, IT, MOV for a threshold); the clip's CMP, IT, CMP, SUB
-    # (the IT folds after the 16-bit CMP); one STR
-    cycles = (3 if act.threshold > 0 else 1) + (3 if act.max_value is not None else 0)
-    insns = (3 if act.threshold > 0 else 1) + (4 if act.max_value is not None else 0)
-    return 2 * ceil(bb / 2) + (cycles + 1) * bb, ceil(bb / 2) + (insns + 1) * bb
-
-
-def pixel_cycles(cin: int, bb: int, act) -> float:
-    return vldm(cin) + MAC * cin * bb + _store_insns(act, bb)[0]
+            and not any(op.pads) and not op.residual and ps.fits(op.kernel.shape[2], 1))
 
 
 def pass_cycles(cin: int, bb: int, pixels: int, unroll: int, f16: bool, act) -> float:
-    loops = (pixels - 1) // unroll
-    return (PASS_SETUP + weight_load(bb * cin, f16) + vldm(bb) + LOOP
-            + pixels * pixel_cycles(cin, bb, act) + LOOP * loops)
+    return (PASS_SETUP + ps.load_cycles(cin, bb, f16) + LOOP
+            + ps.stream_cycles(cin, bb, pixels, unroll, act))
 
 
 def _shape(op: Conv2D) -> tuple[int, int, int, int]:
@@ -122,10 +91,8 @@ def shape_code_bytes(cin: int, cout: int, pixels: int, act, plan: PassPlan, f16:
     """Code of one group of `pixels` (the last group's shorter copy aside)."""
     total = 0
     for bb in {plan.b, cout % plan.b} - {0}:
-        weights = 1 + (bb * cin if f16 else 0)
-        per_pixel = 1 + 2 * cin * bb + _store_insns(act, bb)[1]
-        copies = min(pixels, 2 * plan.unroll)              # loop body, the rest, the last pixel
-        total += (12 + weights + copies * per_pixel) * BYTES_PER_INSN
+        weights = 2 + (bb * cin if f16 else 0)
+        total += (8 + weights + ps.stream_insns(cin, bb, pixels, plan.unroll, act)) * BYTES_PER_INSN
     return total
 
 
@@ -134,10 +101,10 @@ def _choose(cin: int, cout: int, oh: int, ow: int, rows: int, act, f16: bool,
             optimize: str) -> PassPlan:
     budget = code_budget(cin * cout * (2 if f16 else 4))
     best = None
-    for b in range(1, min(MAX_BLOCK, cout) + 1):
-        if fp_regs(cin, b) > FP_REGS:
+    for b in range(1, min(ps.MAX_BLOCK, cout) + 1):
+        if not ps.fits(cin, b):
             continue
-        for unroll in UNROLLS:
+        for unroll in ps.UNROLLS:
             if unroll > max(1, rows * ow - 1):
                 continue
             plan = PassPlan(b, unroll)
@@ -162,7 +129,7 @@ def saving(op, float16: bool, optimize: str) -> float:
     if not applies(op):
         return 0.0
     tiled = tiled_cycles(Geometry.of(op), tiled_plan(op, float16, optimize), float16,
-                         op.activation.kind)
+                         op.activation)
     return max(0.0, tiled - layer_cycles(op, choose_plan(op, float16, optimize), float16))
 
 
@@ -203,12 +170,7 @@ def emit_passes(op: Conv2D, ctx: KernelContext, ins: list[int], out_off: int) ->
         ctx.blob.add_weights(kernel[:, j0:j0 + plan.b], layer=op.name, layer_class=op.layer_class)
         w_off = off if w_off is None else w_off
 
-    act = op.activation
-    consts = {}
-    if core_capable(act):
-        consts = dict(zip(core_consts(act), CONST_REGS))
-        for image, reg in consts.items():
-            asm.mov_const(reg, image)
+    consts = ps.relu_consts(asm, op.activation, CONST_REGS)
     ctx.arena_ptr(R_GROUP, ins[0])
     ctx.arena_ptr(R_OBASE, out_off)
     rows = op.pass_rows()
@@ -239,64 +201,11 @@ def emit_passes(op: Conv2D, ctx: KernelContext, ins: list[int], out_off: int) ->
 def _pass(ctx, op, plan, bb, pixels, pixel_bytes, consts) -> None:
     """bb output channels of the group's pixels ([R_GROUP] on, to [R_OBASE] on,
     which steps to the next block's channels); R_W ends at the next block's weights."""
-    asm, f16, act = ctx.asm, ctx.float16, op.activation
-    cin = op.kernel.shape[2]
-    w = [S[i] for i in range(bb * cin)]
-    bias = [S[bb * cin + j] for j in range(bb)]
-    xs = [S[bb * cin + bb + i] for i in range(cin)]
-    acc = [S[bb * cin + bb + cin + j] for j in range(bb)]
-    t = bb * cin + bb + cin + bb
-    temps = (S[t], S[t + 1])
-    asm.vldm(R_W, bias[0], bb, wb=True)
-    load_weights(asm, R_W, w, bb * cin, f16)
+    asm = ctx.asm
+    regs = ps.Regs.of(op.kernel.shape[2], bb)
+    ps.load_block(asm, R_W, R_W, regs, ctx.float16, bias_wb=True)
     asm.mov(R_IN, R_GROUP)
     asm.mov(R_OUT, R_OBASE)
     asm.add(R_OBASE, R_OBASE, 4 * bb)
-    asm.vldm(R_IN, xs[0], cin, wb=True)
-    # the pixel's products, the next pixel's inputs, then the store
-    products = [(acc[j], xs[i], w[i * bb + j], *([bias[j]] if i == 0 else []))
-                for i in range(cin) for j in range(bb)]
-    sfree = [S[i] for i in range(t, FP_REGS)]
-
-    def pixel(last: bool) -> None:
-        emit_products(asm, products, temps)
-        if core_capable(act) or act.is_linear:
-            if not last:
-                asm.vldm(R_IN, xs[0], cin, wb=True)
-            _store(asm, acc, pixel_bytes, act, consts)
-        else:
-            store_activated(asm, acc, R_OUT, act, temps=TEMPS, sfree=xs + sfree)
-            add_const(asm, R_OUT, R_OUT, pixel_bytes - 4 * bb, scratch=r0)
-            if not last:
-                asm.vldm(R_IN, xs[0], cin, wb=True)
-
-    loops, left = divmod(pixels - 1, plan.unroll)
-    if loops:
-        with counted_loop(asm, C_PIX, loops):
-            for _ in range(plan.unroll):
-                pixel(False)
-    for _ in range(left):
-        pixel(False)
-    pixel(True)
-
-
-def _store(asm, acc, pixel_bytes: int, act, consts) -> None:
-    """The sums to [R_OUT], R_OUT then steps to the next pixel: VSTM (linear), or
-    through core registers (ReLU on the integer images) with one STR each, the
-    first one post-indexed."""
-    bb = len(acc)
-    if act.is_linear:
-        asm.vstm(R_OUT, acc[0], bb, wb=pixel_bytes == 4 * bb)
-        if pixel_bytes != 4 * bb:
-            add_const(asm, R_OUT, R_OUT, pixel_bytes, scratch=r0)
-        return
-    cores = list(TEMPS[:bb])
-    move_to_core(asm, cores, acc)
-    core_relu(asm, cores, act, consts)
-    for j in range(bb - 1, 0, -1):
-        asm.str(cores[j], R_OUT, 4 * j)
-    if pixel_bytes <= POST_INDEX_REACH:
-        asm.str(cores[0], R_OUT, pixel_bytes, index="post")
-    else:
-        asm.str(cores[0], R_OUT)
-        add_const(asm, R_OUT, R_OUT, pixel_bytes, scratch=r0)
+    ps.stream(asm, regs, pixels, plan.unroll, R_IN, R_OUT, C_PIX, act=op.activation,
+              consts=consts, pixel_bytes=pixel_bytes)

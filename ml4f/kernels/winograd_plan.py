@@ -504,8 +504,8 @@ def candidates(graph: Graph, float16: bool, optimize: str, always: bool = False)
         if not eligible(op):
             continue
         g = Geometry.of(op)
-        direct = direct_choose(g, op.activation.kind, op.kernel.size, float16, optimize, 12)
-        dcycles = direct_cycles(g, direct, float16, op.activation.kind)
+        direct = direct_choose(g, op.activation, op.kernel.size, float16, optimize, 12)
+        dcycles = direct_cycles(g, direct, float16, op.activation)
         wbytes = (2 if float16 else 4) * op.kernel.size + 4 * g.cout
         plans = []
         for cycles, plan in ranked_plans(op, float16):
