@@ -295,12 +295,13 @@ def choose_plan(op: Conv2D, f16: bool, optimize: str, shortlist: int = SHORTLIST
     then costed at every unrolling against the code budget.  The resident
     scheme (1x1, few input channels) is a candidate unless a merge is fused."""
     return _choose(Geometry.of(op), op.activation, op.kernel.size, f16, optimize, shortlist,
-                   resident=not op.residual)
+                   not op.residual)
 
 
 @lru_cache(maxsize=256)          # validation plans each layer again, on its own
 def _choose(g: Geometry, act, kernel_size: int, f16: bool, optimize: str,
-            shortlist: int, resident: bool = False) -> ConvPlan:
+            shortlist: int, resident: bool) -> ConvPlan:
+    """(Every argument positional: the cache keys of all callers agree.)"""
     budget = code_budget(kernel_size * (2 if f16 else 4))
     cap = None
     if f16:

@@ -493,6 +493,7 @@ def candidates(graph: Graph, float16: bool, optimize: str, always: bool = False)
     """Every top-level convolution the Winograd kernel runs faster than the
     direct one (by the two cost models), with what each of its plans saves and
     costs (`always`: every eligible one)."""
+    from .conv_plan import SHORTLIST
     from .conv_plan import _choose as direct_choose
     from .conv_plan import code_estimate as direct_code
     from .conv_plan import layer_cycles as direct_cycles
@@ -504,7 +505,8 @@ def candidates(graph: Graph, float16: bool, optimize: str, always: bool = False)
         if not eligible(op):
             continue
         g = Geometry.of(op)
-        direct = direct_choose(g, op.activation, op.kernel.size, float16, optimize, 12)
+        direct = direct_choose(g, op.activation, op.kernel.size, float16, optimize, SHORTLIST,
+                               not op.residual)
         dcycles = direct_cycles(g, direct, float16, op.activation)
         wbytes = (2 if float16 else 4) * op.kernel.size + 4 * g.cout
         plans = []
