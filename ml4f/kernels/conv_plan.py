@@ -13,7 +13,6 @@ from ..graph.ops import LINEAR, Conv2D
 from .conv_geometry import Geometry, row_tiles, window_columns
 from .conv_layout import chunk_sizes, merged, unit_len, units
 from .cost import (
-    ACTIVATED_STORE_PER_VALUE,
     ALU,
     BYTES_PER_CYCLE,
     BYTES_PER_INSN,
@@ -29,6 +28,7 @@ from .cost import (
 from . import pixel_stream as ps
 from .activations import core_consts
 from .loads import load_columns_cycles
+from .store import value_cycles
 
 # ------------------------------------------------------------------ plan limits
 MAX_TILE_PIXELS = 6          # core registers the emitter keeps as pixel pointers
@@ -170,7 +170,7 @@ def tile_cycles(g: Geometry, plan: ConvPlan, ranges, bb: int, nky: int, f16: boo
     if act.is_linear:
         stores = p * store(bb)
     else:
-        stores = p * (store(0) + ACTIVATED_STORE_PER_VALUE * bb)
+        stores = p * (store(0) + value_cycles(act) * bb)
     row = row_cycles(g, plan, ranges, bb, f16)
     if g.KH == 1 or plan.unroll_ky:
         row -= LOOP                   # no ky loop: no counter, no branch

@@ -24,7 +24,7 @@ from .cost import ALU, LOOP, MAC, vldm, vstm, weight_load
 from .immediates import add_const
 from .loops import counted_loop
 from .mac import emit_products, load_weights
-from .store import move_to_core, store_activated
+from .store import move_to_core, store_activated, value_cycles
 
 MAX_BLOCK = 4                 # output channels per block: one core register each in the store
 UNROLLS = (1, 2, 4, 8, 16)    # pixels per loop iteration tried
@@ -45,8 +45,8 @@ def store_costs(act, bb: int) -> tuple[float, int]:
     """(cycles, instructions) of one pixel's store and the step to the next pixel."""
     if act.is_linear:
         return vstm(bb) + ALU, 2
-    if not core_capable(act):
-        return 3 * bb + 3, 4 * bb + 2                       # about 3 per value (lane programs)
+    if not core_capable(act):                               # a lane program, its constants
+        return value_cycles(act) * bb + 3 + ALU, 4 * bb + 4
     # per value: BIC (or CMP, IT, MOV for a threshold); the clip's CMP, IT, CMP, SUB
     # (the IT folds after the 16-bit CMP); one STR
     cycles = (3 if act.threshold > 0 else 1) + (3 if act.max_value is not None else 0)

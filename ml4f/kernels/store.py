@@ -6,6 +6,7 @@ from ..graph.ops import Activation
 from ..thumb import Assembler
 from ..thumb.regs import S, r0, r1, r2, r3
 from .activations import core_capable, core_consts, core_relu, program
+from .cost import ACTIVATED_STORE_PER_VALUE
 from .immediates import add_const
 from .lanes import Layout, emit, load_consts_by_core
 
@@ -37,6 +38,20 @@ def store_activated(asm: Assembler, regs, ptr, act: Activation, temps=TEMPS, sfr
         _store_core(asm, regs, ptr, act, temps[len(consts):], dict(zip(consts, temps)))
     else:
         _store_program(asm, regs, ptr, act, temps[0], list(sfree or ()))
+
+
+#: per value beyond ReLU's (cost.ACTIVATED_STORE_PER_VALUE): a threshold (CMP, IT,
+#: MOV instead of BIC), a clip to max_value (CMP, IT, CMP, SUB; the IT folds), a lane
+#: program (about 3.5 more, measured on leaky ReLU in the conv kernel's tiles)
+THRESHOLD_EXTRA, CLIP_EXTRA, PROGRAM_EXTRA = 2, 3, 3.5
+
+
+def value_cycles(act: Activation) -> float:
+    """Estimated cycles per value of store_activated with `act` (not linear)."""
+    if not core_capable(act):
+        return ACTIVATED_STORE_PER_VALUE + PROGRAM_EXTRA
+    return (ACTIVATED_STORE_PER_VALUE + (THRESHOLD_EXTRA if act.threshold > 0 else 0)
+            + (CLIP_EXTRA if act.max_value is not None else 0))
 
 
 def _store_core(asm, regs, ptr, act, group_regs, consts) -> None:
