@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from keras_models import keras_module
+from ml4f.api import compile_file
 from test_differential_tf import seeded_weights, single_layer_model
 from tf_oracle import compare
 
@@ -140,3 +141,51 @@ def test_keras2_depthwise_and_separable(tmp_path):
     seeded_weights(model, 5)
     err, _, _ = compare(model, tmp_path / "m.h5", keras=K2)
     assert err <= RTOL
+
+
+def _mobilenet_block(K, h, w, c, filters, act):
+    x = inp = K.Input((h, w, c))
+    x = K.layers.DepthwiseConv2D(3, padding="same", use_bias=False)(x)
+    x = K.layers.BatchNormalization()(x)
+    x = K.layers.ReLU(max_value=6.0)(x) if act == "relu6" else K.layers.ReLU()(x)
+    x = K.layers.Conv2D(filters, 1, use_bias=False)(x)
+    x = K.layers.BatchNormalization()(x)
+    x = K.layers.ReLU(max_value=6.0)(x) if act == "relu6" else K.layers.ReLU()(x)
+    x = K.layers.DepthwiseConv2D(3, strides=2, padding="same")(x)
+    return K.Model(inp, x)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_pointwise_few_channels_against_tensorflow(K, tmp_path, seed):
+    """MobileNet's depthwise -> 1x1 (8 -> 16) -> depthwise block with folded
+    BatchNorm and ReLU / ReLU6: op by op (the 1x1 as channel passes where the
+    allowance lets its output lag a group of rows) and streamed (the 1x1 in the
+    conv kernel's resident scheme, a row per call); float16 against the
+    reference on the folded, rounded weights (the compiler's validation)."""
+    rng = np.random.default_rng(500 + seed)
+    h, w = int(rng.integers(6, 30)), int(rng.integers(6, 30))
+    c, filters = int(rng.choice([4, 8])), int(rng.choice([8, 16, 17]))
+    act = "relu6" if seed % 2 else "relu"
+    model = _mobilenet_block(K, h, w, c, filters, act)
+    seeded_weights(model, seed)
+    for layer in model.layers:
+        if isinstance(layer, K.layers.BatchNormalization):
+            gamma, beta, mean, var = layer.get_weights()
+            layer.set_weights([gamma, beta, mean, np.abs(var) + 0.5])
+    kinds = set()
+    for options in (dict(arena_goal="fast", optimize="speed"), dict()):
+        for f16 in (False, True):
+            if f16:
+                compiled = compile_file(tmp_path / "m.keras", float16=True, **options)
+                err = compiled.report["validation"]["max_error"]
+            else:
+                err, compiled, _ = compare(model, tmp_path / "m.keras", seed=seed, keras=K,
+                                           n_inputs=3, **options)
+            assert err <= RTOL, ((h, w, c, filters), act, options, f16, err)
+            for L in compiled.report["layers"]:
+                kernel = str(L["kernel"])
+                if L["op"] == "conv2d":
+                    kinds.add(kernel.split("scheme=")[-1].split()[0])
+                elif L["op"] == "stream" and "scheme='resident'" in kernel:
+                    kinds.add("streamed resident")
+    assert {"passes", "streamed resident"} <= kinds or "resident" in kinds, kinds
