@@ -143,3 +143,31 @@ def test_winograd_object_in_qemu_matches_unicorn(tmp_path):
         machine = Machine(obj)
         unicorn_out = np.stack([machine.run(v).output for v in x])
         assert np.array_equal(qemu_out.view(np.uint32), unicorn_out.view(np.uint32))
+
+
+@pytest.mark.parametrize("extra", [(), ("--arena-goal", "fast", "--optimize", "speed")],
+                         ids=["streamed", "op-by-op"])
+def test_pointwise_block_in_qemu_matches_unicorn(tmp_path, extra):
+    """MobileNet's depthwise -> 1x1 (8 -> 16) -> depthwise block: by default
+    streamed (the 1x1 in the conv kernel's resident scheme, a row per call),
+    op by op as channel passes over groups of rows; bit for bit on both CPU
+    models."""
+    from keras_models import keras_module
+    from test_differential_conv_pool import _mobilenet_block
+    K = keras_module("k3")
+    model = _mobilenet_block(K, 24, 24, 8, 16, "relu")
+    rng = np.random.default_rng(4)
+    model.set_weights([rng.uniform(0.5, 1.5, w.shape).astype(np.float32) * np.sign(
+        rng.uniform(-1, 1, w.shape)).astype(np.float32) if "variance" not in v.name
+        else rng.uniform(0.5, 1.5, w.shape).astype(np.float32)
+        for w, v in zip(model.get_weights(), model.weights)])
+    path = tmp_path / "block.keras"
+    model.save(str(path))
+    x = rng.uniform(-1, 1, (2, 24, 24, 8)).astype(np.float32)
+    qemu_out, obj = build_and_run(tmp_path, path, "block", x, extra)
+    kernels = json.loads((tmp_path / "built" / "block.json").read_text())["layers"]
+    scheme = "scheme='resident'" if not extra else "scheme=passes"
+    assert any(scheme in str(L["kernel"]) for L in kernels), kernels
+    machine = Machine(obj)
+    unicorn_out = np.stack([machine.run(v).output.ravel() for v in x])
+    assert np.array_equal(qemu_out.view(np.uint32), unicorn_out.view(np.uint32))
