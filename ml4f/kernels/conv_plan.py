@@ -162,15 +162,18 @@ def row_cycles(g: Geometry, plan: ConvPlan, ranges, bb: int, f16: bool) -> float
 
 
 @lru_cache(maxsize=1 << 16)      # planning costs every tile of thousands of candidate plans
-def tile_cycles(g: Geometry, plan: ConvPlan, ranges, bb: int, nky: int, f16: bool, act) -> float:
+def tile_cycles(g: Geometry, plan: ConvPlan, ranges, bb: int, nky: int, f16: bool,
+                per_value: float | None) -> float:
+    """`per_value`: cycles per value of the activated store (None: linear; a
+    number, not the Activation, keeps the cache key cheap to hash)."""
     p = len(ranges)
     pointers = p if plan.scheme == "chunks" else 1
     copies = 0 if bias_shared(g, plan, ranges, f16) else (p - 1) * bb
     setup = pointers * ALU + KY_SETUP + vldm(bb) + copies * VMOV + TILE_SETUP_EXTRA
-    if act.is_linear:
+    if per_value is None:
         stores = p * store(bb)
     else:
-        stores = p * (store(0) + value_cycles(act) * bb)
+        stores = p * (store(0) + per_value * bb)
     row = row_cycles(g, plan, ranges, bb, f16)
     if g.KH == 1 or plan.unroll_ky:
         row -= LOOP                   # no ky loop: no counter, no branch
@@ -187,10 +190,11 @@ def layer_cycles(g: Geometry, plan: ConvPlan, f16: bool, act) -> float:
         rows[ky1 - ky0] = rows.get(ky1 - ky0, 0) + 1
     blocks = [(plan.b, g.cout // plan.b)] + ([(g.cout % plan.b, 1)] if g.cout % plan.b else [])
     groups = tile_groups(g, plan)
+    per_value = None if act.is_linear else value_cycles(act)
     total = ROW_LOOP * g.OH
     for bb, nb in blocks:
         for nky, nrows in rows.items():
-            per_row = SLICE_LOOP + sum(count * tile_cycles(g, plan, ranges, bb, nky, f16, act)
+            per_row = SLICE_LOOP + sum(count * tile_cycles(g, plan, ranges, bb, nky, f16, per_value)
                                        for count, ranges in groups)
             total += nrows * nb * per_row
     return total
