@@ -1,19 +1,17 @@
-"""1x1 convolutions with few input channels: channel passes, the weights resident.
+"""1x1 convolutions with few input channels: channel passes over groups of rows.
 
 With 8 input channels a register tile (conv.py) reloads its weights for every
-tile, and its loads cost about 0.7 cycles per MAC.  Here the weights of a block
-of b output channels for every input channel (b * cin values) and their bias
-stay in S registers while the pixels of a group of rows stream past: per
-pixel one VLDM of its cin inputs feeds cin * b MACs, and the b sums are stored.
-One pass over the group per block, so every input pixel of the group is read
-again by each pass after the first has stored: Conv2D.channel_passes makes
-every row of a group read the whole group's input rows (its row_access), and
-the arena allowance decides where it is set (candidates, arena_allowance.py).
+tile, about 0.7 cycles per MAC of loads; the conv kernel's resident scheme
+instead holds a block's weights while one output row streams past
+(pixel_stream.py), and reloads them for every row and block.  Here they are
+loaded once per group of rows (Conv2D.pass_rows, at least 128 pixels): one
+pass over the group per block, so every input pixel of the group is read again
+by each pass after the first has stored.  Conv2D.channel_passes makes every
+row of a group read the whole group's input rows (its row_access), and the
+arena allowance decides where it is set (candidates, arena_allowance.py).
 
 The pixels of a stride-1 1x1 convolution without padding are one flat run, so
-a pass is a single counted loop over the group's pixels.  A pixel's sums are
-stored after the next pixel's inputs are loaded, so neither the store nor the
-next pixel's first product waits for the instruction before it.
+a pass is a single counted loop over the group's pixels.
 
 Weights in flash, per block: [bias b x f32][weights cin x b] (input-major).
 """
@@ -87,13 +85,21 @@ def layer_cycles(op: Conv2D, plan: PassPlan, f16: bool) -> float:
     return shape_cycles(*_shape(op), op.pass_rows(), op.activation, plan, f16)
 
 
-def shape_code_bytes(cin: int, cout: int, pixels: int, act, plan: PassPlan, f16: bool) -> int:
-    """Code of one group of `pixels` (the last group's shorter copy aside)."""
+def group_code_bytes(cin: int, cout: int, pixels: int, act, plan: PassPlan, f16: bool) -> int:
+    """Code of a group of `pixels`: its passes (a full block's, the rest's)."""
     total = 0
     for bb in {plan.b, cout % plan.b} - {0}:
         weights = 2 + (bb * cin if f16 else 0)
         total += (8 + weights + ps.stream_insns(cin, bb, pixels, plan.unroll, act)) * BYTES_PER_INSN
     return total
+
+
+def shape_code_bytes(cin: int, cout: int, oh: int, ow: int, rows: int, act, plan: PassPlan,
+                     f16: bool) -> int:
+    """The groups' code, and the last, shorter group's copy."""
+    last = oh % rows
+    return (group_code_bytes(cin, cout, rows * ow, act, plan, f16) * (oh >= rows)
+            + (group_code_bytes(cin, cout, last * ow, act, plan, f16) if last else 0))
 
 
 @lru_cache(maxsize=256)
@@ -108,7 +114,7 @@ def _choose(cin: int, cout: int, oh: int, ow: int, rows: int, act, f16: bool,
             if unroll > max(1, rows * ow - 1):
                 continue
             plan = PassPlan(b, unroll)
-            code = shape_code_bytes(cin, cout, rows * ow, act, plan, f16)
+            code = shape_code_bytes(cin, cout, oh, ow, rows, act, plan, f16)
             if optimize != "speed" and code > budget and unroll > 1:
                 continue
             score = (shape_cycles(cin, cout, oh, ow, rows, act, plan, f16)
