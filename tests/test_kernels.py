@@ -33,6 +33,17 @@ def run_op(op, float16=False, inputs=2, seed=0, optimize="balanced"):
     return worst, gen
 
 
+def emulated_cycles(op, rng, float16=False):
+    """The one-op graph of `op` compiled and run once on a random input: (the
+    cycles of its layer, its plan)."""
+    from ml4f.emulator.profile import profile
+    g = single_op_graph(op)
+    low = compile_graph(g, float16=float16)
+    layer, hs = low.generated.layers[0], low.generated.header_size
+    x = rng.standard_normal(g.input_shape).astype(np.float32)
+    return profile(low.object, x, {"0": (hs + layer.start, hs + layer.end)}).cycles["0"], layer.plan
+
+
 def conv_op(rng, h, w, cin, cout, k, stride, padding, dilation=(1, 1), act=LINEAR, bias=True, rank=2):
     kh, kw = k
     oh, pt, pb = conv_out_and_pads(h, kh, stride[0], dilation[0], padding)
@@ -386,7 +397,6 @@ def test_depthwise_cost_model_is_close_to_the_emulator(monkeypatch, h, w, c, m, 
     """The chosen plan's estimate (and the resident scheme's, forced, one row
     or pairs of rows at a time, or channel groups outermost) within 5 % of
     the emulated cycles."""
-    from ml4f.emulator.profile import profile
     from ml4f.kernels import depthwise as dw
     for forced in (None, "rows", "window", "pairs", "outer"):
         monkeypatch.undo()
@@ -395,13 +405,7 @@ def test_depthwise_cost_model_is_close_to_the_emulator(monkeypatch, h, w, c, m, 
                            "window" if forced == "window" else "resident", outer=forced == "outer")
         rng = np.random.default_rng(h * w + c)
         op = depthwise_op(rng, h, w, c, m, (3, 3), (stride, stride), "same", act=act)
-        g = single_op_graph(op)
-        low = compile_graph(g, float16=f16)
-        gen, hs = low.generated, low.generated.header_size
-        x = rng.standard_normal(g.input_shape).astype(np.float32)
-        cycles = profile(low.object, x, {"0": (hs + gen.layers[0].start,
-                                               hs + gen.layers[0].end)}).cycles["0"]
-        plan = gen.layers[0].plan
+        cycles, plan = emulated_cycles(op, rng, f16)
         estimate = dw.layer_cycles(dw._geometry(op), plan, m, f16, op.activation, op.residual)
         assert abs(estimate - cycles) <= 0.05 * cycles, (plan, estimate, cycles)
 
@@ -513,19 +517,13 @@ def test_pointwise_cost_model_is_close_to_the_emulator(h, w, cin, cout, f16, act
     """The channel passes' estimate within 5 % of the emulated cycles, and on
     MobileNet's first pointwise layer (48x48, 8 -> 16) below 3 cycles per MAC."""
     import dataclasses
-    from ml4f.emulator.profile import profile
     from ml4f.kernels import pointwise
     rng = np.random.default_rng(h * w + cin)
     op = dataclasses.replace(conv_op(rng, h, w, cin, cout, (1, 1), (1, 1), "valid", act=act),
                              channel_passes=True)
-    g = single_op_graph(op)
-    low = compile_graph(g, float16=f16)
-    gen, hs = low.generated, low.generated.header_size
-    x = rng.standard_normal(g.input_shape).astype(np.float32)
-    cycles = profile(low.object, x, {"0": (hs + gen.layers[0].start,
-                                           hs + gen.layers[0].end)}).cycles["0"]
-    estimate = pointwise.layer_cycles(op, gen.layers[0].plan, f16)
-    assert abs(estimate - cycles) <= 0.05 * cycles, (gen.layers[0].plan, estimate, cycles)
+    cycles, plan = emulated_cycles(op, rng, f16)
+    estimate = pointwise.layer_cycles(op, plan, f16)
+    assert abs(estimate - cycles) <= 0.05 * cycles, (plan, estimate, cycles)
     if (h, w, cin, cout) == (48, 48, 8, 16):
         assert cycles / op.macs() < 3.0
 
@@ -575,20 +573,14 @@ def test_conv_resident_scheme(monkeypatch, seed, f16):
     (9, 9, 5, 6, 1, True, PASS_ACTS[2]), (30, 7, 3, 6, 1, False, LINEAR)])
 def test_conv_resident_cost_model_is_close_to_the_emulator(monkeypatch, h, w, cin, cout, stride,
                                                            f16, act):
-    from ml4f.emulator.profile import profile
     from ml4f.kernels.conv_geometry import Geometry
     from ml4f.kernels.conv_plan import layer_cycles
     force_resident_conv(monkeypatch, 3)
     rng = np.random.default_rng(h * w + cin)
     op = conv_op(rng, h, w, cin, cout, (1, 1), (stride, stride), "valid", act=act)
-    g = single_op_graph(op)
-    low = compile_graph(g, float16=f16)
-    gen, hs = low.generated, low.generated.header_size
-    x = rng.standard_normal(g.input_shape).astype(np.float32)
-    cycles = profile(low.object, x, {"0": (hs + gen.layers[0].start,
-                                           hs + gen.layers[0].end)}).cycles["0"]
-    estimate = layer_cycles(Geometry.of(op), gen.layers[0].plan, f16, act)
-    assert abs(estimate - cycles) <= 0.05 * cycles, (gen.layers[0].plan, estimate, cycles)
+    cycles, plan = emulated_cycles(op, rng, f16)
+    estimate = layer_cycles(Geometry.of(op), plan, f16, act)
+    assert abs(estimate - cycles) <= 0.05 * cycles, (plan, estimate, cycles)
 
 
 def test_conv_resident_scheme_chosen_for_few_input_channels():

@@ -128,7 +128,7 @@ def test_cost_model_is_close_to_the_emulator(h, w, cin, cout, same, f16, tile):
     x = rng.standard_normal(graph.input_shape).astype(np.float32)
     cycles = profile(low.object, x, {"0": (hs + gen.layers[0].start,
                                            hs + gen.layers[0].end)}).cycles["0"]
-    estimate = layer_cycles(g, plan, f16, "relu", False)
+    estimate = layer_cycles(g, plan, f16, op.activation, False)
     assert abs(estimate - cycles) <= 0.05 * cycles, (estimate, cycles)
 
 

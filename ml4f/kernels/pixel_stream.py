@@ -22,7 +22,7 @@ from ..thumb.regs import S, r0, r1, r2, r3
 from .activations import core_capable, core_consts, core_relu
 from .cost import ALU, LOOP, MAC, vldm, vstm, weight_load
 from .immediates import add_const
-from .loops import counted_loop
+from .loops import chunked
 from .mac import emit_products, load_weights
 from .store import move_to_core, store_activated, value_cycles
 
@@ -136,13 +136,7 @@ def stream(asm, regs: Regs, pixels: int, unroll: int, r_in, r_out, counter, *, a
                 load_next()
 
     load_next()
-    loops, left = divmod(pixels - 1, unroll)
-    if loops:
-        with counted_loop(asm, counter, loops):
-            for _ in range(unroll):
-                pixel(False)
-    for _ in range(left):
-        pixel(False)
+    chunked(asm, counter, pixels - 1, 1, unroll, lambda _: pixel(False))
     pixel(True)
 
 

@@ -17,8 +17,8 @@ from functools import lru_cache
 from ..graph.ops import Conv2D, Graph
 from ..graph.ops.conv import WINOGRAD, WinogradConv2D, winograd_transform
 from .conv_geometry import Geometry
-from .cost import (ACTIVATED_STORE_PER_VALUE, ALU, BYTES_PER_INSN, LDR, LOOP, MAC, VCVT, VMLA,
-                   store, vldm, vstm)
+from .cost import ALU, BYTES_PER_INSN, LDR, LOOP, MAC, VCVT, VMLA, store, vldm, vstm
+from .store import value_cycles
 
 # ------------------------------------------------------------------ plan limits
 MAX_GEMM_SUMS = 24           # S registers of the element-wise stage's sums (tiles x channels)
@@ -349,8 +349,10 @@ def unroll_blocks(cin: int, cblock: int) -> int:
     return max(1, min(nb - 1, BLOCK_UNROLL_CHANNELS // cblock))
 
 
-def output_transform_cycles(plan: WinogradPlan, counts, bb: int, act: str, residual: bool) -> float:
-    """One tile's output transform for one block: the sums, bias, activation, stores."""
+def output_transform_cycles(plan: WinogradPlan, counts, bb: int, per_value: float | None,
+                            residual: bool) -> float:
+    """One tile's output transform for one block: the sums, bias, activation, stores
+    (`per_value`: cycles per value of the activated store, None: linear)."""
     aty, atx = WINOGRAD[plan.tile[0]][2], WINOGRAD[plan.tile[1]][2]
     cy, cx = counts
     terms = 0
@@ -361,14 +363,16 @@ def output_transform_cycles(plan: WinogradPlan, counts, bb: int, act: str, resid
             terms += sum(1 if abs(c) == 1 else VMLA for c in cs)
             terms += 0 if abs(cs[0]) == 1 else 1                  # VMOV of the bias
     pixels = cy * cx
-    st = store(bb) if act == "linear" else store(0) + ACTIVATED_STORE_PER_VALUE * bb
+    st = store(bb) if per_value is None else store(0) + per_value * bb
     res = pixels * (ALU + vldm(bb) + bb) if residual else 0
     read = len(positions_read(plan, cy, cx))
     return (CALL + DRIVER_PER_CALL + vldm(bb) + read * (vldm(bb) + ALU)
             + terms * bb + pixels * (ALU + st) + res)
 
 
-def layer_cycles(g: Geometry, plan: WinogradPlan, f16: bool, act: str, residual: bool) -> float:
+def layer_cycles(g: Geometry, plan: WinogradPlan, f16: bool, act, residual: bool) -> float:
+    """`act`: the fused Activation."""
+    per_value = None if act.is_linear else value_cycles(act)
     ay, ax = axes(g, plan.tile)
     blocks = [(plan.b, g.cout // plan.b)] + ([(g.cout % plan.b, 1)] if g.cout % plan.b else [])
     total = 0.0
@@ -380,7 +384,7 @@ def layer_cycles(g: Geometry, plan: WinogradPlan, f16: bool, act: str, residual:
             per = input_transform_cycles(g, plan, mask_rows, tuple(m for _, m in gpat), need)
             for bb, nb in blocks:
                 per += nb * (gemm_cycles(g, plan, a, bb, f16, need) + LOOP + 2 * LDR
-                             + sum(output_transform_cycles(plan, (cy, cx), bb, act, residual)
+                             + sum(output_transform_cycles(plan, (cy, cx), bb, per_value, residual)
                                    for cx, _ in gpat))
             total += strips * groups * (per + LOOP + 4 * LDR)
         total += strips * (LOOP + 4 * LDR)
@@ -423,7 +427,7 @@ def weight_bytes(g: Geometry, plan: WinogradPlan, f16: bool) -> int:
 
 
 @lru_cache(maxsize=256)
-def _ranked(g: Geometry, act: str, f16: bool, residual: bool) -> tuple:
+def _ranked(g: Geometry, act, f16: bool, residual: bool) -> tuple:
     """(cycles, plan) of every candidate plan, fastest first."""
     ranked = [(layer_cycles(g, plan, f16, act, residual), plan.a, plan.b, plan)
               for tile in tiles_for(g) for plan in candidate_plans(g, tile)]
@@ -435,7 +439,7 @@ def ranked_plans(op: Conv2D, f16: bool) -> list[tuple[float, WinogradPlan]]:
     """The plans of an eligible convolution, fastest first, each the fastest of
     its scratch size (fewer tiles per group: less scratch)."""
     out, seen = [], set()
-    for c, plan in _ranked(Geometry.of(op), op.activation.kind, f16, bool(op.residual)):
+    for c, plan in _ranked(Geometry.of(op), op.activation, f16, bool(op.residual)):
         if (plan.tile, plan.a) not in seen:
             seen.add((plan.tile, plan.a))
             out.append((c, plan))
